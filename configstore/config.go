@@ -1,0 +1,53 @@
+package configstore
+
+import (
+	"context"
+	"slices"
+)
+
+// ClientConfig is what an OAuth2 client needs to know about the
+// authorization server and the service it authenticates to. An empty string
+// or a nil slice means "not set".
+//
+// A ClientConfig returned by a store is the caller's own copy.
+type ClientConfig struct {
+	// TokenEndpoint is the OAuth2 token endpoint URL (RFC 6749 §3.2).
+	TokenEndpoint string
+	// AuthorizationEndpoint is the OAuth2 authorization endpoint URL.
+	AuthorizationEndpoint string
+	// DeviceAuthorizationEndpoint is the device authorization endpoint URL
+	// (RFC 8628).
+	DeviceAuthorizationEndpoint string
+	// RedirectURI is the redirect URI of the public client.
+	RedirectURI string
+	// ClientID is the id of the public client the server advertises.
+	ClientID string
+	// Scopes are the scopes to request.
+	Scopes []string
+	// HeaderKey is the gRPC metadata key that carries the token. Empty
+	// means the server did not say; authenticators then use
+	// "authorization".
+	HeaderKey string
+	// Audience is the audience to request the token for.
+	Audience string
+	// ServiceHTTPEndpoint is the HTTP endpoint of the service.
+	ServiceHTTPEndpoint string
+}
+
+// Clone returns a deep copy of c.
+func (c *ClientConfig) Clone() *ClientConfig {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	out.Scopes = slices.Clone(c.Scopes)
+	return &out
+}
+
+// ClientConfigStore hands out the client configuration. Implementations are
+// safe for concurrent use.
+type ClientConfigStore interface {
+	// GetClientConfig returns the configuration, or an error that says why
+	// it could not be had. The returned value is the caller's own copy.
+	GetClientConfig(ctx context.Context) (*ClientConfig, error)
+}
