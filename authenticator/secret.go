@@ -21,8 +21,8 @@ type SecretSource interface {
 type staticSecret string
 
 func (s staticSecret) ClientSecret(context.Context) (string, error) { return string(s), nil }
-func (staticSecret) String() string                               { return "[REDACTED]" }
-func (staticSecret) GoString() string                             { return "[REDACTED]" }
+func (staticSecret) String() string                                 { return "[REDACTED]" }
+func (staticSecret) GoString() string                               { return "[REDACTED]" }
 
 // SecretFromFile returns a source that reads the secret from the file at
 // path at every token request, as Flyte's clientSecretLocation does.
