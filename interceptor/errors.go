@@ -1,0 +1,40 @@
+package interceptor
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// RefreshError is returned by a call that the server rejected and whose
+// credentials could not be refreshed. status.Code(err) reports Code, the
+// code of the rejected call; errors.As reaches the cause of the refresh
+// failure, such as an *authenticator.TokenError.
+type RefreshError struct {
+	// Code is the status code of the rejected call.
+	Code codes.Code
+	// Message is the status message of the rejected call.
+	Message string
+	// Err is why the refresh failed.
+	Err error
+}
+
+// Error says that the call was rejected and why the refresh failed.
+func (e *RefreshError) Error() string {
+	return fmt.Sprintf("grpcauth: call rejected (%s: %s) and refreshing credentials failed: %v", e.Code, e.Message, e.Err)
+}
+
+// Unwrap returns the cause of the refresh failure.
+func (e *RefreshError) Unwrap() error { return e.Err }
+
+// GRPCStatus makes status.Code and status.Convert see the rejected call's
+// code, with Error() as the message.
+func (e *RefreshError) GRPCStatus() *status.Status { return status.New(e.Code, e.Error()) }
+
+// withheldError explains a rejection of a call whose token was withheld
+// because the connection is not secure.
+func withheldError(err error) error {
+	st := status.Convert(err)
+	return status.Errorf(st.Code(), "%s; grpcauth: no token was sent because the connection has no transport security: use TLS, or interceptor.WithInsecure() (Flyte's insecure: true) for a plaintext development cluster", st.Message())
+}

@@ -1,0 +1,37 @@
+package interceptor
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+)
+
+// UnaryClientInterceptor returns an interceptor that attaches a's
+// credentials to every unary call and, when the call fails with a refresh
+// code, refreshes them and sends the call again once. It is safe for
+// concurrent use. With a nil a, every call fails with codes.Internal.
+func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.UnaryClientInterceptor {
+	if a == nil {
+		return func(context.Context, string, any, any, *grpc.ClientConn, grpc.UnaryInvoker, ...grpc.CallOption) error {
+			return missingAuthenticator
+		}
+	}
+	x := newAuth(a, opts)
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		if x.o.skip[method] {
+			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}
+		actx, aopts, at := x.attach(ctx, cc, callOpts)
+		err := invoker(actx, method, req, reply, cc, aopts...)
+		if err == nil {
+			return nil
+		}
+		if err, retry := x.afterFailure(ctx, method, at, err); !retry {
+			return err
+		}
+		actx, aopts, _ = x.attach(ctx, cc, callOpts)
+		return invoker(actx, method, req, reply, cc, aopts...)
+	}
+}
