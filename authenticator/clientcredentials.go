@@ -2,12 +2,14 @@ package authenticator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -67,7 +69,9 @@ type credentials struct {
 func NewClientCredentialsAuthenticator(endpoint, clientID, clientSecret string, store configstore.ClientConfigStore, opts ...Option) (*ClientCredentialsAuthenticator, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil { // a nil option is no option, not a panic
+			opt(&o)
+		}
 	}
 	switch {
 	case strings.TrimSpace(endpoint) == "":
@@ -172,21 +176,35 @@ const (
 // refresh runs one token request for all concurrent callers. With a
 // non-nil stale, the request is skipped if stale is no longer current by the
 // time the flight starts.
+//
+// A caller may join a flight that another caller started for an older
+// token, which ends without a request. When that happens and the caller's
+// own token is still current (or it asked for a new one outright, stale
+// nil), it goes round again rather than return without a new token.
 func (a *ClientCredentialsAuthenticator) refresh(ctx context.Context, stale *credentials, cause refreshCause) error {
-	ch := a.group.DoChan("token", func() (any, error) {
-		if stale != nil && a.current.Load() != stale {
-			return nil, nil
+	for {
+		ch := a.group.DoChan("token", func() (any, error) {
+			if stale != nil && a.current.Load() != stale {
+				return skippedFlight{}, nil
+			}
+			a.stats.count(cause)
+			return nil, a.fetch(context.WithoutCancel(ctx))
+		})
+		select {
+		case r := <-ch:
+			if _, skipped := r.Val.(skippedFlight); skipped && (stale == nil || a.current.Load() == stale) {
+				continue
+			}
+			return r.Err
+		case <-ctx.Done():
+			return fmt.Errorf("authenticator: waiting for a token: %w", context.Cause(ctx))
 		}
-		a.stats.count(cause)
-		return nil, a.fetch(context.WithoutCancel(ctx))
-	})
-	select {
-	case r := <-ch:
-		return r.Err
-	case <-ctx.Done():
-		return fmt.Errorf("authenticator: waiting for a token: %w", context.Cause(ctx))
 	}
 }
+
+// skippedFlight is the result of a flight that made no token request
+// because the token it was to replace had been replaced already.
+type skippedFlight struct{}
 
 func (a *ClientCredentialsAuthenticator) startBackgroundRefresh(c *credentials, now time.Time) {
 	next := c.nextBackground.Load()
@@ -255,7 +273,7 @@ func (a *ClientCredentialsAuthenticator) fetchToken(ctx context.Context) error {
 		return tokenError(ctx, redactURL(tokenURL), a.opts.timeout, err)
 	}
 	c := &credentials{key: key, value: tok.Type() + " " + tok.AccessToken}
-	if life := lifetime(tok, start); life > 0 {
+	if life := lifetime(tok); life > 0 {
 		c.expiry = start.Add(life)
 		c.refreshAt = c.expiry.Add(-a.margin(life))
 	}
@@ -264,24 +282,45 @@ func (a *ClientCredentialsAuthenticator) fetchToken(ctx context.Context) error {
 	return nil
 }
 
-// lifetime is how long tok is valid, counted from start, the time the
-// request was sent; 0 means unknown.
-func lifetime(tok *oauth2.Token, start time.Time) time.Duration {
-	var life time.Duration
-	switch {
-	case tok.ExpiresIn > 0:
-		if tok.ExpiresIn > int64(maxLifetime/time.Second) {
+// lifetime is how long tok is valid, from the expires_in of the answer; 0
+// means unknown. expires_in is read from the raw answer because
+// clientcredentials leaves Token.ExpiresIn unset, and the absolute Expiry it
+// computes from a form-encoded answer overflows for huge values (a lifetime
+// of 2^64 ns wraps to a fraction of a second).
+func lifetime(tok *oauth2.Token) time.Duration {
+	secs, ok := expiresIn(tok)
+	if !ok {
+		if tok.Expiry.IsZero() {
 			return 0
 		}
-		life = time.Duration(tok.ExpiresIn) * time.Second
-	case !tok.Expiry.IsZero():
-		// A form-encoded answer: x/oauth2 only gives the absolute expiry.
-		life = time.Until(tok.Expiry)
+		secs = time.Until(tok.Expiry).Seconds()
 	}
-	if life <= 0 || life > maxLifetime {
+	// Written so that NaN also counts as unknown.
+	if !(secs > 0 && secs <= maxLifetime.Seconds()) {
 		return 0
 	}
-	return life
+	return time.Duration(secs * float64(time.Second))
+}
+
+// expiresIn returns the expires_in field of tok's answer, in seconds, and
+// whether there was a number there.
+func expiresIn(tok *oauth2.Token) (float64, bool) {
+	if tok.ExpiresIn != 0 {
+		return float64(tok.ExpiresIn), true
+	}
+	switch v := tok.Extra("expires_in").(type) {
+	case float64: // a JSON number
+		return v, true
+	case int64: // a form-encoded integer
+		return float64(v), true
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
+	case string: // a JSON string, as some servers send
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		return f, err == nil
+	}
+	return 0, false
 }
 
 // margin is how long before expiry the background refresh starts.
@@ -316,6 +355,12 @@ func tokenError(ctx context.Context, tokenURL string, timeout time.Duration, err
 		te.Detail = fmt.Sprintf("no answer within the token timeout of %s", timeout)
 		te.Err = context.DeadlineExceeded
 	default:
+		// A *url.Error repeats the whole URL, query included; TokenURL
+		// already names the endpoint without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		te.Err = err
 	}
 	return te

@@ -1,0 +1,233 @@
+package authenticator
+
+// These tests look inside the authenticator to check that a background
+// refresh did NOT start, which no outside observer can tell without
+// waiting for something that should not happen.
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+)
+
+type internalClock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func (c *internalClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *internalClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// newInternalPair returns a token server issuing tokens of lifetime and an
+// authenticator for it, on one fake clock, with a first token in place.
+func newInternalPair(t *testing.T, lifetime time.Duration, opts ...Option) (*internalClock, *testserver.TokenServer, *ClientCredentialsAuthenticator) {
+	t.Helper()
+	clk := &internalClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	ts, err := testserver.NewTokenServer(
+		testserver.WithClient("id", "secret"),
+		testserver.WithLifetime(lifetime),
+		testserver.WithTokenClock(clk.Now),
+	)
+	require.NoError(t, err)
+	t.Cleanup(ts.Close)
+	store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: ts.TokenURL()})
+	a, err := NewClientCredentialsAuthenticator("endpoint", "id", "secret", store, append([]Option{WithClock(clk.Now)}, opts...)...)
+	require.NoError(t, err)
+	require.NoError(t, a.RefreshCredentials(context.Background()))
+	return clk, ts, a
+}
+
+// backgroundStarted reports whether a background refresh of c has
+// started (and not failed).
+func backgroundStarted(c *credentials) bool { return c.nextBackground.Load() == math.MaxInt64 }
+
+func TestBackgroundRefreshStartsOnlyInsideMargin(t *testing.T) {
+	tests := []struct {
+		name      string
+		margin    time.Duration
+		at        time.Duration // into a 100 s lifetime
+		wantStart bool
+	}{
+		{name: "default margin, before", at: 85 * time.Second},
+		{name: "default margin, inside", at: 92 * time.Second, wantStart: true},
+		{name: "30 s, before", margin: 30 * time.Second, at: 65 * time.Second},
+		{name: "30 s, inside", margin: 30 * time.Second, at: 75 * time.Second, wantStart: true},
+		{name: "80 s capped at 50 s, before", margin: 80 * time.Second, at: 45 * time.Second},
+		{name: "80 s capped at 50 s, inside", margin: 80 * time.Second, at: 55 * time.Second, wantStart: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk, ts, a := newInternalPair(t, 100*time.Second, WithRefreshMargin(tt.margin))
+			c := a.current.Load()
+
+			clk.Advance(tt.at)
+			_, v, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+			require.True(t, ok)
+			assert.Equal(t, c.value, v, "the still-valid token is returned")
+			require.Equal(t, tt.wantStart, backgroundStarted(c))
+			if !tt.wantStart {
+				assert.Zero(t, c.nextBackground.Load())
+				assert.Same(t, c, a.current.Load())
+				assert.EqualValues(t, 1, ts.Requests())
+				return
+			}
+			require.Eventually(t, func() bool { return a.current.Load() != c }, 10*time.Second, 5*time.Millisecond)
+			assert.EqualValues(t, 2, ts.Issued())
+		})
+	}
+}
+
+func TestNoExpiryNoBackgroundRefresh(t *testing.T) {
+	clk, ts, a := newInternalPair(t, 0)
+	c := a.current.Load()
+	assert.True(t, c.expiry.IsZero())
+	assert.True(t, c.refreshAt.IsZero())
+
+	clk.Advance(10 * 365 * 24 * time.Hour)
+	_, v, _ := a.FetchGRPCCallAuthMetadata(context.Background())
+	assert.Equal(t, c.value, v)
+	assert.False(t, backgroundStarted(c))
+	assert.EqualValues(t, 1, ts.Requests())
+}
+
+func TestLifetimeIsExpiresIn(t *testing.T) {
+	clk, _, a := newInternalPair(t, 100*time.Second)
+	c := a.current.Load()
+	// The fake clock has not moved since the request, so the lifetime is
+	// exactly expires_in, whatever the wall clock did meanwhile.
+	assert.Equal(t, clk.Now().Add(100*time.Second), c.expiry)
+	assert.Equal(t, c.expiry.Add(-DefaultMaxRefreshMargin), c.refreshAt)
+}
+
+func TestFailedBackgroundRefreshPausesBeforeRetry(t *testing.T) {
+	clk, ts, a := newInternalPair(t, 100*time.Second)
+	c := a.current.Load()
+	ts.SetFault(testserver.FaultOnce(testserver.FaultStatus(http.StatusServiceUnavailable, "text/plain", "busy")))
+
+	clk.Advance(95 * time.Second)
+	a.FetchGRPCCallAuthMetadata(context.Background())
+	require.Eventually(t, func() bool { return !backgroundStarted(c) }, 10*time.Second, 5*time.Millisecond,
+		"the failed background refresh sets its pause")
+	pauseUntil := c.nextBackground.Load()
+	assert.Equal(t, clk.Now().Add(a.opts.retryPause).UnixNano(), pauseUntil)
+	assert.EqualValues(t, 2, ts.Requests())
+	assert.Same(t, c, a.current.Load(), "the old token stays")
+
+	// Within the pause, callers do not start another one.
+	_, v, _ := a.FetchGRPCCallAuthMetadata(context.Background())
+	assert.Equal(t, c.value, v)
+	assert.Equal(t, pauseUntil, c.nextBackground.Load())
+
+	// After it, one does.
+	clk.Advance(a.opts.retryPause)
+	a.FetchGRPCCallAuthMetadata(context.Background())
+	require.Eventually(t, func() bool { return a.current.Load() != c }, 10*time.Second, 5*time.Millisecond)
+	assert.EqualValues(t, 3, ts.Requests())
+	assert.EqualValues(t, 2, ts.Issued())
+}
+
+// joinedCtx calls joined the first time Done is called, which refresh does
+// once the caller waits on a flight.
+type joinedCtx struct {
+	context.Context
+	once   sync.Once
+	joined chan struct{}
+}
+
+func newJoinedCtx() *joinedCtx {
+	return &joinedCtx{Context: context.Background(), joined: make(chan struct{})}
+}
+
+func (c *joinedCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.joined) })
+	return c.Context.Done()
+}
+
+func TestJoiningASkippedFlight(t *testing.T) {
+	tests := []struct {
+		name        string
+		call        func(a *ClientCredentialsAuthenticator, ctx context.Context, current, older *credentials) error
+		wantRequest bool
+	}{
+		{
+			name: "RefreshCredentials still gets a new token",
+			call: func(a *ClientCredentialsAuthenticator, ctx context.Context, _, _ *credentials) error {
+				return a.RefreshCredentials(ctx)
+			},
+			wantRequest: true,
+		},
+		{
+			name: "RefreshRejected of the current token still gets a new token",
+			call: func(a *ClientCredentialsAuthenticator, ctx context.Context, current, _ *credentials) error {
+				return a.RefreshRejected(ctx, current.value)
+			},
+			wantRequest: true,
+		},
+		{
+			name: "a refresh for a token already replaced makes no request",
+			call: func(a *ClientCredentialsAuthenticator, ctx context.Context, _, older *credentials) error {
+				return a.refresh(ctx, older, causeExpired)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ts, a := newInternalPair(t, 0)
+			older := a.current.Load()
+			require.NoError(t, a.RefreshCredentials(context.Background()))
+			current := a.current.Load()
+			ts.ResetCounters()
+
+			// A straggler's flight for the older token is in progress; it
+			// will end without a request.
+			release := make(chan struct{})
+			straggler := a.group.DoChan("token", func() (any, error) {
+				<-release
+				return skippedFlight{}, nil
+			})
+
+			ctx := newJoinedCtx()
+			done := make(chan error, 1)
+			go func() { done <- tt.call(a, ctx, current, older) }()
+			select {
+			case <-ctx.joined:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the caller did not join the flight")
+			}
+			close(release)
+			<-straggler
+
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the caller did not return")
+			}
+			if tt.wantRequest {
+				assert.EqualValues(t, 1, ts.Issued())
+				assert.NotSame(t, current, a.current.Load())
+				return
+			}
+			assert.Zero(t, ts.Requests())
+			assert.Same(t, current, a.current.Load())
+		})
+	}
+}
