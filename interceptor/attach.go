@@ -2,6 +2,7 @@ package interceptor
 
 import (
 	"context"
+	"reflect"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
@@ -69,18 +70,17 @@ func (x *auth) attach(ctx context.Context, cc *grpc.ClientConn, opts []grpc.Call
 }
 
 // afterFailure decides what a failed attempt leads to: a refresh and a
-// retry (nil, true), or the error to return (err, false).
-func (x *auth) afterFailure(ctx context.Context, method string, at attempt, err error) (error, bool) {
+// retry (true, nil), or the error to return (false, err).
+func (x *auth) afterFailure(ctx context.Context, method string, at attempt, err error) (retry bool, _ error) {
 	code := status.Code(err)
 	if !x.o.refreshable(code) {
-		return err, false
+		return false, err
 	}
 	if at.wasWithheld() {
-		x.o.logger.Warn("grpcauth: call rejected; its token was withheld on an insecure connection", "method", method)
-		return withheldError(err), false
+		return false, x.withheld(method, err)
 	}
 	if ctx.Err() != nil {
-		return err, false
+		return false, err
 	}
 	x.o.logger.Debug("grpcauth: call rejected, refreshing credentials", "method", method, "code", code)
 	var rerr error
@@ -90,12 +90,28 @@ func (x *auth) afterFailure(ctx context.Context, method string, at attempt, err 
 		rerr = x.a.RefreshCredentials(ctx)
 	}
 	if rerr != nil {
-		return &RefreshError{Code: code, Message: status.Convert(err).Message(), Err: rerr}, false
+		return false, &RefreshError{Code: code, Message: status.Convert(err).Message(), Err: rerr}
 	}
 	if x.o.onRetry != nil {
 		x.o.onRetry(method, code)
 	}
-	return nil, true
+	return true, nil
+}
+
+// afterRetry returns the error of a call's last attempt. If that attempt
+// was rejected because its token was withheld (the first attempt went out
+// with no token, the refresh got one, and the connection turned out not to
+// be secure), the error says so, as it does for a first attempt.
+func (x *auth) afterRetry(method string, at attempt, err error) error {
+	if err != nil && at.wasWithheld() && x.o.refreshable(status.Code(err)) {
+		return x.withheld(method, err)
+	}
+	return err
+}
+
+func (x *auth) withheld(method string, err error) error {
+	x.o.logger.Warn("grpcauth: call rejected; its token was withheld on an insecure connection", "method", method)
+	return withheldError(err)
 }
 
 // probeCreds sends the token as per-RPC credentials, which lets it see the
@@ -144,3 +160,18 @@ func isSecure(ai credentials.AuthInfo) bool {
 // missingAuthenticator is the error of every call through an interceptor
 // built without an authenticator.
 var missingAuthenticator = status.Error(codes.Internal, "grpcauth: interceptor built with a nil authenticator")
+
+// isNil reports whether a is nil, or an interface holding a nil pointer
+// (such as the *ClientCredentialsAuthenticator of a failed constructor),
+// whose methods would panic on the first call.
+func isNil(a authenticator.Authenticator) bool {
+	if a == nil {
+		return true
+	}
+	v := reflect.ValueOf(a)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
+}

@@ -17,9 +17,10 @@ import (
 // credentials to every stream and, when the stream fails with a refresh code
 // before any response message arrived, refreshes them, opens the stream
 // again and replays what the caller had sent. It is safe for concurrent use.
-// With a nil a, every stream fails with codes.Internal.
+// With a nil a (or an a holding a nil pointer), every stream fails with
+// codes.Internal.
 func StreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.StreamClientInterceptor {
-	if a == nil {
+	if isNil(a) {
 		return func(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, grpc.Streamer, ...grpc.CallOption) (grpc.ClientStream, error) {
 			return nil, missingAuthenticator
 		}
@@ -32,12 +33,12 @@ func StreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc
 		s := &retryStream{x: x, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, callOpts: callOpts, canRetry: true}
 		cs, at, err := s.open()
 		if err != nil {
-			err, retry := x.afterFailure(ctx, method, at, err)
+			retry, err := x.afterFailure(ctx, method, at, err)
 			if !retry {
 				return nil, err
 			}
 			if cs, at, err = s.open(); err != nil {
-				return nil, err
+				return nil, x.afterRetry(method, at, err)
 			}
 			s.canRetry = false
 		}
@@ -199,13 +200,16 @@ func (s *retryStream) Context() context.Context { return s.current().Context() }
 // call now runs on the new stream, else the error for the caller. s.mu is
 // held.
 func (s *retryStream) retryLocked(err error) error {
-	if !s.canRetry || errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) {
 		return err
+	}
+	if !s.canRetry {
+		return s.x.afterRetry(s.method, s.at, err)
 	}
 	s.canRetry = false
 	sent := s.sent
 	s.sent = nil
-	err, retry := s.x.afterFailure(s.ctx, s.method, s.at, err)
+	retry, err := s.x.afterFailure(s.ctx, s.method, s.at, err)
 	if !retry {
 		return err
 	}

@@ -11,9 +11,10 @@ import (
 // UnaryClientInterceptor returns an interceptor that attaches a's
 // credentials to every unary call and, when the call fails with a refresh
 // code, refreshes them and sends the call again once. It is safe for
-// concurrent use. With a nil a, every call fails with codes.Internal.
+// concurrent use. With a nil a (or an a holding a nil pointer), every call
+// fails with codes.Internal.
 func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.UnaryClientInterceptor {
-	if a == nil {
+	if isNil(a) {
 		return func(context.Context, string, any, any, *grpc.ClientConn, grpc.UnaryInvoker, ...grpc.CallOption) error {
 			return missingAuthenticator
 		}
@@ -28,10 +29,10 @@ func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.
 		if err == nil {
 			return nil
 		}
-		if err, retry := x.afterFailure(ctx, method, at, err); !retry {
+		if retry, err := x.afterFailure(ctx, method, at, err); !retry {
 			return err
 		}
-		actx, aopts, _ = x.attach(ctx, cc, callOpts)
-		return invoker(actx, method, req, reply, cc, aopts...)
+		actx, aopts, at = x.attach(ctx, cc, callOpts)
+		return x.afterRetry(method, at, invoker(actx, method, req, reply, cc, aopts...))
 	}
 }
