@@ -1,0 +1,401 @@
+package grpcauth
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/interceptor"
+)
+
+// The authentication flows of Flyte's authType, in their canonical
+// spelling. Only AuthTypeClientSecret is supported so far. Being constants,
+// they are safe for concurrent use.
+const (
+	// AuthTypeClientSecret is the OAuth2 client-credentials grant.
+	AuthTypeClientSecret = "ClientSecret"
+	// AuthTypePkce is the authorization-code flow with PKCE.
+	AuthTypePkce = "Pkce"
+	// AuthTypeDeviceFlow is the device authorization grant (RFC 8628).
+	AuthTypeDeviceFlow = "DeviceFlow"
+	// AuthTypeExternalCommand takes the token from Config.Command.
+	AuthTypeExternalCommand = "ExternalCommand"
+)
+
+// Sentinel errors, matched with errors.Is. They are never changed, so they
+// are safe for concurrent use.
+var (
+	// ErrUnsupported reports a setting this module does not implement
+	// yet, such as authType Pkce or proxyCommand.
+	ErrUnsupported = errors.New("not supported yet")
+	// ErrNoClientSecret reports a ClientSecret config without any client
+	// secret: no ClientSecret, clientSecretEnvVar or clientSecretLocation.
+	ErrNoClientSecret = errors.New("no client secret: set Config.ClientSecret (FLYTE_CREDENTIALS_CLIENT_SECRET), clientSecretEnvVar or clientSecretLocation")
+	// ErrNoAuth reports that the Config asks for no authentication (no
+	// authType and no clientId) where an authenticator is needed.
+	ErrNoAuth = errors.New("no authentication configured: set clientId (and authType ClientSecret)")
+)
+
+// authAliases maps lower-cased authType values, Flyte's and flytekit's
+// FLYTE_CREDENTIALS_AUTH_MODE spellings, to the canonical name.
+var authAliases = map[string]string{
+	"clientsecret":       AuthTypeClientSecret,
+	"client_credentials": AuthTypeClientSecret,
+	"basic":              AuthTypeClientSecret,
+	"pkce":               AuthTypePkce,
+	"standard":           AuthTypePkce,
+	"deviceflow":         AuthTypeDeviceFlow,
+	"externalcommand":    AuthTypeExternalCommand,
+	"external_process":   AuthTypeExternalCommand,
+}
+
+// authMode returns the canonical auth type, "" for no authentication, or
+// an error for an unknown or unsupported one.
+func (c Config) authMode() (string, error) {
+	if len(c.ProxyCommand) > 0 {
+		return "", fmt.Errorf("grpcauth: proxyCommand: %w", ErrUnsupported)
+	}
+	t := strings.TrimSpace(c.AuthType)
+	if t == "" {
+		if strings.TrimSpace(c.ClientID) == "" {
+			return "", nil
+		}
+		return AuthTypeClientSecret, nil
+	}
+	canon, ok := authAliases[strings.ToLower(t)]
+	if !ok {
+		return "", fmt.Errorf("grpcauth: unknown authType %q: want ClientSecret, Pkce, DeviceFlow or ExternalCommand", clip(t))
+	}
+	if canon != AuthTypeClientSecret {
+		return "", fmt.Errorf("grpcauth: authType %s: %w (only ClientSecret is)", canon, ErrUnsupported)
+	}
+	return canon, nil
+}
+
+// Target returns the gRPC target of Endpoint for grpc.NewClient: "host:port"
+// and "dns:///host:port" are both accepted, and returned as given. It fails
+// on an empty endpoint or a URL such as "https://host". It is safe for
+// concurrent use with other reads of c.
+func (c Config) Target() (string, error) {
+	e := strings.TrimSpace(c.Endpoint)
+	if e == "" {
+		return "", errors.New("grpcauth: endpoint is empty: set admin.endpoint or FLYTE_PLATFORM_URL")
+	}
+	lower := strings.ToLower(e)
+	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		return "", fmt.Errorf("grpcauth: endpoint %q is a URL: want host:port or dns:///host:port", clip(e))
+	}
+	if rest, ok := strings.CutPrefix(e, "dns:///"); ok && rest == "" {
+		return "", fmt.Errorf("grpcauth: endpoint %q has no host", e)
+	}
+	return e, nil
+}
+
+// TransportCredentials returns the connection's security: plaintext when
+// Insecure is set, else TLS with the system's roots, plus the certificates
+// in CACertFilePath, without verification when InsecureSkipVerify is set.
+// It reads CACertFilePath; it does no network I/O. It is safe for
+// concurrent use with other reads of c.
+func (c Config) TransportCredentials() (credentials.TransportCredentials, error) {
+	if c.Insecure {
+		return insecure.NewCredentials(), nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CACertFilePath != "" {
+		pem, err := os.ReadFile(c.CACertFilePath)
+		if err != nil {
+			return nil, fmt.Errorf("grpcauth: caCertFilePath: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("grpcauth: caCertFilePath: no PEM certificate in %s", c.CACertFilePath)
+		}
+		cfg.RootCAs = pool
+	}
+	cfg.InsecureSkipVerify = c.InsecureSkipVerify
+	return credentials.NewTLS(cfg), nil
+}
+
+// ClientSecretSource says where the client secret will be read from, such
+// as "environment variable MY_SECRET (clientSecretEnvVar, from
+// /home/me/.flyte/config.yaml)", without the secret; "none" if nowhere. It
+// is safe for concurrent use with other reads of c.
+func (c Config) ClientSecretSource() string {
+	switch {
+	case c.ClientSecret != "":
+		return fmt.Sprintf("Config.ClientSecret (from %s)", c.Source(ClientSecretKey))
+	case c.ClientSecretEnvVar != "":
+		return fmt.Sprintf("environment variable %s (clientSecretEnvVar, from %s)", c.ClientSecretEnvVar, c.Source("clientSecretEnvVar"))
+	case c.ClientSecretLocation != "":
+		return fmt.Sprintf("file %s (clientSecretLocation, from %s)", c.ClientSecretLocation, c.Source("clientSecretLocation"))
+	}
+	return "none"
+}
+
+// secretOption resolves the secret as Flyte does: ClientSecret, else
+// clientSecretEnvVar, else clientSecretLocation. The latter two become
+// secret sources read at every token request, so rotation is picked up;
+// they are read once here too, so that a missing or empty secret is
+// reported now. Errors name the source, never the value.
+func (c Config) secretOption() (secret string, opt authenticator.Option, err error) {
+	if c.ClientSecret != "" {
+		s := strings.TrimSpace(c.ClientSecret)
+		if s == "" {
+			return "", nil, fmt.Errorf("grpcauth: client secret from %s: %w", c.Source(ClientSecretKey), authenticator.ErrEmptySecret)
+		}
+		return s, nil, nil
+	}
+	var src authenticator.SecretSource
+	var what string
+	switch {
+	case c.ClientSecretEnvVar != "":
+		src, what = authenticator.SecretFromEnv(c.ClientSecretEnvVar), "clientSecretEnvVar"
+	case c.ClientSecretLocation != "":
+		src, what = authenticator.SecretFromFile(c.ClientSecretLocation), "clientSecretLocation"
+	default:
+		return "", nil, fmt.Errorf("grpcauth: %w", ErrNoClientSecret)
+	}
+	if _, err := src.ClientSecret(context.Background()); err != nil {
+		return "", nil, fmt.Errorf("grpcauth: %s (from %s): %w", what, c.Source(what), err)
+	}
+	return "", authenticator.WithSecretSource(src), nil
+}
+
+// NewAuthenticator returns the client-credentials authenticator c
+// describes, resolving the rest of its configuration through store. Options
+// from c come first (tokenUrl, scopes, audience, authorizationHeader,
+// httpProxyURL, caCertFilePath, insecureSkipVerify), then opts, which win.
+// It fails with ErrNoAuth when c asks for no authentication, wraps
+// ErrUnsupported for other auth types, and reports a missing client id or
+// secret. It reads the secret source once to check it; it does no network
+// I/O. It is safe for concurrent use with other reads of c.
+func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...authenticator.Option) (*authenticator.ClientCredentialsAuthenticator, error) {
+	mode, err := c.authMode()
+	if err != nil {
+		return nil, err
+	}
+	if mode == "" {
+		return nil, fmt.Errorf("grpcauth: %w", ErrNoAuth)
+	}
+	if strings.TrimSpace(c.ClientID) == "" {
+		return nil, errors.New("grpcauth: authType ClientSecret needs a clientId (FLYTE_CREDENTIALS_CLIENT_ID)")
+	}
+	secret, secretOpt, err := c.secretOption()
+	if err != nil {
+		return nil, err
+	}
+	var o []authenticator.Option
+	if secretOpt != nil {
+		o = append(o, secretOpt)
+	}
+	if c.TokenURL != "" {
+		o = append(o, authenticator.WithTokenURL(c.TokenURL))
+	}
+	if len(c.Scopes) > 0 {
+		o = append(o, authenticator.WithScopes(c.Scopes...))
+	}
+	if c.Audience != "" {
+		o = append(o, authenticator.WithAudience(c.Audience))
+	}
+	if c.AuthorizationHeader != "" {
+		o = append(o, authenticator.WithHeaderKey(c.AuthorizationHeader))
+	}
+	if c.HTTPProxyURL != "" {
+		o = append(o, authenticator.WithHTTPProxyURL(c.HTTPProxyURL))
+	}
+	if c.CACertFilePath != "" {
+		o = append(o, authenticator.WithCACertFile(c.CACertFilePath))
+	}
+	if c.InsecureSkipVerify {
+		o = append(o, authenticator.WithInsecureSkipVerify())
+	}
+	a, err := authenticator.NewClientCredentialsAuthenticator(c.Endpoint, strings.TrimSpace(c.ClientID), secret, store, append(o, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: %w", err)
+	}
+	return a, nil
+}
+
+// Client is an authenticated connection to FlyteAdmin together with the
+// parts New built for it, for callers that want the authenticator's Stats
+// or the advertised configuration. Its fields are set once by New; the
+// values they point to are safe for concurrent use.
+type Client struct {
+	// Conn is the connection, with both auth interceptors installed.
+	Conn *grpc.ClientConn
+	// Authenticator gets the tokens; nil when the Config asks for no
+	// authentication.
+	Authenticator *authenticator.ClientCredentialsAuthenticator
+	// ConfigStore asks FlyteAdmin's AuthMetadataService, over Conn, where
+	// the token endpoint is; nil when the Config asks for no
+	// authentication.
+	ConfigStore *configstore.Remote
+}
+
+// Close closes the connection. It is safe for concurrent use.
+func (c *Client) Close() error { return c.Conn.Close() }
+
+// NewClient returns a connection to the FlyteAdmin that cfg describes,
+// with OAuth2 client credentials attached to every call. It is New without
+// the parts; see New. It is safe for concurrent use.
+func NewClient(cfg Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	c, err := New(cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return c.Conn, nil
+}
+
+// New builds a connection to the FlyteAdmin that cfg describes, like
+// NewClient, and returns it with its authenticator and config store. It does
+// no network I/O: grpc.NewClient connects on the first call, and the token
+// endpoint is asked for at the first token request, through
+// AuthMetadataService on the same connection (whose two RPCs the
+// interceptors leave alone).
+//
+// The connection's security comes from TransportCredentials. When cfg asks
+// for authentication (authType ClientSecret, or a clientId), both
+// interceptors are installed with cfg's authenticator (see
+// NewAuthenticator; with Insecure, interceptor.WithInsecure too); a Config
+// without authType and clientId gives a plain connection. Precedence is
+// DESIGN.md's: tokenUrl, scopes, audience and authorizationHeader win over
+// what FlyteAdmin advertises, which fills in what cfg leaves empty
+// (whatever useAudienceFromAdmin says).
+//
+// opts are appended after New's own options, so they win; use
+// WithInterceptorOptions and WithAuthenticatorOptions to pass options to
+// the interceptors and the authenticator. It is safe for concurrent use.
+func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
+	target, err := cfg.Target()
+	if err != nil {
+		return nil, err
+	}
+	mode, err := cfg.authMode()
+	if err != nil {
+		return nil, err
+	}
+	creds, err := cfg.TransportCredentials()
+	if err != nil {
+		return nil, err
+	}
+	var (
+		iopts []interceptor.Option
+		aopts []authenticator.Option
+		rest  []grpc.DialOption
+	)
+	for _, o := range opts {
+		switch o := o.(type) {
+		case interceptorOptions:
+			iopts = append(iopts, o.opts...)
+		case authenticatorOptions:
+			aopts = append(aopts, o.opts...)
+		default:
+			rest = append(rest, o)
+		}
+	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if mode == "" {
+		cc, err := grpc.NewClient(target, append(dial, rest...)...)
+		if err != nil {
+			return nil, fmt.Errorf("grpcauth: %w", err)
+		}
+		return &Client{Conn: cc}, nil
+	}
+
+	// The store needs the connection, the connection needs the
+	// interceptors, and they need the authenticator, which needs the
+	// store: the store gets a forwarder, pointed at the connection once it
+	// exists. No call can reach the forwarder before that: the store is
+	// asked only at the first token request, from a call on the connection.
+	fwd := new(lateConn)
+	store, err := configstore.NewRemote(fwd)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: %w", err)
+	}
+	auth, err := cfg.NewAuthenticator(store, aopts...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Insecure {
+		iopts = append([]interceptor.Option{interceptor.WithInsecure()}, iopts...)
+	}
+	dial = append(dial,
+		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(auth, iopts...)),
+		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth, iopts...)),
+	)
+	cc, err := grpc.NewClient(target, append(dial, rest...)...)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: %w", err)
+	}
+	fwd.cc.Store(cc)
+	return &Client{Conn: cc, Authenticator: auth, ConfigStore: store}, nil
+}
+
+// interceptorOptions carries interceptor options through New's dial
+// options.
+type interceptorOptions struct {
+	grpc.EmptyDialOption
+	opts []interceptor.Option
+}
+
+// WithInterceptorOptions passes opts to both interceptors that New and
+// NewClient install, after their own (so WithOnRetry or WithLogger can be
+// added). It does nothing to a plain grpc.NewClient. It is safe for
+// concurrent use.
+func WithInterceptorOptions(opts ...interceptor.Option) grpc.DialOption {
+	return interceptorOptions{opts: opts}
+}
+
+// authenticatorOptions carries authenticator options through New's dial
+// options.
+type authenticatorOptions struct {
+	grpc.EmptyDialOption
+	opts []authenticator.Option
+}
+
+// WithAuthenticatorOptions passes opts to the authenticator that New and
+// NewClient build, after the ones from the Config, so they win (for
+// example authenticator.WithLogger or WithRefreshMargin). It does nothing
+// to a plain grpc.NewClient. It is safe for concurrent use.
+func WithAuthenticatorOptions(opts ...authenticator.Option) grpc.DialOption {
+	return authenticatorOptions{opts: opts}
+}
+
+// lateConn forwards to a connection set after it was handed out.
+type lateConn struct {
+	cc atomic.Pointer[grpc.ClientConn]
+}
+
+var errNoConn = status.Error(codes.Unavailable, "grpcauth: the connection is not set up yet")
+
+func (l *lateConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	cc := l.cc.Load()
+	if cc == nil {
+		return errNoConn
+	}
+	return cc.Invoke(ctx, method, args, reply, opts...)
+}
+
+func (l *lateConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	cc := l.cc.Load()
+	if cc == nil {
+		return nil, errNoConn
+	}
+	return cc.NewStream(ctx, desc, method, opts...)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/flyteauth/grpcauth"
+)
+
+// newFlagSet returns a flag set that reports errors instead of exiting,
+// with a usage text of summary followed by the flags.
+func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("grpcauth "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and returns the exit status to stop with, or -1
+// to go on. --help prints the usage and exits 0.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	return -1
+}
+
+// configFlags are the flags that override the Flyte configuration, shared
+// by token and config.
+type configFlags struct {
+	file string
+}
+
+// configFlag maps a flag to a config key.
+type configFlag struct {
+	name, key, help string
+	isBool          bool
+}
+
+var configFlagList = []configFlag{
+	{name: "endpoint", key: "endpoint", help: "FlyteAdmin `address`, host:port or dns:///host:port (admin.endpoint)"},
+	{name: "insecure", key: "insecure", help: "dial without TLS and send tokens in plaintext, for development clusters (admin.insecure)", isBool: true},
+	{name: "insecure-skip-verify", key: "insecureSkipVerify", help: "do not verify server certificates (admin.insecureSkipVerify)", isBool: true},
+	{name: "ca-cert", key: "caCertFilePath", help: "PEM `file` of CA certificates to trust besides the system's (admin.caCertFilePath)"},
+	{name: "auth-type", key: "authType", help: "authentication `flow`; only ClientSecret is supported (admin.authType)"},
+	{name: "client-id", key: "clientId", help: "OAuth2 client `id` (admin.clientId)"},
+	{name: "client-secret-env", key: "clientSecretEnvVar", help: "environment `variable` holding the client secret (admin.clientSecretEnvVar)"},
+	{name: "client-secret-file", key: "clientSecretLocation", help: "`file` holding the client secret (admin.clientSecretLocation)"},
+	{name: "scopes", key: "scopes", help: "comma-separated `scopes` to request (admin.scopes)"},
+	{name: "audience", key: "audience", help: "`audience` to request the token for (admin.audience)"},
+	{name: "token-url", key: "tokenUrl", help: "token endpoint `URL`, instead of the one FlyteAdmin advertises (admin.tokenUrl)"},
+	{name: "authorization-header", key: "authorizationHeader", help: "metadata `key` that carries the token (admin.authorizationHeader)"},
+	{name: "http-proxy", key: "httpProxyURL", help: "HTTP proxy `URL` for token requests (admin.httpProxyURL)"},
+}
+
+// register adds --config and the config flags to fs.
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.file, "config", "", "Flyte config `file` (default: $FLYTECTL_CONFIG, else ~/.flyte/config.yaml)")
+	for _, f := range configFlagList {
+		if f.isBool {
+			fs.Bool(f.name, false, f.help)
+		} else {
+			fs.String(f.name, "", f.help)
+		}
+	}
+}
+
+// load resolves the configuration: file, environment, then the flags set
+// on the command line.
+func (c *configFlags) load(fs *flag.FlagSet, env environment) (grpcauth.Config, error) {
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: c.file, LookupEnv: env.lookup, HomeDir: env.home})
+	if err != nil {
+		return grpcauth.Config{}, err
+	}
+	byName := make(map[string]configFlag, len(configFlagList))
+	for _, f := range configFlagList {
+		byName[f.name] = f
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(fl *flag.Flag) {
+		f, ok := byName[fl.Name]
+		if !ok || err != nil {
+			return
+		}
+		set[f.key] = true
+		err = cfg.Set(f.key, fl.Value.String(), "flag --"+f.name)
+	})
+	if err != nil {
+		return grpcauth.Config{}, err
+	}
+	// A secret source named on the command line is the one meant: it must
+	// not lose to a secret from the environment, nor, for a file, to a
+	// clientSecretEnvVar from elsewhere. With both flags, Flyte's rule
+	// holds: the variable wins.
+	switch {
+	case set["clientSecretEnvVar"]:
+		err = cfg.Set(grpcauth.ClientSecretKey, "", "flag --client-secret-env")
+	case set["clientSecretLocation"]:
+		if err = cfg.Set(grpcauth.ClientSecretKey, "", "flag --client-secret-file"); err == nil {
+			err = cfg.Set("clientSecretEnvVar", "", "flag --client-secret-file")
+		}
+	}
+	return cfg, err
+}

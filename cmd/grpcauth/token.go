@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+)
+
+const tokenSummary = `Usage: grpcauth token [flags]
+
+Prints an access token for the Flyte deployment the configuration names.
+The configuration comes from the Flyte config file (--config, else
+$FLYTECTL_CONFIG, else ~/.flyte/config.yaml), overridden by the FLYTE_*
+environment variables, overridden by these flags. The token endpoint is
+asked of FlyteAdmin's AuthMetadataService unless --token-url is given.
+
+The client secret is read from $FLYTE_CREDENTIALS_CLIENT_SECRET, else from
+the variable named by --client-secret-env (admin.clientSecretEnvVar), else
+from the file named by --client-secret-file (admin.clientSecretLocation).
+It is never printed.`
+
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
+	fs := newFlagSet("token", tokenSummary, stderr)
+	var cf configFlags
+	cf.register(fs)
+	header := fs.Bool("header", false, "print \"key: Bearer <token>\", the gRPC metadata to send, instead of the bare token")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `duration`")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if *timeout <= 0 {
+		fmt.Fprintln(stderr, "grpcauth token: --timeout must be positive")
+		return exitUsage
+	}
+	cfg, err := cf.load(fs, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	key, value, err := fetchToken(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
+		var te *authenticator.TokenError
+		if errors.As(err, &te) && te.ErrorCode != "" {
+			fmt.Fprintf(stderr, "OAuth error: %s\n", te.ErrorCode)
+			if te.ErrorCode == "invalid_client" {
+				fmt.Fprintf(stderr, "hint: check the client id %q and the client secret, read from %s\n", cfg.ClientID, cfg.ClientSecretSource())
+			}
+		}
+		return exitFail
+	}
+	if *header {
+		fmt.Fprintf(stdout, "%s: %s\n", key, value)
+	} else {
+		_, token, _ := strings.Cut(value, " ")
+		fmt.Fprintln(stdout, token)
+	}
+	return exitOK
+}
+
+// fetchToken requests a token as cfg describes and returns the metadata
+// key and value ("Bearer <token>") to send it with. The config store uses
+// a connection of its own, without interceptors: its RPCs are anonymous.
+func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
+	target, err := cfg.Target()
+	if err != nil {
+		return "", "", err
+	}
+	creds, err := cfg.TransportCredentials()
+	if err != nil {
+		return "", "", err
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return "", "", fmt.Errorf("dialing %s: %w", target, err)
+	}
+	defer conn.Close()
+	store, err := configstore.NewRemote(conn)
+	if err != nil {
+		return "", "", err
+	}
+	auth, err := cfg.NewAuthenticator(store)
+	if err != nil {
+		return "", "", err
+	}
+	if err := auth.RefreshCredentials(ctx); err != nil {
+		return "", "", err
+	}
+	key, value, ok := auth.FetchGRPCCallAuthMetadata(ctx)
+	if !ok {
+		return "", "", errors.New("the authenticator holds no token after a successful refresh")
+	}
+	return key, value, nil
+}

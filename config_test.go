@@ -1,0 +1,413 @@
+package grpcauth_test
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth"
+)
+
+// env is a fake environment for LoadOptions.LookupEnv.
+type env map[string]string
+
+func (e env) lookup(name string) (string, bool) {
+	v, ok := e[name]
+	return v, ok
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+const fullConfig = `
+admin:
+  # Flyte's keys, every one we read
+  endpoint: dns:///flyte.example.com:443
+  insecure: false
+  insecureSkipVerify: true
+  caCertFilePath: /etc/ca.pem
+  authType: ClientSecret
+  clientId: my-client
+  clientSecretLocation: /etc/secrets/my_secret
+  clientSecretEnvVar: MY_SECRET
+  scopes:
+    - all
+    - offline
+  audience: https://flyte.example.com
+  useAudienceFromAdmin: true
+  tokenUrl: https://idp.example.com/oauth2/token
+  authorizationHeader: flyte-authorization
+  httpProxyURL: http://proxy.example.com:3128
+  command: ["aws", "sso", "token"]
+  proxyCommand: []
+  # Flyte keys we do not use
+  maxBackoffDelay: 8s
+  perRetryTimeout: 15s
+  deviceFlowConfig:
+    pollInterval: 5s
+logger:
+  show-source: true
+  level: 0
+storage:
+  type: stow
+  stow:
+    kind: s3
+    config:
+      auth_type: iam
+console:
+  endpoint: https://flyte.example.com/console
+`
+
+func TestLoadConfigFile(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "config.yaml", fullConfig)
+
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	require.NoError(t, err)
+
+	assert.Equal(t, "dns:///flyte.example.com:443", cfg.Endpoint)
+	assert.False(t, cfg.Insecure)
+	assert.True(t, cfg.InsecureSkipVerify)
+	assert.Equal(t, "/etc/ca.pem", cfg.CACertFilePath)
+	assert.Equal(t, "ClientSecret", cfg.AuthType)
+	assert.Equal(t, "my-client", cfg.ClientID)
+	assert.Equal(t, "/etc/secrets/my_secret", cfg.ClientSecretLocation)
+	assert.Equal(t, "MY_SECRET", cfg.ClientSecretEnvVar)
+	assert.Equal(t, []string{"all", "offline"}, cfg.Scopes)
+	assert.Equal(t, "https://flyte.example.com", cfg.Audience)
+	assert.True(t, cfg.UseAudienceFromAdmin)
+	assert.Equal(t, "https://idp.example.com/oauth2/token", cfg.TokenURL)
+	assert.Equal(t, "flyte-authorization", cfg.AuthorizationHeader)
+	assert.Equal(t, "http://proxy.example.com:3128", cfg.HTTPProxyURL)
+	assert.Equal(t, []string{"aws", "sso", "token"}, cfg.Command)
+	assert.Empty(t, cfg.ProxyCommand)
+	assert.Empty(t, cfg.ClientSecret)
+
+	assert.Equal(t, path, cfg.File())
+	assert.Equal(t, path, cfg.Source("endpoint"))
+	assert.Equal(t, path, cfg.Source("scopes"))
+	assert.Equal(t, grpcauth.SourceDefault, cfg.Source(grpcauth.ClientSecretKey))
+}
+
+func TestLoadConfigFileLocation(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, home, ".flyte/config.yaml", "admin:\n  endpoint: from-home:443\n")
+	other := writeFile(t, t.TempDir(), "other.yaml", "admin:\n  endpoint: from-env:443\n")
+	explicit := writeFile(t, t.TempDir(), "explicit.yaml", "admin:\n  endpoint: from-option:443\n")
+
+	tests := []struct {
+		name     string
+		opts     grpcauth.LoadOptions
+		endpoint string
+		file     string
+		wantErr  string
+	}{
+		{name: "default file", opts: grpcauth.LoadOptions{HomeDir: home}, endpoint: "from-home:443", file: filepath.Join(home, ".flyte", "config.yaml")},
+		{name: "FLYTECTL_CONFIG wins over the default", opts: grpcauth.LoadOptions{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": other}.lookup}, endpoint: "from-env:443", file: other},
+		{name: "File wins over FLYTECTL_CONFIG", opts: grpcauth.LoadOptions{File: explicit, HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": other}.lookup}, endpoint: "from-option:443", file: explicit},
+		{name: "missing default file is fine", opts: grpcauth.LoadOptions{HomeDir: t.TempDir()}},
+		{name: "no home, no file", opts: grpcauth.LoadOptions{}},
+		{name: "empty FLYTECTL_CONFIG counts as unset", opts: grpcauth.LoadOptions{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": ""}.lookup}, endpoint: "from-home:443", file: filepath.Join(home, ".flyte", "config.yaml")},
+		{name: "missing FLYTECTL_CONFIG file is an error", opts: grpcauth.LoadOptions{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": "/no/such/config.yaml"}.lookup}, wantErr: "/no/such/config.yaml: cannot read the config file named by FLYTECTL_CONFIG"},
+		{name: "missing File is an error", opts: grpcauth.LoadOptions{File: "/no/such/file.yaml"}, wantErr: "/no/such/file.yaml: cannot read the config file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := grpcauth.LoadConfigWith(tt.opts)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				assert.ErrorIs(t, err, fs.ErrNotExist)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.endpoint, cfg.Endpoint)
+			assert.Equal(t, tt.file, cfg.File())
+		})
+	}
+}
+
+func TestLoadConfigEnv(t *testing.T) {
+	e := env{
+		"FLYTE_PLATFORM_URL":                       "dns:///env.example.com:443",
+		"FLYTE_PLATFORM_INSECURE":                  "True",
+		"FLYTE_PLATFORM_INSECURE_SKIP_VERIFY":      "1",
+		"FLYTE_PLATFORM_CA_CERT_FILE_PATH":         "/env/ca.pem",
+		"FLYTE_PLATFORM_HTTP_PROXY_URL":            "http://env-proxy:3128",
+		"FLYTE_CREDENTIALS_CLIENT_ID":              "env-client",
+		"FLYTE_CREDENTIALS_CLIENT_SECRET":          "env-secret-value",
+		"FLYTE_CREDENTIALS_CLIENT_SECRET_LOCATION": "/env/secret",
+		"FLYTE_CREDENTIALS_CLIENT_SECRET_ENV_VAR":  "ENV_SECRET_VAR",
+		"FLYTE_CREDENTIALS_SCOPES":                 "all, offline ,,extra",
+		"FLYTE_CREDENTIALS_AUTH_MODE":              "client_credentials",
+		"FLYTE_CREDENTIALS_AUDIENCE":               "env-audience",
+	}
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: e.lookup})
+	require.NoError(t, err)
+
+	assert.Equal(t, "dns:///env.example.com:443", cfg.Endpoint)
+	assert.True(t, cfg.Insecure)
+	assert.True(t, cfg.InsecureSkipVerify)
+	assert.Equal(t, "/env/ca.pem", cfg.CACertFilePath)
+	assert.Equal(t, "http://env-proxy:3128", cfg.HTTPProxyURL)
+	assert.Equal(t, "env-client", cfg.ClientID)
+	assert.Equal(t, "env-secret-value", cfg.ClientSecret)
+	assert.Equal(t, "/env/secret", cfg.ClientSecretLocation)
+	assert.Equal(t, "ENV_SECRET_VAR", cfg.ClientSecretEnvVar)
+	assert.Equal(t, []string{"all", "offline", "extra"}, cfg.Scopes)
+	assert.Equal(t, "client_credentials", cfg.AuthType)
+	assert.Equal(t, "env-audience", cfg.Audience)
+
+	assert.Equal(t, "env FLYTE_PLATFORM_URL", cfg.Source("endpoint"))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", cfg.Source(grpcauth.ClientSecretKey))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_SCOPES", cfg.Source("scopes"))
+	assert.Equal(t, grpcauth.SourceDefault, cfg.Source("tokenUrl"))
+	assert.Empty(t, cfg.File())
+}
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "config.yaml", `
+admin:
+  endpoint: file:443
+  insecure: true
+  clientId: file-client
+  scopes: [file-scope]
+  audience: file-audience
+  tokenUrl: https://file/token
+`)
+	e := env{
+		"FLYTECTL_CONFIG":             path,
+		"FLYTE_PLATFORM_URL":          "env:443",
+		"FLYTE_PLATFORM_INSECURE":     "false",
+		"FLYTE_CREDENTIALS_CLIENT_ID": "env-client",
+		"FLYTE_CREDENTIALS_SCOPES":    "env-scope",
+		"FLYTE_CREDENTIALS_AUDIENCE":  "", // set but empty: unset
+	}
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: e.lookup})
+	require.NoError(t, err)
+
+	// Explicit fields win over both.
+	cfg.ClientID = "explicit-client"
+	require.NoError(t, cfg.Set("tokenUrl", "https://flag/token", "flag --token-url"))
+
+	tests := []struct {
+		key, value, source string
+	}{
+		{"endpoint", "env:443", "env FLYTE_PLATFORM_URL"},
+		{"insecure", "false", "env FLYTE_PLATFORM_INSECURE"},
+		{"clientId", "explicit-client", grpcauth.SourceExplicit},
+		{"scopes", "env-scope", "env FLYTE_CREDENTIALS_SCOPES"},
+		{"audience", "file-audience", path},
+		{"tokenUrl", "https://flag/token", "flag --token-url"},
+		{"clientSecretLocation", grpcauth.DefaultClientSecretLocation, grpcauth.SourceDefault},
+		{"caCertFilePath", "", grpcauth.SourceDefault},
+		{grpcauth.ClientSecretKey, "", grpcauth.SourceDefault},
+	}
+	settings := map[string]grpcauth.Setting{}
+	for _, s := range cfg.Settings() {
+		settings[s.Key] = s
+	}
+	assert.Len(t, settings, len(grpcauth.Keys()))
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			assert.Equal(t, grpcauth.Setting{Key: tt.key, Value: tt.value, Source: tt.source}, settings[tt.key])
+		})
+	}
+}
+
+func TestLoadConfigSecretAssignedAfterLoadIsExplicit(t *testing.T) {
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: env{"FLYTE_CREDENTIALS_CLIENT_SECRET": "from-env"}.lookup})
+	require.NoError(t, err)
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", cfg.Source(grpcauth.ClientSecretKey))
+
+	copied := cfg
+	copied.ClientSecret = "changed"
+	assert.Equal(t, grpcauth.SourceExplicit, copied.Source(grpcauth.ClientSecretKey))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", cfg.Source(grpcauth.ClientSecretKey), "copies do not share changes")
+
+	require.NoError(t, copied.Set("endpoint", "x:1", "flag --endpoint"))
+	assert.Equal(t, grpcauth.SourceDefault, cfg.Source("endpoint"), "Set on a copy does not change the original")
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		want    string // the error after the file's path
+	}{
+		{
+			name:    "malformed YAML",
+			content: "admin:\n  endpoint: x\n   insecure: true\n",
+			want:    ": malformed YAML: line 3: mapping values are not allowed in this context",
+		},
+		{
+			name:    "tab indentation",
+			content: "admin:\n\tendpoint: x\n",
+			want:    ": malformed YAML: line 2: found character that cannot start any token",
+		},
+		{
+			name:    "boolean",
+			content: "admin:\n  endpoint: x\n  insecure: maybe\n",
+			want:    `: admin.insecure: want a boolean, got "maybe" (line 3)`,
+		},
+		{
+			name:    "boolean from a list",
+			content: "admin:\n  insecureSkipVerify: [true]\n",
+			want:    `: admin.insecureSkipVerify: want a boolean, got a list (line 2)`,
+		},
+		{
+			name:    "string from a mapping",
+			content: "admin:\n  endpoint:\n    host: x\n",
+			want:    `: admin.endpoint: want a string, got a mapping (line 3)`,
+		},
+		{
+			name:    "string from a boolean",
+			content: "admin:\n  clientId: true\n",
+			want:    `: admin.clientId: want a string, got the boolean true (line 2)`,
+		},
+		{
+			name:    "list from a mapping",
+			content: "admin:\n  scopes:\n    all: true\n",
+			want:    `: admin.scopes: want a list of strings, got a mapping (line 3)`,
+		},
+		{
+			name:    "list item",
+			content: "admin:\n  scopes:\n    - all\n    - [nested]\n",
+			want:    `: admin.scopes[1]: want a string, got a list (line 4)`,
+		},
+		{
+			name:    "command from a string",
+			content: "admin:\n  command: aws sso\n",
+			want:    `: admin.command: want a list of strings, got "aws sso" (line 2)`,
+		},
+		{
+			name:    "admin not a mapping",
+			content: "admin: dns:///x:443\n",
+			want:    `: admin: want a mapping, got "dns:///x:443" (line 1)`,
+		},
+		{
+			name:    "top level not a mapping",
+			content: "- admin\n",
+			want:    `: want a mapping of sections (admin:, logger:, …), got a list (line 1)`,
+		},
+		{
+			name:    "duplicate key",
+			content: "admin:\n  endpoint: a:1\n  endpoint: b:1\n",
+			want:    `: admin.endpoint: defined twice, first on line 2 (line 3)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "config.yaml", tt.content)
+			_, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+			require.Error(t, err)
+			assert.Equal(t, path+tt.want, err.Error())
+			var ce *grpcauth.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, path, ce.Source)
+		})
+	}
+}
+
+func TestLoadConfigLenient(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		check   func(t *testing.T, cfg grpcauth.Config)
+	}{
+		{"empty file", "", func(t *testing.T, cfg grpcauth.Config) { assert.Empty(t, cfg.Endpoint) }},
+		{"comments only", "# nothing\n", func(t *testing.T, cfg grpcauth.Config) { assert.Empty(t, cfg.Endpoint) }},
+		{"no admin section", "logger:\n  level: 4\n", func(t *testing.T, cfg grpcauth.Config) { assert.Empty(t, cfg.Endpoint) }},
+		{"empty admin section", "admin:\n", func(t *testing.T, cfg grpcauth.Config) { assert.Empty(t, cfg.Endpoint) }},
+		{"numeric client id", "admin:\n  clientId: 12345\n", func(t *testing.T, cfg grpcauth.Config) { assert.Equal(t, "12345", cfg.ClientID) }},
+		{"yes as a boolean", "admin:\n  insecure: yes\n", func(t *testing.T, cfg grpcauth.Config) { assert.True(t, cfg.Insecure) }},
+		{"quoted boolean", "admin:\n  insecure: \"true\"\n", func(t *testing.T, cfg grpcauth.Config) { assert.True(t, cfg.Insecure) }},
+		{"null value", "admin:\n  clientSecretLocation: ~\n", func(t *testing.T, cfg grpcauth.Config) { assert.Empty(t, cfg.ClientSecretLocation) }},
+		{"scopes as one string", "admin:\n  scopes: all, offline\n", func(t *testing.T, cfg grpcauth.Config) {
+			assert.Equal(t, []string{"all", "offline"}, cfg.Scopes)
+		}},
+		{"aliases", "common: &ep dns:///x:443\nadmin:\n  endpoint: *ep\n", func(t *testing.T, cfg grpcauth.Config) {
+			assert.Equal(t, "dns:///x:443", cfg.Endpoint)
+		}},
+		{"a secret key in the file is ignored", "admin:\n  clientSecret: nope\n", func(t *testing.T, cfg grpcauth.Config) {
+			assert.Empty(t, cfg.ClientSecret)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "config.yaml", tt.content)
+			cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+			require.NoError(t, err)
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestLoadConfigEnvErrors(t *testing.T) {
+	_, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: env{"FLYTE_PLATFORM_INSECURE": "maybe"}.lookup})
+	require.Error(t, err)
+	assert.Equal(t, `env FLYTE_PLATFORM_INSECURE: insecure: want a boolean, got "maybe"`, err.Error())
+}
+
+func TestSetUnknownKey(t *testing.T) {
+	var cfg grpcauth.Config
+	err := cfg.Set("nope", "x", "test")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown config key "nope"`)
+}
+
+func TestConfigRedaction(t *testing.T) {
+	const secret = "s3cr3t-value-that-must-not-leak"
+	cfg := grpcauth.Config{Endpoint: "dns:///x:443", ClientID: "id", ClientSecret: secret, Scopes: []string{"all"}}
+
+	outputs := map[string]string{
+		"String":   cfg.String(),
+		"GoString": cfg.GoString(),
+		"%v":       fmt.Sprintf("%v", cfg),
+		"%+v":      fmt.Sprintf("%+v", cfg),
+		"%#v":      fmt.Sprintf("%#v", cfg),
+		"Sprint":   fmt.Sprint(cfg),
+		"%q":       fmt.Sprintf("%q", cfg),
+		"pointer":  fmt.Sprintf("%+v", &cfg),
+		"nested":   fmt.Sprintf("%+v", struct{ C grpcauth.Config }{cfg}),
+		"settings": fmt.Sprintf("%+v", cfg.Settings()),
+	}
+	for name, out := range outputs {
+		assert.NotContains(t, out, secret, name)
+		assert.Contains(t, out, "[REDACTED]", name)
+	}
+	assert.Contains(t, cfg.String(), `Endpoint: "dns:///x:443"`)
+	assert.Contains(t, cfg.String(), `ClientID: "id"`)
+
+	noSecret := grpcauth.Config{}
+	assert.Contains(t, noSecret.String(), `ClientSecret: ""}`)
+}
+
+func TestConfigErrorUnwrap(t *testing.T) {
+	cause := errors.New("cause")
+	err := &grpcauth.ConfigError{Source: "f.yaml", Key: "admin.x", Msg: "bad", Err: cause}
+	assert.ErrorIs(t, err, cause)
+	assert.Equal(t, "f.yaml: admin.x: bad", err.Error())
+}
+
+func TestKeysAreFlyteNames(t *testing.T) {
+	assert.Equal(t, []string{
+		"endpoint", "insecure", "insecureSkipVerify", "caCertFilePath", "authType", "clientId",
+		"clientSecretLocation", "clientSecretEnvVar", "scopes", "audience", "useAudienceFromAdmin",
+		"tokenUrl", "authorizationHeader", "httpProxyURL", "command", "proxyCommand", "clientSecret",
+	}, grpcauth.Keys())
+	for _, k := range grpcauth.Keys() {
+		assert.False(t, strings.ContainsAny(k, "_- "), k)
+	}
+}
