@@ -248,8 +248,14 @@ type Client struct {
 	ConfigStore *configstore.Remote
 }
 
-// Close closes the connection. It is safe for concurrent use.
-func (c *Client) Close() error { return c.Conn.Close() }
+// Close closes the connection and the authenticator's idle connections to
+// the token endpoint. It is safe for concurrent use.
+func (c *Client) Close() error {
+	if c.Authenticator != nil {
+		c.Authenticator.CloseIdleConnections()
+	}
+	return c.Conn.Close()
+}
 
 // NewClient returns a connection to the FlyteAdmin that cfg describes,
 // with OAuth2 client credentials attached to every call. It is New without

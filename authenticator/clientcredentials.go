@@ -366,6 +366,13 @@ func tokenError(ctx context.Context, tokenURL string, timeout time.Duration, err
 	return te
 }
 
+// CloseIdleConnections closes the idle connections of the HTTP client that
+// makes the token requests. The authenticator stays usable: the next request
+// opens a new connection. It is safe for concurrent use.
+func (a *ClientCredentialsAuthenticator) CloseIdleConnections() {
+	a.http.CloseIdleConnections()
+}
+
 // String describes the authenticator without its secret.
 func (a *ClientCredentialsAuthenticator) String() string {
 	return fmt.Sprintf("ClientCredentialsAuthenticator{endpoint: %q, clientID: %q, secret: %v}", a.endpoint, a.clientID, a.secret)
