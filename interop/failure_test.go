@@ -1,0 +1,105 @@
+package interop
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+)
+
+// wrongSecret is a secret Hydra does not know, with the same special
+// characters as specialSecret.
+const wrongSecret = "wr0ng+/:%&=secret with space"
+
+// requireTokenFailure checks an error of a call whose token request Hydra
+// refused: code Unauthenticated, Hydra's OAuth error code in the message
+// and in the typed error, and none of the secrets anywhere in its text.
+func requireTokenFailure(t *testing.T, err error, oauthCode string, secrets ...string) *authenticator.TokenError {
+	t.Helper()
+	require.Error(t, err)
+	t.Logf("call error: %v", err)
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "status code of %v", err)
+	assert.Contains(t, status.Convert(err).Message(), oauthCode)
+	var re *interceptor.RefreshError
+	assert.True(t, errors.As(err, &re), "errors.As(*interceptor.RefreshError) on %T", err)
+	var te *authenticator.TokenError
+	require.True(t, errors.As(err, &te), "errors.As(*authenticator.TokenError) on %T", err)
+	assert.Equal(t, oauthCode, te.ErrorCode)
+	for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), status.Convert(err).Message()} {
+		for _, s := range secrets {
+			require.NotContains(t, text, s, "an error carries a secret")
+		}
+	}
+	return te
+}
+
+// TestWrongSecret is scenario 5, first half: with a secret Hydra does not
+// know, every call fails with Unauthenticated and Hydra's invalid_client,
+// after exactly one token request per call (no retry loop), and the secret
+// is in no error and no log line.
+func TestWrongSecret(t *testing.T) {
+	s := newStack(t, stackSpec{client: clientSpec{Secret: specialSecret}})
+	c, logs := dial(t, loadConfig(t, s.writeConfig(t, fileSpec{secret: wrongSecret})))
+	echo := testserver.NewEchoClient(c.Conn)
+
+	const calls = 3
+	for i := range calls {
+		te := requireTokenFailure(t, unary(t.Context(), echo, "hi"), "invalid_client", wrongSecret, specialSecret)
+		assert.Equal(t, http.StatusUnauthorized, te.StatusCode)
+		assert.Equal(t, int64(i+1), c.Authenticator.Stats().TokenRequests, "token requests after call %d", i+1)
+	}
+	_, err := echo.ServerStream(t.Context(), "v")
+	requireTokenFailure(t, err, "invalid_client", wrongSecret, specialSecret)
+
+	stats := c.Authenticator.Stats()
+	assert.Equal(t, int64(calls+1), stats.TokenRequests, "one token request per call")
+	assert.Equal(t, int64(calls+1), stats.Failures)
+	assert.Equal(t, int64(calls+1), s.admin.EchoCalls(), "no call was sent again after a failed refresh")
+	assert.Equal(t, 0, s.tokens.Distinct(), "no token ever reached the admin server")
+	assert.NotContains(t, logs.String(), wrongSecret)
+	assert.NotContains(t, logs.String(), specialSecret)
+	assert.NotContains(t, c.Authenticator.String(), wrongSecret)
+	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.Authenticator, c.Authenticator), wrongSecret)
+}
+
+// TestDeletedClient is scenario 5, second half: once the client is deleted
+// in Hydra, its tokens stop working and a new token request fails with
+// invalid_client; the call returns Unauthenticated after one refresh.
+func TestDeletedClient(t *testing.T) {
+	s := newStack(t, stackSpec{client: clientSpec{Secret: specialSecret}})
+	c, logs := dial(t, loadConfig(t, s.writeConfig(t, fileSpec{})))
+	echo := testserver.NewEchoClient(c.Conn)
+	require.NoError(t, unary(t.Context(), echo, "before"))
+	token, _ := s.tokens.Last()
+	before := c.Authenticator.Stats()
+
+	hy.DeleteClient(t, s.client.ID)
+	// Hydra deletes a client's tokens with it.
+	assert.False(t, hy.Introspect(t, token).Active, "token of a deleted client")
+
+	rejectedBefore := s.admin.Rejected()
+	err := unary(t.Context(), echo, "after")
+	requireTokenFailure(t, err, "invalid_client", specialSecret)
+	after := c.Authenticator.Stats()
+	assert.Equal(t, before.TokenRequests+1, after.TokenRequests, "one token request, no loop")
+	assert.Equal(t, rejectedBefore+1, s.admin.Rejected(), "the call was sent once, not again")
+
+	// A client built afresh fails the same way on its first call.
+	c2, logs2 := dial(t, loadConfig(t, s.writeConfig(t, fileSpec{})))
+	requireTokenFailure(t, unary(t.Context(), testserver.NewEchoClient(c2.Conn), "fresh"), "invalid_client", specialSecret)
+	assert.Equal(t, int64(1), c2.Authenticator.Stats().TokenRequests)
+
+	for _, l := range []string{logs.String(), logs2.String()} {
+		assert.NotContains(t, l, specialSecret)
+		assert.NotContains(t, l, token)
+	}
+}
