@@ -32,9 +32,21 @@ lint: $(BIN)/staticcheck
 fmt:
 	gofmt -w .
 
-## bench: the benchmarks, with allocations
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+## bench: the benchmarks of ./benchmarks (BENCHMARKS.md), BENCHCOUNT rounds
+## of -benchtime BENCHTIME, interleaved so that every variant sees the same
+## machine, shown as one benchstat table with floor as the base column.
+## The raw results stay in BENCHOUT for `make bench-report`.
+BENCHCOUNT ?= 10
+BENCH      ?= .
+BENCHOUT   ?= $(BIN)/bench.txt
+bench: $(BIN)/benchstat
+	$(GO) test -c -o $(BIN)/benchmarks.test ./benchmarks
+	@: > $(BENCHOUT)
+	@for i in $$(seq $(BENCHCOUNT)); do \
+		echo "bench: round $$i of $(BENCHCOUNT)" >&2; \
+		$(BIN)/benchmarks.test -test.run '^$$' -test.bench '$(BENCH)' -test.benchmem -test.benchtime $(BENCHTIME) >> $(BENCHOUT) || exit 1; \
+	done
+	$(BIN)/benchstat -col '/variant@(floor ours generic bare)' $(BENCHOUT)
 
 ## demo: the end-to-end demo on loopback
 demo:
@@ -50,3 +62,35 @@ $(BIN)/protoc-gen-go: tools/go.mod
 
 $(BIN)/staticcheck: tools/go.mod
 	$(GO) build $(TOOLMOD) -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck
+
+## bench-report: the ratios of the results in BENCHOUT (running `make bench`
+## first if there are none) against the targets of BENCHMARKS.md, then the
+## scenario measurements, the 2 x 20 s expiry-under-load run included.
+.PHONY: bench-report
+bench-report:
+	@test -s $(BENCHOUT) || $(MAKE) bench
+	@awk -f benchmarks/ratios.awk $(BENCHOUT)
+	$(GO) test ./benchmarks -count=1 -v -run 'TestStorm|TestColdStart|TestExpiryUnderLoad' -scenarios
+
+$(BIN)/benchstat: tools/go.mod
+	$(GO) build $(TOOLMOD) -o $(BIN)/ golang.org/x/perf/cmd/benchstat
+
+## interop: the interoperability tests against ORY Hydra (interop/, a module
+## of its own). Hydra is built into interop/.bin on first use (a few minutes,
+## about 700 MB of memory) and reused until interop/go.mod or go.sum change.
+HYDRA := $(CURDIR)/interop/.bin/hydra
+
+.PHONY: interop
+interop: $(HYDRA)
+	cd interop && $(GO) vet ./... && HYDRA_BIN=$(HYDRA) $(GO) test -race -count=1 ./...
+
+$(HYDRA): interop/go.mod interop/go.sum
+	cd interop && $(GO) build -tags sqlite,sqlite_omit_load_extension -o $(HYDRA) github.com/ory/hydra/v2
+
+## fuzz: each fuzz target for FUZZTIME (CI: FUZZTIME=10s). A failing input
+## is written under the package's testdata/fuzz/<target>/ and from then on
+## runs with every `go test`.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzTokenResponse$$' -fuzztime $(FUZZTIME) ./authenticator
+	$(GO) test -run '^$$' -fuzz '^FuzzRemoteResponses$$' -fuzztime $(FUZZTIME) ./configstore
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) .
