@@ -20,9 +20,9 @@ type RefreshError struct {
 	Err error
 }
 
-// Error says that the call was rejected and why the refresh failed.
+// Error says why the refresh failed, then what the server had answered.
 func (e *RefreshError) Error() string {
-	return fmt.Sprintf("grpcauth: call rejected (%s: %s) and refreshing credentials failed: %v", e.Code, e.Message, e.Err)
+	return fmt.Sprintf("grpcauth: refreshing credentials failed: %v (the server had answered %s: %s)", e.Err, e.Code, e.Message)
 }
 
 // Unwrap returns the cause of the refresh failure.
