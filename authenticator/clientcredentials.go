@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"mime"
 	"net/http"
@@ -273,6 +274,11 @@ func (a *ClientCredentialsAuthenticator) fetchToken(ctx context.Context) error {
 		return tokenError(ctx, redactURL(tokenURL), a.opts.timeout, err)
 	}
 	c := &credentials{key: key, value: tok.Type() + " " + tok.AccessToken}
+	if !validHeaderValue(c.value) {
+		// gRPC refuses such a value with codes.Internal on every call, which
+		// no refresh would follow: the client would be stuck with it.
+		return &TokenError{TokenURL: redactURL(tokenURL), Detail: "the access_token or token_type of the answer holds characters a gRPC header cannot carry"}
+	}
 	if life := lifetime(tok); life > 0 {
 		c.expiry = start.Add(life)
 		c.refreshAt = c.expiry.Add(-a.margin(life))
@@ -361,6 +367,11 @@ func tokenError(ctx context.Context, tokenURL string, timeout time.Duration, err
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if errors.Is(err, io.EOF) {
+			// Not wrapped (%v): a stream's caller that sees errors.Is(err,
+			// io.EOF) would take the failure for a clean end of the stream.
+			err = fmt.Errorf("the connection closed before an answer came: %v", err)
+		}
 		te.Err = err
 	}
 	return te
@@ -448,6 +459,17 @@ func validHeaderKey(k string) bool {
 	}
 	for _, r := range k {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether v can be sent as a gRPC metadata value:
+// printable ASCII only, as grpc-go checks.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
 			return false
 		}
 	}

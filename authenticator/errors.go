@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -58,7 +59,9 @@ func (e *TokenError) Error() string {
 		fmt.Fprintf(&b, ": %s", e.Detail)
 	}
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+		// A transport error can quote what the server sent, such as a
+		// malformed header line of any length.
+		fmt.Fprintf(&b, ": %s", clip(e.Err.Error(), 512))
 	}
 	return b.String()
 }
@@ -76,6 +79,9 @@ func clip(s string, n int) string {
 		return r
 	}, s)
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n-- // cut between runes, so the text stays valid UTF-8
+		}
 		return s[:n] + "…"
 	}
 	return s
