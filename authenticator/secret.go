@@ -3,6 +3,7 @@ package authenticator
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -30,11 +31,23 @@ func SecretFromFile(path string) SecretSource { return fileSecret(path) }
 
 type fileSecret string
 
+// maxSecretFileSize bounds what is read from a secret file, so that a
+// wrong path (a log, a device) cannot exhaust memory or hang a refresh.
+const maxSecretFileSize = 64 << 10
+
 func (p fileSecret) ClientSecret(context.Context) (string, error) {
-	b, err := os.ReadFile(string(p))
+	f, err := os.Open(string(p))
 	if err != nil {
 		// The *PathError names the file and the reason, never the content.
 		return "", fmt.Errorf("reading client secret: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileSize+1))
+	if err != nil {
+		return "", fmt.Errorf("reading client secret: %w", err)
+	}
+	if len(b) > maxSecretFileSize {
+		return "", fmt.Errorf("client secret file %s is larger than %d KiB: is it the right file?", string(p), maxSecretFileSize>>10)
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {

@@ -214,3 +214,13 @@ func TestSecretSourcesTrim(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "inner space kept", got)
 }
+
+func TestSecretFileTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "not-a-secret.log")
+	require.NoError(t, os.WriteFile(path, bytes.Repeat([]byte("x"), 65<<10), 0o600))
+	_, err := authenticator.SecretFromFile(path).ClientSecret(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), "larger than")
+	assert.NotContains(t, err.Error(), "xxxx")
+}

@@ -90,6 +90,18 @@ func NewRemote(cc grpc.ClientConnInterface, opts ...RemoteOption) (*Remote, erro
 	return r, nil
 }
 
+// String describes the store without walking its internals, which hold
+// locks and a connection.
+func (r *Remote) String() string {
+	if r.cached.Load() != nil {
+		return "configstore.Remote{cached}"
+	}
+	return "configstore.Remote{not fetched yet}"
+}
+
+// GoString is String, for %#v.
+func (r *Remote) GoString() string { return r.String() }
+
 // GetClientConfig returns the cached configuration, fetching it first if no
 // fetch has succeeded yet. It returns when the fetch ends or ctx is done,
 // whichever comes first. Errors name the RPC that failed and keep its gRPC

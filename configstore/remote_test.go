@@ -3,6 +3,7 @@ package configstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -233,4 +234,13 @@ func TestStaticReturnsCopies(t *testing.T) {
 	cancel()
 	_, err = s.GetClientConfig(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestRemotePrintsWithoutInternals(t *testing.T) {
+	_, r := newRemote(t, testserver.WithOAuth2Metadata(fullMetadata), testserver.WithPublicClientConfig(fullPublic))
+	assert.Equal(t, "configstore.Remote{not fetched yet}", fmt.Sprintf("%v", r))
+	_, err := r.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "configstore.Remote{cached}", fmt.Sprintf("%+v", r))
+	assert.Equal(t, "configstore.Remote{cached}", fmt.Sprintf("%#v", r))
 }
