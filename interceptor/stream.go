@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -31,6 +32,7 @@ func StreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc
 			return streamer(ctx, desc, cc, method, callOpts...)
 		}
 		s := &retryStream{x: x, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, callOpts: callOpts, canRetry: true}
+		s.sent = s.first[:0]
 		cs, at, err := s.open()
 		if err != nil {
 			retry, err := x.afterFailure(ctx, method, at, err)
@@ -40,16 +42,20 @@ func StreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc
 			if cs, at, err = s.open(); err != nil {
 				return nil, x.afterRetry(method, at, err)
 			}
-			s.canRetry = false
+			s.canRetry, s.sent = false, nil
 		}
 		s.cs, s.at = cs, at
+		s.settleLocked() // no other goroutine has s yet
 		return s, nil
 	}
 }
 
 // retryStream is the ClientStream handed to the caller. It forwards to the
 // current underlying stream and replaces it at most once, replaying the
-// messages sent so far.
+// messages sent so far. Once no retry can happen any more (a response
+// arrived, the retry was made, or the replay bound was passed) the stream is
+// settled: cs never changes again, and the methods forward to it without
+// taking the lock.
 type retryStream struct {
 	x *auth
 	// ctx is the caller's context for the call, kept to open the stream
@@ -61,13 +67,27 @@ type retryStream struct {
 	streamer grpc.Streamer
 	callOpts []grpc.CallOption
 
-	mu       sync.Mutex // guards the fields below; held during a retry
+	// settled is set, after the last write to the fields below, once no
+	// retry can happen; from then on cs and pending are read without mu.
+	settled atomic.Bool
+
+	mu       sync.Mutex // guards the fields below until settled; held during a retry
 	cs       grpc.ClientStream
 	at       attempt
-	sent     []any // messages sent, kept for a replay while canRetry
-	closed   bool  // CloseSend was called
-	canRetry bool  // no retry yet, no response yet, sent within bound
-	pending  error // the failure Header found, for RecvMsg to return
+	sent     []any  // messages sent, kept for a replay while canRetry
+	first    [1]any // sent's storage for a stream that sends one message
+	closed   bool   // CloseSend was called
+	canRetry bool   // no retry yet, no response yet, sent within bound
+	pending  error  // the failure Header found, for RecvMsg to return
+}
+
+// settleLocked publishes that no retry can happen any more, if so. s.mu is
+// held, and every field has its final value when canRetry is false.
+func (s *retryStream) settleLocked() {
+	if !s.canRetry {
+		s.sent = nil
+		s.settled.Store(true)
+	}
 }
 
 func (s *retryStream) open() (grpc.ClientStream, attempt, error) {
@@ -77,6 +97,9 @@ func (s *retryStream) open() (grpc.ClientStream, attempt, error) {
 }
 
 func (s *retryStream) current() grpc.ClientStream {
+	if s.settled.Load() {
+		return s.cs
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cs
@@ -96,15 +119,19 @@ func (s *retryStream) replayLimit() int {
 // is still possible, m is kept and nil returned: RecvMsg then learns why the
 // stream ended and, if it was a rejection, replays m on the new stream.
 func (s *retryStream) SendMsg(m any) error {
+	if s.settled.Load() {
+		return s.cs.SendMsg(m)
+	}
 	s.mu.Lock()
 	if s.canRetry {
 		if len(s.sent) < s.replayLimit() {
 			s.sent = append(s.sent, m)
 		} else {
-			s.canRetry, s.sent = false, nil
+			s.canRetry = false
 		}
 	}
 	cs, kept := s.cs, s.canRetry
+	s.settleLocked()
 	s.mu.Unlock()
 	err := cs.SendMsg(m)
 	if errors.Is(err, io.EOF) && kept {
@@ -116,6 +143,9 @@ func (s *retryStream) SendMsg(m any) error {
 // CloseSend closes the sending side of the current stream, and of the new
 // one should the call be retried.
 func (s *retryStream) CloseSend() error {
+	if s.settled.Load() {
+		return s.cs.CloseSend()
+	}
 	s.mu.Lock()
 	s.closed = true
 	cs := s.cs
@@ -128,6 +158,15 @@ func (s *retryStream) CloseSend() error {
 // stream and the message received from there.
 func (s *retryStream) RecvMsg(m any) error {
 	for {
+		if s.settled.Load() {
+			if s.pending != nil {
+				return s.pending
+			}
+			if err := s.cs.RecvMsg(m); err != nil {
+				return s.x.afterRetry(s.method, s.at, err)
+			}
+			return nil
+		}
 		s.mu.Lock()
 		cs, pending := s.cs, s.pending
 		s.mu.Unlock()
@@ -137,7 +176,8 @@ func (s *retryStream) RecvMsg(m any) error {
 		err := cs.RecvMsg(m)
 		s.mu.Lock()
 		if err == nil {
-			s.canRetry, s.sent = false, nil
+			s.canRetry = false
+			s.settleLocked()
 			s.mu.Unlock()
 			return nil
 		}
@@ -146,6 +186,7 @@ func (s *retryStream) RecvMsg(m any) error {
 			continue
 		}
 		err = s.retryLocked(err)
+		s.settleLocked()
 		s.mu.Unlock()
 		if err != nil {
 			return err
@@ -182,9 +223,11 @@ func (s *retryStream) Header() (metadata.MD, error) {
 		if err = s.retryLocked(serr); err != nil {
 			// Not retried: RecvMsg reports why.
 			s.pending = err
+			s.settleLocked()
 			s.mu.Unlock()
 			return nil, nil
 		}
+		s.settleLocked()
 		s.mu.Unlock()
 	}
 }
