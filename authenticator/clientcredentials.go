@@ -273,7 +273,13 @@ func (a *ClientCredentialsAuthenticator) fetchToken(ctx context.Context) error {
 	if err != nil {
 		return tokenError(ctx, redactURL(tokenURL), a.opts.timeout, err)
 	}
-	c := &credentials{key: key, value: tok.Type() + " " + tok.AccessToken}
+	if tt := tok.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
+		// A client-credentials token is a bearer token; flytekit and
+		// FlyteAdmin know no other kind. A server that says otherwise is
+		// answered the way they would: the token goes out as Bearer.
+		a.opts.logger.Warn("authenticator: token_type is not Bearer; sending the token as a Bearer token", "endpoint", a.endpoint, "token_type", clip(tt, 32))
+	}
+	c := &credentials{key: key, value: "Bearer " + tok.AccessToken}
 	if !validHeaderValue(c.value) {
 		// gRPC refuses such a value with codes.Internal on every call, which
 		// no refresh would follow: the client would be stuck with it.
