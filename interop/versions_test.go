@@ -16,7 +16,8 @@ import (
 // shared dependency (gRPC, x/oauth2, ...) if Hydra asked for a newer one;
 // the interop tests would then prove something about a build no user has.
 // Both go.mod files list every module their builds use (Go 1.17 and
-// later), so comparing them is enough. When this fails, raise the
+// later), so comparing them is enough; a library requirement that this
+// module's go.mod lacks is one its build does not use. When this fails, raise the
 // library's requirement to the version shown, or run `go mod tidy` in both
 // modules after changing the library's.
 func TestLibraryDependencyVersions(t *testing.T) {
@@ -25,9 +26,13 @@ func TestLibraryDependencyVersions(t *testing.T) {
 	require.NotEmpty(t, library)
 	for path, want := range library {
 		got, ok := interop[path]
-		if assert.True(t, ok, "%s, required by the library, is missing from interop/go.mod: run go mod tidy in interop", path) {
-			assert.Equal(t, want, got, "version of %s: the library selects %s, the interop tests build it with %s", path, want, got)
+		if !ok {
+			// Not in this module's build at all (such as a module that
+			// only the library's benchmarks import): nothing to compare.
+			t.Logf("%s, required by the library, is not used by the interop build", path)
+			continue
 		}
+		assert.Equal(t, want, got, "version of %s: the library selects %s, the interop tests build it with %s", path, want, got)
 	}
 }
 
