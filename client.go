@@ -3,10 +3,8 @@ package grpcauth
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/certpool"
 )
 
 // The authentication flows of Flyte's authType, in their canonical
@@ -115,16 +114,9 @@ func (c Config) TransportCredentials() (credentials.TransportCredentials, error)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CACertFilePath != "" {
-		pem, err := os.ReadFile(c.CACertFilePath)
+		pool, err := certpool.WithFile(c.CACertFilePath)
 		if err != nil {
 			return nil, fmt.Errorf("grpcauth: caCertFilePath: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("grpcauth: caCertFilePath: no PEM certificate in %s", c.CACertFilePath)
 		}
 		cfg.RootCAs = pool
 	}

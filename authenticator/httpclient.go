@@ -2,12 +2,12 @@ package authenticator
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
+
+	"github.com/flyteauth/grpcauth/internal/certpool"
 )
 
 // newHTTPClient builds the one client that makes the token requests.
@@ -32,16 +32,9 @@ func newHTTPClient(o *options) (*http.Client, error) {
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.caCertFile != "" {
-		pem, err := os.ReadFile(o.caCertFile)
+		pool, err := certpool.WithFile(o.caCertFile)
 		if err != nil {
 			return nil, fmt.Errorf("WithCACertFile: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("WithCACertFile: no PEM certificate in %s", o.caCertFile)
 		}
 		tlsCfg.RootCAs = pool
 	}
