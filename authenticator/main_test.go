@@ -54,27 +54,10 @@ func requireNoSecret(t *testing.T, s string) {
 	}
 }
 
-// fakeClock is a settable clock, safe for concurrent use. The token server
-// and the authenticator share one.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock returns a settable clock for the token server and the
+// authenticator to share.
+func newFakeClock() *testserver.Clock {
+	return testserver.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // fakeStore is a ClientConfigStore whose answer can change between calls

@@ -19,28 +19,11 @@ import (
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
-type internalClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *internalClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *internalClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newInternalPair returns a token server issuing tokens of lifetime and an
 // authenticator for it, on one fake clock, with a first token in place.
-func newInternalPair(t *testing.T, lifetime time.Duration, opts ...Option) (*internalClock, *testserver.TokenServer, *ClientCredentialsAuthenticator) {
+func newInternalPair(t *testing.T, lifetime time.Duration, opts ...Option) (*testserver.Clock, *testserver.TokenServer, *ClientCredentialsAuthenticator) {
 	t.Helper()
-	clk := &internalClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	ts, err := testserver.NewTokenServer(
 		testserver.WithClient("id", "secret"),
 		testserver.WithLifetime(lifetime),

@@ -36,7 +36,7 @@ func valueNow(a authenticator.Authenticator) string {
 
 // newClockedPair returns a token server issuing tokens of the given
 // lifetime and an authenticator for it, both on one fake clock.
-func newClockedPair(t *testing.T, lifetime time.Duration, opts ...authenticator.Option) (*fakeClock, *testserver.TokenServer, *authenticator.ClientCredentialsAuthenticator) {
+func newClockedPair(t *testing.T, lifetime time.Duration, opts ...authenticator.Option) (*testserver.Clock, *testserver.TokenServer, *authenticator.ClientCredentialsAuthenticator) {
 	t.Helper()
 	clk := newFakeClock()
 	ts := newDefaultTokenServer(t, testserver.WithLifetime(lifetime), testserver.WithTokenClock(clk.Now))

@@ -220,7 +220,7 @@ func TestEchoOpen(t *testing.T) {
 }
 
 func TestEchoProtected(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	ts := newTokenServer(t, testserver.WithTokenClock(clock.Now), testserver.WithLifetime(time.Minute))
 	admin, conn := newAdmin(t, testserver.WithValidator(ts))
 	echo := testserver.NewEchoClient(conn)

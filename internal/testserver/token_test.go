@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +29,6 @@ const (
 	// testSecret has every character that form-url-encoding changes.
 	testSecret = "p+a/s:s%w&o=r d"
 )
-
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func newTokenServer(t *testing.T, opts ...testserver.TokenOption) *testserver.TokenServer {
 	t.Helper()
@@ -101,7 +82,7 @@ func do(t *testing.T, ts *testserver.TokenServer, req *http.Request) (*http.Resp
 }
 
 func TestClientCredentialsEncodedSecret(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testserver.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	ts := newTokenServer(t, testserver.WithTokenClock(clock.Now))
 
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
@@ -216,7 +197,7 @@ func TestTokenRequestErrors(t *testing.T) {
 }
 
 func TestLifetime(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	ts := newTokenServer(t, testserver.WithLifetime(0), testserver.WithTokenClock(clock.Now))
 	enc := []string{url.QueryEscape(testClientID), url.QueryEscape(testSecret)}
 	form := url.Values{"grant_type": {"client_credentials"}}
