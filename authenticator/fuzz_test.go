@@ -39,24 +39,6 @@ type fuzzAnswer struct {
 	body        []byte
 }
 
-// fuzzLog is a log destination, safe for concurrent use.
-type fuzzLog struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (l *fuzzLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *fuzzLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // FuzzTokenResponse sends arbitrary token endpoint answers (status,
 // content type, body) through the whole refresh path: a real
 // ClientCredentialsAuthenticator asks a real HTTP token endpoint, then hands
@@ -97,7 +79,7 @@ func FuzzTokenResponse(f *testing.F) {
 		answers.Store(id, fuzzAnswer{status: code, contentType: contentType, body: body})
 		defer answers.Delete(id)
 
-		logs := new(fuzzLog)
+		logs := new(testserver.LogBuffer)
 		store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: srv.TokenURL() + "?fuzz=" + id})
 		a, err := authenticator.NewClientCredentialsAuthenticator("fuzz", fuzzClientID, fuzzSecret, store,
 			authenticator.WithTokenTimeout(5*time.Second),

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,26 +60,8 @@ func TestFormattingHidesSecret(t *testing.T) {
 	assert.Contains(t, fmt.Sprintf("%v", fromEnv), "GRPCAUTH_TEST_FORMAT_SECRET")
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestLogsHideSecretAndToken(t *testing.T) {
-	var logs lockedBuffer
+	var logs testserver.LogBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.Level(-100)}))
 	ts := newDefaultTokenServer(t)
 	store := configstore.NewStatic(configstore.ClientConfig{

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -135,30 +134,11 @@ func loadConfig(t *testing.T, path string) grpcauth.Config {
 	return cfg
 }
 
-// logs captures what the library logs, at debug level, to check that no
-// secret or token ever reaches it.
-type logs struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // dial builds a client with grpcauth.New from cfg, logging at debug level
 // into the returned logs, and closes it when the test ends.
-func dial(t *testing.T, cfg grpcauth.Config, opts ...grpc.DialOption) (*grpcauth.Client, *logs) {
+func dial(t *testing.T, cfg grpcauth.Config, opts ...grpc.DialOption) (*grpcauth.Client, *testserver.LogBuffer) {
 	t.Helper()
-	l := new(logs)
+	l := new(testserver.LogBuffer)
 	logger := slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := grpcauth.New(cfg, append([]grpc.DialOption{
 		grpcauth.WithAuthenticatorOptions(authenticator.WithLogger(logger)),

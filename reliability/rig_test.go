@@ -1,7 +1,6 @@
 package reliability_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -427,26 +426,15 @@ func (s *connSlot) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 // logSink collects JSON log lines from every component. It is safe for
 // concurrent use.
 type logSink struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
+	testserver.LogBuffer
 }
 
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(s, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func (s *logSink) logger() *slog.Logger { return s.Logger() }
 
 // text returns everything logged, raw and with every JSON string decoded,
 // so that escaping cannot hide a secret.
 func (s *logSink) text() string {
-	s.mu.Lock()
-	raw := s.buf.String()
-	s.mu.Unlock()
+	raw := s.String()
 	var b strings.Builder
 	b.WriteString(raw)
 	for line := range strings.Lines(raw) {
@@ -460,9 +448,7 @@ func (s *logSink) text() string {
 
 // lines returns the number of log lines so far.
 func (s *logSink) lines() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Count(s.buf.Bytes(), []byte("\n"))
+	return strings.Count(s.String(), "\n")
 }
 
 func appendStrings(b *strings.Builder, v any) {
