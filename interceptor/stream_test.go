@@ -65,21 +65,6 @@ func sendAll(t *testing.T, stream grpc.ClientStream, vs []string) {
 	}
 }
 
-// recvAll receives until the stream ends; io.EOF is a clean end.
-func recvAll(stream grpc.ClientStream) ([]string, error) {
-	var got []string
-	for {
-		out := new(wrapperspb.StringValue)
-		if err := stream.RecvMsg(out); err != nil {
-			if errors.Is(err, io.EOF) {
-				return got, nil
-			}
-			return got, err
-		}
-		got = append(got, out.GetValue())
-	}
-}
-
 func TestBidiReplaysSentMessagesInOrderOnce(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	e.prime(t)
@@ -90,7 +75,7 @@ func TestBidiReplaysSentMessagesInOrderOnce(t *testing.T) {
 	require.NoError(t, err)
 	sendAll(t, stream, want)
 	require.NoError(t, stream.CloseSend())
-	got, err := recvAll(stream)
+	got, err := testserver.RecvAll(stream)
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 	assert.EqualValues(t, 2, e.admin.EchoCalls())
@@ -135,7 +120,7 @@ func TestMaxReplayBound(t *testing.T) {
 				want := values(tc.sent)
 				sendAll(t, stream, want)
 				require.NoError(t, stream.CloseSend())
-				got, err := recvAll(stream)
+				got, err := testserver.RecvAll(stream)
 				if !tc.ok {
 					assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
 					assert.Empty(t, got)
@@ -201,7 +186,7 @@ func TestMaxReplayZero(t *testing.T) {
 		require.NoError(t, h.err)
 		assert.NotNil(t, h.md)
 		require.NoError(t, stream.CloseSend())
-		got, err := recvAll(stream)
+		got, err := testserver.RecvAll(stream)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"a"}, got)
 		assert.EqualValues(t, 1, e.tokens.Requests())
@@ -260,7 +245,7 @@ func TestHeaderRetriesRejectedStream(t *testing.T) {
 			// one serving the call is live.
 			assert.NoError(t, stream.Context().Err())
 
-			got, err := recvAll(stream)
+			got, err := testserver.RecvAll(stream)
 			require.NoError(t, err)
 			assert.Equal(t, sh.want, got)
 			assert.NotNil(t, stream.Trailer())
@@ -280,7 +265,7 @@ func TestHeaderOnAlwaysRejectingServer(t *testing.T) {
 			md, err := stream.Header()
 			assert.NoError(t, err, "as gRPC does, Header leaves the status to RecvMsg")
 			assert.Nil(t, md)
-			got, err := recvAll(stream)
+			got, err := testserver.RecvAll(stream)
 			assert.Empty(t, got)
 			assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
 			assert.EqualValues(t, 2, e.admin.EchoCalls())
@@ -303,7 +288,7 @@ func TestHeaderWhenRefreshFails(t *testing.T) {
 			assert.Nil(t, md)
 			// RecvMsg reports what Header found, every time it is asked.
 			for range 2 {
-				_, err = recvAll(stream)
+				_, err = testserver.RecvAll(stream)
 				assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
 				var re *interceptor.RefreshError
 				assert.ErrorAs(t, err, &re)

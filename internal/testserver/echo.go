@@ -125,7 +125,7 @@ func (c *EchoClient) ServerStream(ctx context.Context, s string, opts ...grpc.Ca
 	if err != nil {
 		return nil, err
 	}
-	return drain(stream, nil)
+	return RecvAll(stream)
 }
 
 // ClientStream sends each value, closes the sending side and returns the
@@ -218,6 +218,11 @@ func (c *EchoClient) OpenClientStream(ctx context.Context, opts ...grpc.CallOpti
 func (c *EchoClient) OpenBidi(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	return c.cc.NewStream(ctx, &bidiStreamDesc, EchoBidiMethod, opts...)
 }
+
+// RecvAll receives the responses of an Echo stream until it ends and
+// returns their values; io.EOF is a clean end and gives a nil error. It is
+// for streams opened with the Open methods of EchoClient.
+func RecvAll(stream grpc.ClientStream) ([]string, error) { return drain(stream, nil) }
 
 // drain reads responses into got until the stream ends. io.EOF is a clean
 // end and returns a nil error.
