@@ -90,7 +90,7 @@ func NewClientCredentialsAuthenticator(endpoint, clientID, clientSecret string, 
 		}
 		secret = staticSecret(s)
 	}
-	if o.headerKey != "" && !validHeaderKey(o.headerKey) {
+	if o.headerSet && !validHeaderKey(o.headerKey) {
 		return nil, fmt.Errorf("authenticator: WithHeaderKey: %q is not a valid gRPC metadata key", o.headerKey)
 	}
 	if o.tokenURL != "" {

@@ -131,6 +131,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{name: "header key with a space", opts: []authenticator.Option{authenticator.WithHeaderKey("my key")}, want: []string{"WithHeaderKey", `"my key"`}},
 		{name: "binary header key", opts: []authenticator.Option{authenticator.WithHeaderKey("token-bin")}, want: []string{"WithHeaderKey", "token-bin"}},
 		{name: "reserved header key", opts: []authenticator.Option{authenticator.WithHeaderKey("grpc-auth")}, want: []string{"WithHeaderKey", "grpc-auth"}},
+		{name: "blank header key", opts: []authenticator.Option{authenticator.WithHeaderKey("  ")}, want: []string{"WithHeaderKey", `""`}},
 		{name: "token URL not absolute", opts: []authenticator.Option{authenticator.WithTokenURL("/oauth2/token")}, want: []string{"WithTokenURL"}},
 		{
 			name:    "token URL with another scheme",

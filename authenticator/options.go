@@ -26,6 +26,7 @@ type Option func(*options)
 
 type options struct {
 	headerKey  string
+	headerSet  bool // WithHeaderKey was given, even with a blank key
 	scopes     []string
 	scopesSet  bool
 	audience   string
@@ -55,7 +56,10 @@ func defaultOptions() options {
 // over the key the config store advertises (flytekit lets the server's key
 // win; we do not). Default: the store's key, else DefaultHeaderKey.
 func WithHeaderKey(key string) Option {
-	return func(o *options) { o.headerKey = strings.ToLower(strings.TrimSpace(key)) }
+	return func(o *options) {
+		o.headerKey = strings.ToLower(strings.TrimSpace(key))
+		o.headerSet = true
+	}
 }
 
 // WithScopes sets the scopes to request. They win over the store's scopes.
