@@ -401,9 +401,10 @@ func (a *ClientCredentialsAuthenticator) GoString() string { return a.String() }
 // Stats are counters of an authenticator's token requests, for reports and
 // tests.
 type Stats struct {
-	// TokenRequests counts token requests made, failed ones included.
+	// TokenRequests counts token fetches started, failed ones included;
+	// a fetch that fails in the config store sends no HTTP request.
 	TokenRequests int64
-	// Failures counts token requests that failed.
+	// Failures counts token fetches that failed.
 	Failures int64
 	// Rejected counts refreshes started because the server rejected the
 	// current token.
