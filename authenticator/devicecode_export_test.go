@@ -1,0 +1,15 @@
+package authenticator
+
+import (
+	"context"
+	"time"
+)
+
+// SetDeviceWait replaces the pause between two device polls, so that tests
+// can see every interval the flow chose without waiting for it.
+func SetDeviceWait(f *DeviceCodeFlow, wait func(ctx context.Context, d time.Duration) error) {
+	f.wait = wait
+}
+
+// SleepContext is the real pause between device polls.
+var SleepContext = sleepContext

@@ -1,0 +1,494 @@
+package authenticator_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+)
+
+const deviceClientID = "flytectl"
+
+// deviceWorld is one device test's server, clock, prompt and flow.
+type deviceWorld struct {
+	srv    *testserver.DeviceServer
+	clock  *testserver.Clock
+	prompt *syncBuffer
+	flow   *authenticator.DeviceCodeFlow
+	cfg    *configstore.ClientConfig
+
+	mu    sync.Mutex // guards waits and act
+	waits []time.Duration
+	// act runs inside each pause between polls, before the poll that
+	// follows it; n counts the pauses from 1. It is where a test plays the
+	// person: approve, deny.
+	act func(n int)
+}
+
+// newDeviceWorld starts a DeviceServer on a hand-moved clock and a flow
+// whose pauses between polls move that clock instead of waiting, so every
+// interval the flow picks is seen exactly and costs no time.
+func newDeviceWorld(t *testing.T, srvOpts []testserver.DeviceOption, flowOpts ...authenticator.DeviceCodeOption) *deviceWorld {
+	t.Helper()
+	w := &deviceWorld{clock: newFakeClock(), prompt: new(syncBuffer)}
+	srv, err := testserver.NewDeviceServer(append([]testserver.DeviceOption{
+		testserver.WithDeviceClient(deviceClientID),
+		testserver.WithDeviceClock(w.clock.Now),
+	}, srvOpts...)...)
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	w.srv = srv
+	w.flow, err = authenticator.NewDeviceCodeFlow(append([]authenticator.DeviceCodeOption{
+		authenticator.WithDevicePrompt(w.prompt),
+	}, flowOpts...)...)
+	require.NoError(t, err)
+	authenticator.SetDeviceWait(w.flow, func(ctx context.Context, d time.Duration) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.waits = append(w.waits, d)
+		n, act := len(w.waits), w.act
+		w.mu.Unlock()
+		w.clock.Advance(d)
+		if act != nil {
+			act(n)
+		}
+		return nil
+	})
+	w.cfg = &configstore.ClientConfig{
+		TokenEndpoint:               srv.TokenURL(),
+		DeviceAuthorizationEndpoint: srv.DeviceAuthorizationURL(),
+		ClientID:                    deviceClientID,
+		Scopes:                      []string{"offline", "all"},
+		Audience:                    "flyteadmin",
+	}
+	return w
+}
+
+// onPause sets what the person does in the pauses between polls.
+func (w *deviceWorld) onPause(act func(n int)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.act = act
+}
+
+func (w *deviceWorld) Waits() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.waits...)
+}
+
+// approveAt approves the only user code in pause n.
+func (w *deviceWorld) approveAt(t *testing.T, n int) {
+	w.onPause(func(i int) {
+		if i == n {
+			assert.NoError(t, w.srv.Approve(w.onlyUserCode(t)))
+		}
+	})
+}
+
+func (w *deviceWorld) onlyUserCode(t *testing.T) string {
+	codes := w.srv.UserCodes()
+	if !assert.NotEmpty(t, codes) {
+		return ""
+	}
+	return codes[len(codes)-1]
+}
+
+// token runs the flow with the server's HTTP client in ctx, as the Keeper
+// does.
+func (w *deviceWorld) token(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, w.srv.HTTPClient())
+	return w.flow.Token(ctx, w.cfg.Clone(), prev)
+}
+
+func answers(polls []testserver.DevicePoll) []string {
+	out := make([]string, len(polls))
+	for i, p := range polls {
+		out[i] = p.Answer
+	}
+	return out
+}
+
+// gaps are the times between the device authorization (at the clock's
+// start) and each poll, and between polls, by the server's clock.
+func gaps(start time.Time, polls []testserver.DevicePoll) []time.Duration {
+	out := make([]time.Duration, len(polls))
+	prev := start
+	for i, p := range polls {
+		out[i] = p.At.Sub(prev)
+		prev = p.At
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use that can tell when
+// something was first written.
+type syncBuffer struct {
+	mu      sync.Mutex // guards b and written
+	b       bytes.Buffer
+	written chan struct{}
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written != nil && s.b.Len() == 0 && len(p) > 0 {
+		close(s.written)
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Written returns a channel closed at the first write.
+func (s *syncBuffer) Written() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = make(chan struct{})
+		if s.b.Len() > 0 {
+			close(s.written)
+		}
+	}
+	return s.written
+}
+
+func TestDeviceCodePendingThenToken(t *testing.T) {
+	w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(2 * time.Second)})
+	start := w.clock.Now()
+	w.approveAt(t, 4) // three polls see authorization_pending
+
+	tok, err := w.token(t.Context(), nil)
+	require.NoError(t, err)
+
+	polls := w.srv.Polls()
+	assert.Equal(t, []string{"authorization_pending", "authorization_pending", "authorization_pending", "token"}, answers(polls))
+	assert.Equal(t, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second}, gaps(start, polls),
+		"the flow polls at the announced interval, not sooner")
+	info, err := w.srv.Validate(t.Context(), tok.AccessToken)
+	require.NoError(t, err, "the token is one the server issued")
+	assert.Equal(t, deviceClientID, info.ClientID)
+	assert.Equal(t, []string{"offline", "all"}, info.Scopes)
+	assert.Equal(t, "flyteadmin", info.Audience, "the audience goes with the device authorization request")
+	assert.NotEmpty(t, tok.RefreshToken)
+	assert.False(t, tok.Expiry.IsZero())
+
+	req := w.srv.LastAuthorizationRequest()
+	assert.Equal(t, deviceClientID, req.Form.Get("client_id"))
+	assert.Equal(t, "offline all", req.Form.Get("scope"))
+	assert.Empty(t, req.BasicAuthHeader, "a public client sends no credentials")
+	assert.False(t, req.Form.Has("client_secret"))
+
+	code := w.onlyUserCode(t)
+	out := w.prompt.String()
+	assert.Contains(t, out, w.srv.VerificationURL()+"?user_code="+code)
+	assert.Contains(t, out, "\n    "+code+"\n", "the code stands on a line of its own")
+	assert.Contains(t, out, "Approved")
+	assert.NotContains(t, out, "█", "no QR code on a writer that is not a terminal")
+	assert.NotContains(t, out, tok.AccessToken)
+	assert.NotContains(t, out, tok.RefreshToken)
+}
+
+func TestDeviceCodeSlowDownRaisesInterval(t *testing.T) {
+	w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+	start := w.clock.Now()
+	w.srv.SlowDown(2)
+	w.approveAt(t, 1) // approved at once: only slow_down delays the token
+
+	_, err := w.token(t.Context(), nil)
+	require.NoError(t, err)
+
+	polls := w.srv.Polls()
+	assert.Equal(t, []string{"slow_down", "slow_down", "token"}, answers(polls))
+	assert.Equal(t, []time.Duration{time.Second, 6 * time.Second, 11 * time.Second}, gaps(start, polls),
+		"each slow_down adds 5 s for this and every later poll (RFC 8628 §3.5)")
+}
+
+func TestDeviceCodeDefaultInterval(t *testing.T) {
+	t.Run("server omits interval", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(0)})
+		w.approveAt(t, 2)
+		_, err := w.token(t.Context(), nil)
+		require.NoError(t, err)
+		assert.Equal(t, []time.Duration{5 * time.Second, 5 * time.Second}, w.Waits(), "RFC 8628 §3.2: 5 s without an interval")
+	})
+	t.Run("pollInterval option", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(0)},
+			authenticator.WithDevicePollInterval(1500*time.Millisecond))
+		w.approveAt(t, 2)
+		_, err := w.token(t.Context(), nil)
+		require.NoError(t, err)
+		assert.Equal(t, []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond}, w.Waits())
+	})
+	t.Run("the server's interval wins", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(3 * time.Second)},
+			authenticator.WithDevicePollInterval(time.Second))
+		w.approveAt(t, 1)
+		_, err := w.token(t.Context(), nil)
+		require.NoError(t, err)
+		assert.Equal(t, []time.Duration{3 * time.Second}, w.Waits())
+	})
+}
+
+func TestDeviceCodeAccessDenied(t *testing.T) {
+	w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+	w.onPause(func(n int) {
+		if n == 2 {
+			assert.NoError(t, w.srv.Deny(w.onlyUserCode(t)))
+		}
+	})
+	tok, err := w.token(t.Context(), nil)
+	require.Error(t, err)
+	assert.Nil(t, tok)
+	assert.ErrorIs(t, err, authenticator.ErrDeviceDenied)
+	var te *authenticator.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, "access_denied", te.ErrorCode)
+	assert.Equal(t, []string{"authorization_pending", "access_denied"}, answers(w.srv.Polls()), "no poll after the denial")
+	assert.NotContains(t, w.prompt.String(), "Approved")
+}
+
+func TestDeviceCodeExpiredToken(t *testing.T) {
+	w := newDeviceWorld(t, []testserver.DeviceOption{
+		testserver.WithDeviceInterval(5 * time.Second),
+		testserver.WithDeviceCodeLifetime(12 * time.Second),
+	})
+	_, err := w.token(t.Context(), nil)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, authenticator.ErrDeviceExpired)
+	var te *authenticator.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, "expired_token", te.ErrorCode)
+	assert.Equal(t, []string{"authorization_pending", "authorization_pending", "expired_token"}, answers(w.srv.Polls()))
+}
+
+func TestDeviceCodeContextCancelled(t *testing.T) {
+	t.Run("while waiting between polls", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Hour)})
+		// The real pause: an hour, which only ctx can cut short.
+		authenticator.SetDeviceWait(w.flow, authenticator.SleepContext)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := w.token(ctx, nil)
+			done <- err
+		}()
+		receiveWithin(t, w.prompt.Written(), "the prompt")
+		cancel()
+		err := receiveWithin(t, done, "Token to return after cancel")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Empty(t, w.srv.Polls(), "no poll after cancel")
+	})
+	t.Run("during a poll", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+		polling := make(chan struct{})
+		var once sync.Once
+		w.srv.SetTokenFault(func(rw http.ResponseWriter, r *http.Request) bool {
+			once.Do(func() { close(polling) })
+			return testserver.FaultHang()(rw, r)
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := w.token(ctx, nil)
+			done <- err
+		}()
+		receiveWithin(t, polling, "the first poll")
+		cancel()
+		err := receiveWithin(t, done, "Token to return after cancel")
+		assert.ErrorIs(t, err, context.Canceled)
+	})
+	t.Run("flow timeout", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Hour)},
+			authenticator.WithDeviceTimeout(50*time.Millisecond))
+		authenticator.SetDeviceWait(w.flow, authenticator.SleepContext)
+		_, err := w.token(t.Context(), nil)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, "no approval within 50ms")
+		assert.Equal(t, 50*time.Millisecond, w.flow.FlowTimeout())
+	})
+}
+
+func TestDeviceCodeMalformedAnswers(t *testing.T) {
+	t.Run("device authorization not JSON", func(t *testing.T) {
+		w := newDeviceWorld(t, nil)
+		w.srv.SetDeviceFault(testserver.FaultGarbage())
+		_, err := w.token(t.Context(), nil)
+		require.Error(t, err)
+		var te *authenticator.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.Contains(t, err.Error(), "not a device authorization response")
+		assert.Contains(t, err.Error(), testserver.DeviceAuthorizationPath)
+		assert.Empty(t, w.prompt.String(), "nothing shown for a broken answer")
+	})
+	t.Run("device authorization without fields", func(t *testing.T) {
+		w := newDeviceWorld(t, nil)
+		w.srv.SetDeviceFault(testserver.FaultBody(http.StatusOK, `{"device_code":"abc","interval":1}`))
+		_, err := w.token(t.Context(), nil)
+		require.Error(t, err)
+		assert.ErrorContains(t, err, "no user_code, verification_uri")
+		assert.NotContains(t, err.Error(), "abc", "the device code is a credential")
+	})
+	t.Run("device authorization error", func(t *testing.T) {
+		w := newDeviceWorld(t, nil)
+		w.srv.SetDeviceFault(testserver.FaultOAuthError(http.StatusBadRequest, "invalid_scope", "no such scope"))
+		_, err := w.token(t.Context(), nil)
+		var te *authenticator.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "invalid_scope", te.ErrorCode)
+		assert.Equal(t, http.StatusBadRequest, te.StatusCode)
+	})
+	t.Run("one garbled poll is survived", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultGarbage()))
+		w.approveAt(t, 1)
+		_, err := w.token(t.Context(), nil)
+		require.NoError(t, err)
+		assert.Len(t, w.Waits(), 2)
+	})
+	t.Run("garbled polls in a row end the login", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+		w.srv.SetTokenFault(testserver.FaultGarbage())
+		_, err := w.token(t.Context(), nil)
+		require.Error(t, err)
+		var te *authenticator.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.Len(t, w.Waits(), 3)
+		assert.NotContains(t, err.Error(), "<html>", "no response body in the error")
+	})
+	t.Run("a hostile verification URI is shown without control characters", func(t *testing.T) {
+		w := newDeviceWorld(t, nil, authenticator.WithDeviceQRCode(true))
+		w.srv.SetDeviceFault(testserver.FaultOnce(testserver.FaultBody(http.StatusOK,
+			`{"device_code":"d","user_code":"AB\u001b[2JCD","verification_uri":"https://op.example/\u001b]0;pwned\u0007dev","expires_in":60,"interval":1}`)))
+		w.srv.SetTokenFault(testserver.FaultOAuthError(http.StatusBadRequest, "access_denied", ""))
+		_, err := w.token(t.Context(), nil)
+		require.ErrorIs(t, err, authenticator.ErrDeviceDenied)
+		out := w.prompt.String()
+		assert.NotContains(t, out, "\x1b")
+		assert.NotContains(t, out, "\a")
+		assert.Contains(t, out, "https://op.example/]0;pwneddev")
+		assert.Contains(t, out, "█", "WithDeviceQRCode(true) shows a QR code")
+	})
+}
+
+func TestDeviceCodeRefresh(t *testing.T) {
+	w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+	w.approveAt(t, 1)
+	first, err := w.token(t.Context(), nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, first.RefreshToken)
+	promptLen := len(w.prompt.String())
+
+	t.Run("the refresh token is used first", func(t *testing.T) {
+		expired := *first
+		expired.Expiry = w.clock.Now().Add(-time.Minute)
+		second, err := w.token(t.Context(), &expired)
+		require.NoError(t, err)
+		assert.NotEqual(t, first.AccessToken, second.AccessToken)
+		assert.NotEmpty(t, second.RefreshToken)
+		assert.Equal(t, int64(1), w.srv.Authorizations(), "no new device login")
+		assert.Equal(t, int64(1), w.srv.Refreshes())
+		assert.Len(t, w.prompt.String(), promptLen, "nothing shown to the person")
+		_, err = w.srv.Validate(t.Context(), second.AccessToken)
+		require.NoError(t, err)
+		first = second
+	})
+	t.Run("another refresh error is returned, no new login", func(t *testing.T) {
+		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultOAuthError(http.StatusInternalServerError, "server_error", "try later")))
+		_, err := w.token(t.Context(), first)
+		var te *authenticator.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "server_error", te.ErrorCode)
+		assert.Equal(t, int64(1), w.srv.Authorizations())
+		assert.NotContains(t, err.Error(), first.RefreshToken)
+	})
+	t.Run("invalid_grant asks the person again", func(t *testing.T) {
+		w.srv.RevokeRefreshTokens()
+		w.approveAt(t, len(w.Waits())+1)
+		third, err := w.token(t.Context(), first)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), w.srv.Authorizations(), "a new device login")
+		out := w.prompt.String()[promptLen:]
+		assert.Contains(t, out, "no longer accepted")
+		assert.Contains(t, out, w.onlyUserCode(t))
+		_, err = w.srv.Validate(t.Context(), third.AccessToken)
+		require.NoError(t, err)
+	})
+}
+
+func TestDeviceCodeConfiguration(t *testing.T) {
+	t.Run("options win over the store", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)},
+			authenticator.WithDeviceClientID(" "+deviceClientID+" "),
+			authenticator.WithDeviceAuthorizationURL("http://127.0.0.1:1/unused"))
+		w.cfg.ClientID = "someone-else"
+		w.cfg.DeviceAuthorizationEndpoint = ""
+		// The option's URL is a closed port: the flow must use it.
+		_, err := w.token(t.Context(), nil)
+		require.Error(t, err)
+		assert.ErrorContains(t, err, "127.0.0.1:1/unused")
+		assert.Equal(t, deviceClientID, w.flow.FlowClientID())
+	})
+	t.Run("missing pieces", func(t *testing.T) {
+		w := newDeviceWorld(t, nil)
+		w.cfg.ClientID = ""
+		_, err := w.token(t.Context(), nil)
+		assert.ErrorIs(t, err, authenticator.ErrNoDeviceClientID)
+		assert.Empty(t, w.flow.FlowClientID())
+
+		w = newDeviceWorld(t, nil)
+		w.cfg.DeviceAuthorizationEndpoint = ""
+		_, err = w.token(t.Context(), nil)
+		assert.ErrorIs(t, err, authenticator.ErrNoDeviceEndpoint)
+
+		w = newDeviceWorld(t, nil)
+		w.cfg.TokenEndpoint = ""
+		_, err = w.token(t.Context(), nil)
+		assert.ErrorIs(t, err, authenticator.ErrNoTokenEndpoint)
+
+		_, err = w.flow.Token(t.Context(), nil, nil)
+		assert.Error(t, err)
+		assert.Zero(t, w.srv.Authorizations())
+	})
+	t.Run("bad options", func(t *testing.T) {
+		for name, opt := range map[string]authenticator.DeviceCodeOption{
+			"timeout":  authenticator.WithDeviceTimeout(0),
+			"interval": authenticator.WithDevicePollInterval(-time.Second),
+			"url":      authenticator.WithDeviceAuthorizationURL("ftp://x/y"),
+			"prompt":   authenticator.WithDevicePrompt(nil),
+		} {
+			_, err := authenticator.NewDeviceCodeFlow(opt)
+			assert.Error(t, err, name)
+		}
+		f, err := authenticator.NewDeviceCodeFlow(nil)
+		require.NoError(t, err)
+		assert.Equal(t, authenticator.DefaultDeviceTimeout, f.FlowTimeout())
+	})
+	t.Run("unknown client", func(t *testing.T) {
+		w := newDeviceWorld(t, nil)
+		w.cfg.ClientID = "stranger"
+		_, err := w.token(t.Context(), nil)
+		var te *authenticator.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "invalid_client", te.ErrorCode)
+		assert.NotContains(t, w.prompt.String(), "To sign in")
+	})
+}
