@@ -1,0 +1,288 @@
+package interop
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/proto/authmetapb"
+)
+
+const (
+	// deviceScopes are what the admin server advertises; offline_access
+	// is what makes the provider issue a refresh token.
+	deviceScope = "offline_access"
+	// deviceLoginTimeout bounds one device login of a test, approval
+	// included; it is a deadline, never something a test measures.
+	deviceLoginTimeout = time.Minute
+	// deviceTranscriptEnv names a file to write the prompt of the first
+	// login to, QR code included: the transcript in the README.
+	deviceTranscriptEnv = "DEVICE_TRANSCRIPT"
+)
+
+// deviceStack is one test's world for the device flow: the real OpenID
+// provider, and an admin server over TLS whose AuthMetadataService
+// advertises the provider's token and device authorization endpoints and
+// the public client, and whose echo service accepts a token only when the
+// provider's introspection says it is active.
+type deviceStack struct {
+	op    *oidcProvider
+	admin *testserver.AdminServer
+	conn  *grpc.ClientConn
+	store *configstore.Remote
+}
+
+func newDeviceStack(t *testing.T) *deviceStack {
+	t.Helper()
+	s := &deviceStack{op: startOIDCProvider(t)}
+	ca, err := testserver.NewCA()
+	require.NoError(t, err)
+	s.admin, err = testserver.NewAdminServer(
+		testserver.WithTCP(),
+		testserver.WithAdminTLS(ca),
+		testserver.WithValidator(s.op),
+		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{
+			Issuer:                      s.op.issuer,
+			TokenEndpoint:               s.op.tokenURL,
+			DeviceAuthorizationEndpoint: s.op.deviceURL,
+			GrantTypesSupported:         []string{testserver.DeviceCodeGrantType, "refresh_token"},
+		}),
+		testserver.WithPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{
+			ClientId: opClientID,
+			Scopes:   []string{deviceScope},
+		}),
+	)
+	require.NoError(t, err)
+	t.Cleanup(s.admin.Close)
+	s.conn, err = grpc.NewClient(s.admin.Addr(), s.admin.DialOptions()...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.conn.Close() })
+	s.store, err = configstore.NewRemote(s.conn)
+	require.NoError(t, err)
+	return s
+}
+
+// config is what the flow is given: the admin server's answer.
+func (s *deviceStack) config(t *testing.T) *configstore.ClientConfig {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
+	defer cancel()
+	cfg, err := s.store.GetClientConfig(ctx)
+	require.NoError(t, err)
+	return cfg
+}
+
+// echo makes one protected echo call carrying tok.
+func (s *deviceStack) echo(t *testing.T, tok *oauth2.Token) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
+	defer cancel()
+	got, err := testserver.NewEchoClient(s.conn).Unary(ctx, "hello", grpc.PerRPCCredentials(bearer(tok.AccessToken)))
+	if err == nil {
+		assert.Equal(t, "hello", got)
+	}
+	return err
+}
+
+// token runs flow.Token as the Keeper would: with the provider's HTTP
+// client in ctx. When decide is not nil, the person answers every prompt
+// the flow shows with it.
+func (s *deviceStack) token(t *testing.T, flow authenticator.Flow, prompt *promptWatcher, prev *oauth2.Token, decide *bool) (*oauth2.Token, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), deviceLoginTimeout)
+	defer cancel()
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, s.op.http)
+	cfg := s.config(t)
+	if decide == nil {
+		return flow.Token(ctx, cfg, prev)
+	}
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := flow.Token(ctx, cfg, prev)
+		done <- result{tok, err}
+	}()
+	s.op.Decide(t, prompt.NextURL(t), *decide)
+	r := <-done
+	return r.tok, r.err
+}
+
+// bearer attaches a fixed token to a call, over TLS only.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return true }
+
+func newDeviceFlow(t *testing.T, prompt *promptWatcher, opts ...authenticator.DeviceCodeOption) *authenticator.DeviceCodeFlow {
+	t.Helper()
+	f, err := authenticator.NewDeviceCodeFlow(append([]authenticator.DeviceCodeOption{
+		authenticator.WithDevicePrompt(prompt),
+		authenticator.WithDeviceTimeout(deviceLoginTimeout),
+	}, opts...)...)
+	require.NoError(t, err)
+	return f
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestDeviceFlowOIDCProvider runs the device flow against zitadel/oidc's
+// OP: login approved by the person on the provider's pages, a protected
+// call with the token, the refresh token used once the access token
+// expired, a new login once the refresh token is refused, and a denial.
+func TestDeviceFlowOIDCProvider(t *testing.T) {
+	s := newDeviceStack(t)
+	cfg := s.config(t)
+	require.Equal(t, s.op.deviceURL, cfg.DeviceAuthorizationEndpoint, "the device endpoint comes from GetOAuth2Metadata")
+	require.Equal(t, opClientID, cfg.ClientID, "the client id comes from GetPublicClientConfig")
+
+	prompt := newPromptWatcher()
+	flow := newDeviceFlow(t, prompt, authenticator.WithDeviceQRCode(true))
+
+	first, err := s.token(t, flow, prompt, nil, ptr(true))
+	require.NoError(t, err)
+	require.NotEmpty(t, first.AccessToken)
+	require.NotEmpty(t, first.RefreshToken, "offline_access gives a refresh token")
+	require.NoError(t, s.echo(t, first), "a protected call passes with the token")
+	info, err := s.op.Validate(t.Context(), first.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, opClientID, info.ClientID)
+	assert.Equal(t, []string{deviceScope}, info.Scopes)
+
+	shown := prompt.String()
+	assert.Contains(t, shown, s.op.issuer+"/device?user_code=")
+	assert.Contains(t, shown, "█", "the QR code")
+	assert.NotContains(t, shown, first.AccessToken)
+	if path := os.Getenv(deviceTranscriptEnv); path != "" {
+		require.NoError(t, os.WriteFile(path, []byte(shown), 0o644))
+	}
+	stats := s.op.Stats(t)
+	assert.Equal(t, 1, stats.DeviceAuthorizations)
+	assert.Equal(t, 1, stats.Approvals)
+	assert.GreaterOrEqual(t, stats.DevicePolls, 1)
+
+	t.Run("refresh after expiry", func(t *testing.T) {
+		s.op.ExpireAccessTokens(t)
+		err := s.echo(t, first)
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "the provider no longer accepts the expired token: %v", err)
+
+		before, shownBefore := s.op.Stats(t), prompt.String()
+		second, err := s.token(t, flow, prompt, first, nil)
+		require.NoError(t, err)
+		assert.NotEqual(t, first.AccessToken, second.AccessToken)
+		require.NoError(t, s.echo(t, second))
+		after := s.op.Stats(t)
+		assert.Equal(t, before.Refreshes+1, after.Refreshes, "the refresh token was used")
+		assert.Equal(t, before.DeviceAuthorizations, after.DeviceAuthorizations, "no new device login")
+		assert.Equal(t, shownBefore, prompt.String(), "nothing shown to the person")
+		first = second
+	})
+
+	t.Run("refused refresh token asks the person again", func(t *testing.T) {
+		s.op.RevokeRefreshTokens(t)
+		s.op.ExpireAccessTokens(t)
+		before, shownBefore := s.op.Stats(t), len(prompt.String())
+		third, err := s.token(t, flow, prompt, first, ptr(true))
+		require.NoError(t, err)
+		require.NoError(t, s.echo(t, third))
+		assert.Equal(t, before.DeviceAuthorizations+1, s.op.Stats(t).DeviceAuthorizations)
+		assert.Contains(t, prompt.String()[shownBefore:], "no longer accepted")
+	})
+
+	t.Run("denied", func(t *testing.T) {
+		tok, err := s.token(t, flow, prompt, nil, ptr(false))
+		require.Error(t, err)
+		assert.Nil(t, tok)
+		assert.ErrorIs(t, err, authenticator.ErrDeviceDenied)
+		var te *authenticator.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "access_denied", te.ErrorCode)
+	})
+}
+
+// TestDeviceFlowCacheReuse plays two processes that share a token cache:
+// the first logs in and saves the token; the second finds it, calls with
+// it without any prompt, and once it has expired hands it to the flow,
+// which uses its refresh token.
+func TestDeviceFlowCacheReuse(t *testing.T) {
+	s := newDeviceStack(t)
+	cache := newMemoryCache()
+	key := authenticator.CacheKey("dns:///"+s.admin.Addr(), opClientID)
+
+	prompt1 := newPromptWatcher()
+	tok, err := s.token(t, newDeviceFlow(t, prompt1), prompt1, nil, ptr(true))
+	require.NoError(t, err)
+	require.NoError(t, cache.Save(t.Context(), key, tok))
+
+	// The second process: a new flow, the cache its only memory.
+	prompt2 := newPromptWatcher()
+	flow2 := newDeviceFlow(t, prompt2)
+	cached, err := cache.Load(t.Context(), key)
+	require.NoError(t, err)
+	require.NotNil(t, cached)
+	require.NoError(t, s.echo(t, cached), "the cached token is used as it is")
+
+	s.op.ExpireAccessTokens(t)
+	before := s.op.Stats(t)
+	fresh, err := s.token(t, flow2, prompt2, cached, nil)
+	require.NoError(t, err)
+	require.NoError(t, cache.Save(t.Context(), key, fresh))
+	require.NoError(t, s.echo(t, fresh))
+	after := s.op.Stats(t)
+	assert.Equal(t, before.Refreshes+1, after.Refreshes)
+	assert.Equal(t, before.DeviceAuthorizations, after.DeviceAuthorizations, "the second process never asked the person")
+	assert.Empty(t, prompt2.String())
+}
+
+// memoryCache is a TokenCache kept in memory, standing in for the file
+// cache between two "processes" of one test. It is safe for concurrent
+// use.
+type memoryCache struct {
+	mu sync.Mutex // guards m
+	m  map[string]oauth2.Token
+}
+
+func newMemoryCache() *memoryCache { return &memoryCache{m: make(map[string]oauth2.Token)} }
+
+func (c *memoryCache) Load(_ context.Context, key string) (*oauth2.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tok, ok := c.m[key]
+	if !ok {
+		return nil, nil
+	}
+	return &tok, nil
+}
+
+func (c *memoryCache) Save(_ context.Context, key string, tok *oauth2.Token) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = *tok
+	return nil
+}
+
+func (c *memoryCache) Delete(_ context.Context, key string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+	return nil
+}
+
+var _ authenticator.TokenCache = (*memoryCache)(nil)
