@@ -278,6 +278,19 @@ func TestDeviceCodeExpiredToken(t *testing.T) {
 	assert.Equal(t, []string{"authorization_pending", "authorization_pending", "expired_token"}, answers(w.srv.Polls()))
 }
 
+func TestDeviceCodeExpiresWhileWaiting(t *testing.T) {
+	// The code lives a second; the interval is an hour: the code's own
+	// expires_in must end the wait, with no poll.
+	w := newDeviceWorld(t, []testserver.DeviceOption{
+		testserver.WithDeviceInterval(time.Hour),
+		testserver.WithDeviceCodeLifetime(time.Second),
+	})
+	authenticator.SetDeviceWait(w.flow, authenticator.SleepContext)
+	_, err := w.token(t.Context(), nil)
+	assert.ErrorIs(t, err, authenticator.ErrDeviceExpired)
+	assert.Empty(t, w.srv.Polls())
+}
+
 func TestDeviceCodeContextCancelled(t *testing.T) {
 	t.Run("while waiting between polls", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Hour)})
