@@ -89,6 +89,10 @@ type DeviceCodeFlow struct {
 	qr           bool
 	timeout      time.Duration
 	pollInterval time.Duration
+	// requestTimeout bounds each HTTP request (device authorization,
+	// poll, refresh), so that one hung request costs a poll, not the
+	// login.
+	requestTimeout time.Duration
 	// wait pauses polling for d or until ctx ends; tests replace it.
 	wait func(ctx context.Context, d time.Duration) error
 }
@@ -173,13 +177,14 @@ func NewDeviceCodeFlow(opts ...DeviceCodeOption) (*DeviceCodeFlow, error) {
 		qr = *o.qr
 	}
 	return &DeviceCodeFlow{
-		clientID:     o.clientID,
-		deviceURL:    o.deviceURL,
-		out:          o.out,
-		qr:           qr,
-		timeout:      o.timeout,
-		pollInterval: o.pollInterval,
-		wait:         sleepContext,
+		clientID:       o.clientID,
+		deviceURL:      o.deviceURL,
+		out:            o.out,
+		qr:             qr,
+		timeout:        o.timeout,
+		pollInterval:   o.pollInterval,
+		requestTimeout: DefaultTokenTimeout,
+		wait:           sleepContext,
 	}, nil
 }
 
@@ -218,17 +223,28 @@ func (f *DeviceCodeFlow) Token(ctx context.Context, cfg *configstore.ClientConfi
 		Scopes: cfg.Scopes,
 	}
 	if prev != nil && prev.RefreshToken != "" {
-		tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
+		tok, err := f.refresh(ctx, conf, prev.RefreshToken)
 		if err == nil {
 			return tok, nil
 		}
-		var re *oauth2.RetrieveError
-		if !errors.As(err, &re) || re.ErrorCode != codeInvalidGrant {
-			return nil, fmt.Errorf("authenticator: refresh: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), f.timeout, err))
+		if te := (*TokenError)(nil); !errors.As(err, &te) || te.ErrorCode != codeInvalidGrant {
+			return nil, err
 		}
 		f.say("Your saved login is no longer accepted; please sign in again.\n\n")
 	}
 	return f.login(ctx, conf, cfg.Audience)
+}
+
+// refresh uses a refresh token (RFC 6749 §6); its error wraps a
+// *TokenError.
+func (f *DeviceCodeFlow) refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
+	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
+	defer cancel()
+	tok, err := conf.TokenSource(rctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+	if err != nil {
+		return nil, fmt.Errorf("authenticator: refresh: %w", tokenError(rctx, redactURL(conf.Endpoint.TokenURL), f.requestTimeout, err))
+	}
+	return tok, nil
 }
 
 // login runs one device authorization: request, prompt, poll.
@@ -244,9 +260,14 @@ func (f *DeviceCodeFlow) login(ctx context.Context, conf *oauth2.Config, audienc
 	if audience != "" {
 		params = append(params, oauth2.SetAuthURLParam("audience", audience))
 	}
-	da, err := conf.DeviceAuth(ctx, params...)
+	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
+	da, err := conf.DeviceAuth(rctx, params...)
 	if err != nil {
-		return nil, fmt.Errorf("authenticator: device authorization: %w", deviceAuthError(ctx, deviceURL, f.timeout, err))
+		err = deviceAuthError(rctx, deviceURL, f.requestTimeout, err)
+	}
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("authenticator: device authorization: %w", err)
 	}
 	if err := checkDeviceAuth(da); err != nil {
 		return nil, fmt.Errorf("authenticator: device authorization: answer of %s: %w", redactURL(deviceURL), err)
@@ -295,17 +316,16 @@ func (f *DeviceCodeFlow) poll(ctx context.Context, conf *oauth2.Config, da *oaut
 		if err := f.wait(waitCtx, interval); err != nil {
 			return nil, f.gaveUp(ctx, err)
 		}
-		tok, err := poll.Token(waitCtx)
+		tok, err := f.pollOnce(waitCtx, &poll, tokenURL)
 		if err == nil {
 			return tok, nil
 		}
 		if waitCtx.Err() != nil {
 			return nil, f.gaveUp(ctx, waitCtx.Err())
 		}
-		var re *oauth2.RetrieveError
 		code := ""
-		if errors.As(err, &re) {
-			code = re.ErrorCode
+		if te := (*TokenError)(nil); errors.As(err, &te) {
+			code = te.ErrorCode
 		}
 		switch code {
 		case codeAuthorizationPending:
@@ -316,18 +336,31 @@ func (f *DeviceCodeFlow) poll(ctx context.Context, conf *oauth2.Config, da *oaut
 			interval += deviceSlowDownStep
 			continue
 		case codeAccessDenied:
-			return nil, fmt.Errorf("authenticator: %w: %w", ErrDeviceDenied, tokenError(ctx, tokenURL, f.timeout, err))
+			return nil, fmt.Errorf("authenticator: %w: %w", ErrDeviceDenied, err)
 		case codeExpiredToken:
-			return nil, fmt.Errorf("authenticator: %w: %w", ErrDeviceExpired, tokenError(ctx, tokenURL, f.timeout, err))
+			return nil, fmt.Errorf("authenticator: %w: %w", ErrDeviceExpired, err)
 		case "":
-			// No OAuth2 answer: a dropped connection, a proxy's 502, a
-			// garbled body. The person may be approving right now.
+			// No OAuth2 answer: a dropped connection, a timeout, a
+			// proxy's 502, a garbled body. The person may be approving
+			// right now.
 			if failures++; failures < devicePollFailures {
 				continue
 			}
 		}
-		return nil, fmt.Errorf("authenticator: device login: %w", tokenError(ctx, tokenURL, f.timeout, err))
+		return nil, fmt.Errorf("authenticator: device login: %w", err)
 	}
+}
+
+// pollOnce makes one device access token request, bounded by the request
+// timeout. Its error is a *TokenError.
+func (f *DeviceCodeFlow) pollOnce(ctx context.Context, poll *clientcredentials.Config, tokenURL string) (*oauth2.Token, error) {
+	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
+	defer cancel()
+	tok, err := poll.Token(rctx)
+	if err != nil {
+		return nil, tokenError(rctx, tokenURL, f.requestTimeout, err)
+	}
+	return tok, nil
 }
 
 // gaveUp says why polling stopped early: ctx (the caller or the flow

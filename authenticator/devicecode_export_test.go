@@ -13,3 +13,9 @@ func SetDeviceWait(f *DeviceCodeFlow, wait func(ctx context.Context, d time.Dura
 
 // SleepContext is the real pause between device polls.
 var SleepContext = sleepContext
+
+// SetDeviceRequestTimeout replaces the bound of each HTTP request of the
+// device flow (default DefaultTokenTimeout).
+func SetDeviceRequestTimeout(f *DeviceCodeFlow, d time.Duration) {
+	f.requestTimeout = d
+}

@@ -377,6 +377,15 @@ func TestDeviceCodeMalformedAnswers(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, w.Waits(), 2)
 	})
+	t.Run("a hung poll costs one poll", func(t *testing.T) {
+		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+		authenticator.SetDeviceRequestTimeout(w.flow, 50*time.Millisecond)
+		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultHang()))
+		w.approveAt(t, 1)
+		_, err := w.token(t.Context(), nil)
+		require.NoError(t, err)
+		assert.Len(t, w.Waits(), 2)
+	})
 	t.Run("garbled polls in a row end the login", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
 		w.srv.SetTokenFault(testserver.FaultGarbage())
@@ -432,6 +441,17 @@ func TestDeviceCodeRefresh(t *testing.T) {
 		assert.Equal(t, "server_error", te.ErrorCode)
 		assert.Equal(t, int64(1), w.srv.Authorizations())
 		assert.NotContains(t, err.Error(), first.RefreshToken)
+	})
+	t.Run("a hung refresh ends at the request timeout, no new login", func(t *testing.T) {
+		authenticator.SetDeviceRequestTimeout(w.flow, 50*time.Millisecond)
+		defer authenticator.SetDeviceRequestTimeout(w.flow, authenticator.DefaultTokenTimeout)
+		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultHang()))
+		_, err := w.token(t.Context(), first)
+		var te *authenticator.TokenError
+		require.ErrorAs(t, err, &te)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "no answer within the token timeout of 50ms")
+		assert.Equal(t, int64(1), w.srv.Authorizations())
 	})
 	t.Run("invalid_grant asks the person again", func(t *testing.T) {
 		w.srv.RevokeRefreshTokens()
