@@ -407,6 +407,10 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 	start := k.opts.now()
 	tok, err := k.flow.Token(context.WithValue(ctx, oauth2.HTTPClient, k.http), cfg, prev)
 	if err != nil {
+		var te *TokenError
+		if errors.As(err, &te) && errors.Is(te.Err, context.DeadlineExceeded) && te.Detail != "" {
+			te.Detail += fmt.Sprintf(" of %s", k.timeout())
+		}
 		return nil, err
 	}
 	if tok == nil || tok.AccessToken == "" {
@@ -438,7 +442,7 @@ func (k *Keeper) keep(key string, tok *oauth2.Token, start time.Time, tokenURL s
 	if !validHeaderValue(c.value) {
 		// gRPC refuses such a value with codes.Internal on every call, which
 		// no refresh would follow: the client would be stuck with it.
-		return nil, &TokenError{TokenURL: redactURL(tokenURL), Detail: "the access token holds characters a gRPC header cannot carry"}
+		return nil, &TokenError{TokenURL: redactURL(tokenURL), Detail: "the access_token of the answer holds characters a gRPC header cannot carry"}
 	}
 	if life := lifetime(tok, k.opts.now()); life > 0 {
 		c.expiry = start.Add(life)

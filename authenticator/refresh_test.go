@@ -189,9 +189,13 @@ func TestFirstFetchAfterAFailureDoesNotAskAgain(t *testing.T) {
 	err := a.RefreshRejected(context.Background(), "")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "503")
-	_, _, ok = a.FetchGRPCCallAuthMetadata(context.Background())
-	require.False(t, ok)
 	assert.EqualValues(t, 1, ts.Requests(), "one token request for the whole failing call")
+
+	// The next call asks again, and gets a token once the server is back.
+	ts.SetFault(nil)
+	_, _, ok = a.FetchGRPCCallAuthMetadata(context.Background())
+	require.True(t, ok)
+	assert.EqualValues(t, 2, ts.Requests())
 }
 
 // startTogether runs call n times at once, each with a context that
