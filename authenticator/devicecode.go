@@ -242,7 +242,7 @@ func (f *DeviceCodeFlow) refresh(ctx context.Context, conf *oauth2.Config, refre
 	defer cancel()
 	tok, err := conf.TokenSource(rctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		return nil, fmt.Errorf("authenticator: refresh: %w", tokenError(rctx, redactURL(conf.Endpoint.TokenURL), f.requestTimeout, err))
+		return nil, fmt.Errorf("authenticator: refresh: %w", tokenError(rctx, redactURL(conf.Endpoint.TokenURL), err))
 	}
 	return tok, nil
 }
@@ -263,7 +263,7 @@ func (f *DeviceCodeFlow) login(ctx context.Context, conf *oauth2.Config, audienc
 	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
 	da, err := conf.DeviceAuth(rctx, params...)
 	if err != nil {
-		err = deviceAuthError(rctx, deviceURL, f.requestTimeout, err)
+		err = deviceAuthError(rctx, deviceURL, err)
 	}
 	cancel()
 	if err != nil {
@@ -358,7 +358,7 @@ func (f *DeviceCodeFlow) pollOnce(ctx context.Context, poll *clientcredentials.C
 	defer cancel()
 	tok, err := poll.Token(rctx)
 	if err != nil {
-		return nil, tokenError(rctx, tokenURL, f.requestTimeout, err)
+		return nil, tokenError(rctx, tokenURL, err)
 	}
 	return tok, nil
 }
@@ -399,17 +399,17 @@ func checkDeviceAuth(da *oauth2.DeviceAuthResponse) error {
 // deviceAuthError describes a failed device authorization request the way
 // tokenError describes a failed token request: an OAuth2 error answer, an
 // answer that is not JSON, or no answer.
-func deviceAuthError(ctx context.Context, deviceURL string, timeout time.Duration, err error) error {
+func deviceAuthError(ctx context.Context, deviceURL string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) || ctx.Err() != nil {
-		return tokenError(ctx, redactURL(deviceURL), timeout, err)
+		return tokenError(ctx, redactURL(deviceURL), err)
 	}
 	if msg, ok := strings.CutPrefix(err.Error(), "unmarshal "); ok {
 		// x/oauth2 answers a 2xx body that is not a device authorization
 		// response with "unmarshal <json error>".
 		return &TokenError{TokenURL: redactURL(deviceURL), Detail: "the answer is not a device authorization response: " + clip(msg, 200)}
 	}
-	return tokenError(ctx, redactURL(deviceURL), timeout, err)
+	return tokenError(ctx, redactURL(deviceURL), err)
 }
 
 // prompt shows the person where to go and which code to check or enter.
