@@ -3,6 +3,7 @@ package authenticator_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -40,7 +41,10 @@ type deviceWorld struct {
 // interval the flow picks is seen exactly and costs no time.
 func newDeviceWorld(t *testing.T, srvOpts []testserver.DeviceOption, flowOpts ...authenticator.DeviceCodeOption) *deviceWorld {
 	t.Helper()
-	w := &deviceWorld{clock: newFakeClock(), prompt: new(syncBuffer)}
+	// The clock starts now, not at newFakeClock's fixed date: x/oauth2
+	// stamps a token's Expiry by the real clock, and the Keeper compares it
+	// with this one.
+	w := &deviceWorld{clock: testserver.NewClock(time.Now()), prompt: new(syncBuffer)}
 	srv, err := testserver.NewDeviceServer(append([]testserver.DeviceOption{
 		testserver.WithDeviceClient(deviceClientID),
 		testserver.WithDeviceClock(w.clock.Now),
@@ -524,4 +528,96 @@ func TestDeviceCodeConfiguration(t *testing.T) {
 		assert.Equal(t, "invalid_client", te.ErrorCode)
 		assert.NotContains(t, w.prompt.String(), "To sign in")
 	})
+}
+
+func TestDeviceCodeUnderKeeper(t *testing.T) {
+	w := newDeviceWorld(t, []testserver.DeviceOption{
+		testserver.WithDeviceInterval(time.Second),
+		testserver.WithDeviceTokenLifetime(time.Hour),
+	})
+	w.approveAt(t, 2)
+	store := configstore.NewStatic(*w.cfg)
+	cache := &mapCache{m: make(map[string]oauth2.Token)}
+	newKeeper := func(flow authenticator.Flow) *authenticator.Keeper {
+		k, err := authenticator.New(testEndpoint, store, flow,
+			authenticator.WithCache(cache), authenticator.WithClock(w.clock.Now),
+			authenticator.WithHTTPClient(w.srv.HTTPClient()))
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, k.Close()) })
+		return k
+	}
+
+	k1 := newKeeper(w.flow)
+	first, err := k1.Token(t.Context())
+	require.NoError(t, err)
+	_, err = w.srv.Validate(t.Context(), first.AccessToken)
+	require.NoError(t, err)
+	again, err := k1.Token(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, first.AccessToken, again.AccessToken, "the Keeper holds the token")
+	assert.Equal(t, int64(1), w.srv.Authorizations())
+	promptLen := len(w.prompt.String())
+
+	// A second process: another flow, the same cache.
+	flow2, err := authenticator.NewDeviceCodeFlow(authenticator.WithDevicePrompt(w.prompt))
+	require.NoError(t, err)
+	authenticator.SetDeviceWait(flow2, func(context.Context, time.Duration) error {
+		t.Error("the second process must not start a device login")
+		return errors.New("no login expected")
+	})
+	k2 := newKeeper(flow2)
+	cached, err := k2.Token(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, first.AccessToken, cached.AccessToken, "the cached token is used as it is")
+	assert.Equal(t, int64(1), k2.Stats().CacheHits)
+
+	w.clock.Advance(2 * time.Hour) // past the token's expiry, by both clocks
+	refreshed, err := k2.Token(t.Context())
+	require.NoError(t, err)
+	assert.NotEqual(t, first.AccessToken, refreshed.AccessToken)
+	assert.Equal(t, int64(1), w.srv.Refreshes(), "the refresh token was used")
+	assert.Equal(t, int64(1), w.srv.Authorizations(), "the person was not asked again")
+	assert.Len(t, w.prompt.String(), promptLen)
+	assert.Equal(t, refreshed.AccessToken, cache.get(authenticator.CacheKey(testEndpoint, deviceClientID)).AccessToken)
+}
+
+// mapCache is a TokenCache in memory, shared by two Keepers as a file
+// would be by two processes. It is safe for concurrent use.
+type mapCache struct {
+	mu sync.Mutex // guards m
+	m  map[string]oauth2.Token
+}
+
+func (c *mapCache) Load(_ context.Context, key string) (*oauth2.Token, error) {
+	tok, ok := c.lookup(key)
+	if !ok {
+		return nil, nil
+	}
+	return &tok, nil
+}
+
+func (c *mapCache) lookup(key string) (oauth2.Token, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tok, ok := c.m[key]
+	return tok, ok
+}
+
+func (c *mapCache) get(key string) oauth2.Token {
+	tok, _ := c.lookup(key)
+	return tok
+}
+
+func (c *mapCache) Save(_ context.Context, key string, tok *oauth2.Token) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = *tok
+	return nil
+}
+
+func (c *mapCache) Delete(_ context.Context, key string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -217,38 +218,65 @@ func TestDeviceFlowOIDCProvider(t *testing.T) {
 	})
 }
 
-// TestDeviceFlowCacheReuse plays two processes that share a token cache:
-// the first logs in and saves the token; the second finds it, calls with
-// it without any prompt, and once it has expired hands it to the flow,
-// which uses its refresh token.
-func TestDeviceFlowCacheReuse(t *testing.T) {
+// TestDeviceFlowKeeperCache runs the flow under the Keeper and the
+// interceptors, as a program does: the first "process" logs in once for
+// several calls and leaves its token in the cache; a second one, sharing
+// only the cache, calls without asking the person, and once the provider
+// no longer accepts the token the interceptor's retry makes the Keeper hand
+// it to the flow, which uses its refresh token.
+func TestDeviceFlowKeeperCache(t *testing.T) {
 	s := newDeviceStack(t)
 	cache := newMemoryCache()
-	key := authenticator.CacheKey("dns:///"+s.admin.Addr(), opClientID)
+	endpoint := "dns:///" + s.admin.Addr()
 
-	prompt1 := newPromptWatcher()
-	tok, err := s.token(t, newDeviceFlow(t, prompt1), prompt1, nil, ptr(true))
-	require.NoError(t, err)
-	require.NoError(t, cache.Save(t.Context(), key, tok))
+	// process starts a Keeper with its own flow and prompt over the
+	// shared cache, and a connection whose calls it authenticates.
+	process := func(t *testing.T) (*authenticator.Keeper, *testserver.EchoClient, *promptWatcher) {
+		t.Helper()
+		prompt := newPromptWatcher()
+		k, err := authenticator.New(endpoint, s.store, newDeviceFlow(t, prompt),
+			authenticator.WithCache(cache), authenticator.WithHTTPClient(s.op.http))
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, k.Close()) })
+		conn, err := grpc.NewClient(s.admin.Addr(), append(s.admin.DialOptions(),
+			grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(k)))...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		return k, testserver.NewEchoClient(conn), prompt
+	}
+	call := func(e *testserver.EchoClient) error { return unary(t.Context(), e, "hello") }
 
-	// The second process: a new flow, the cache its only memory.
-	prompt2 := newPromptWatcher()
-	flow2 := newDeviceFlow(t, prompt2)
+	k1, echo1, prompt1 := process(t)
+	done := make(chan error, 1)
+	go func() { done <- call(echo1) }() // the first call waits for the login
+	s.op.Decide(t, prompt1.NextURL(t), true)
+	require.NoError(t, <-done)
+	for range 3 {
+		require.NoError(t, call(echo1))
+	}
+	assert.Equal(t, 1, s.op.Stats(t).DeviceAuthorizations, "one login for every call")
+	assert.Equal(t, int64(1), k1.Stats().TokenRequests)
+	key := authenticator.CacheKey(endpoint, opClientID)
 	cached, err := cache.Load(t.Context(), key)
 	require.NoError(t, err)
-	require.NotNil(t, cached)
-	require.NoError(t, s.echo(t, cached), "the cached token is used as it is")
+	require.NotNil(t, cached, "the Keeper saved the token")
+	require.NotEmpty(t, cached.RefreshToken)
+
+	k2, echo2, prompt2 := process(t)
+	require.NoError(t, call(echo2))
+	assert.Equal(t, int64(1), k2.Stats().CacheHits, "the second process used the cached token")
+	assert.Zero(t, k2.Stats().TokenRequests)
 
 	s.op.ExpireAccessTokens(t)
 	before := s.op.Stats(t)
-	fresh, err := s.token(t, flow2, prompt2, cached, nil)
-	require.NoError(t, err)
-	require.NoError(t, cache.Save(t.Context(), key, fresh))
-	require.NoError(t, s.echo(t, fresh))
+	require.NoError(t, call(echo2), "rejected, refreshed, retried")
 	after := s.op.Stats(t)
-	assert.Equal(t, before.Refreshes+1, after.Refreshes)
-	assert.Equal(t, before.DeviceAuthorizations, after.DeviceAuthorizations, "the second process never asked the person")
+	assert.Equal(t, before.Refreshes+1, after.Refreshes, "the refresh token was used")
+	assert.Equal(t, before.DeviceAuthorizations, after.DeviceAuthorizations, "the person was not asked again")
 	assert.Empty(t, prompt2.String())
+	refreshed, err := cache.Load(t.Context(), key)
+	require.NoError(t, err)
+	assert.NotEqual(t, cached.AccessToken, refreshed.AccessToken, "the refreshed token went to the cache")
 }
 
 // memoryCache is a TokenCache kept in memory, standing in for the file
