@@ -221,3 +221,58 @@ func TestColdStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRejectEveryToken measures the token requests a client makes against
+// a server that rejects every token, however fresh (a misconfigured
+// audience, say), with 32 callers each making a call every 10 ms. Before
+// the Keeper's rejection backoff, every failed call cost one token request:
+// the client hit the IdP at its own call rate. It runs 3 s, or 60 s with
+// -scenarios, and reports requests per minute.
+func TestRejectEveryToken(t *testing.T) {
+	const callers = 32
+	run := 3 * time.Second
+	if *scenarios {
+		run = time.Minute
+	}
+	f := newFixture(t)
+	f.admin.SetRejectAll(true)
+	o := f.newOurs(t, oursConfig{})
+
+	ctx, cancel := context.WithTimeout(context.Background(), run)
+	defer cancel()
+	var calls, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := unaryCall(cctx, o.echo)
+				ccancel()
+				calls.Add(1)
+				if status.Code(err) == codes.Unauthenticated {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	requests := f.tokens.Requests()
+	perMinute := float64(requests) / run.Minutes()
+	t.Logf("reject every token, %d callers for %v: %d calls, %d failed with Unauthenticated, %d token requests (%.1f per minute; one per failed call before the backoff would be %d)",
+		callers, run, calls.Load(), failed.Load(), requests, perMinute, failed.Load())
+	assert.Equal(t, calls.Load(), failed.Load(), "every call fails with Unauthenticated")
+	// The backoff doubles from 1 s (±20%) up to 1 min: 3 s allow at most
+	// the first request, the one after the first rejection and 3 more.
+	if !*scenarios {
+		assert.LessOrEqual(t, requests, int64(5))
+	}
+}
