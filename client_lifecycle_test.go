@@ -3,10 +3,12 @@ package grpcauth_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
@@ -71,4 +73,29 @@ func TestFullyConfiguredMakesNoMetadataRPC(t *testing.T) {
 	require.NoError(t, err)
 	oauth2Calls, publicCalls = f.admin.MetadataCalls()
 	assert.Equal(t, int64(2), oauth2Calls+publicCalls)
+}
+
+// TestCloseMidRefresh: closing the client while its token request hangs
+// ends the request and the waiting call promptly; TestMain's goleak check
+// proves nothing runs on.
+func TestCloseMidRefresh(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	f.tokens.SetFault(testserver.FaultHang())
+	c, err := grpcauth.New(f.config())
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := testserver.NewEchoClient(c.Conn).Unary(context.Background(), "x")
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return f.tokens.Requests() == 1 }, 10*time.Second, 5*time.Millisecond, "the token request is in flight")
+	require.NoError(t, c.Close())
+	select {
+	case err := <-done:
+		require.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end after Close")
+	}
+	assert.EqualValues(t, 1, c.Authenticator.Stats().Failures, "the request ended")
 }
