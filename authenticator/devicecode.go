@@ -188,6 +188,21 @@ func NewDeviceCodeFlow(opts ...DeviceCodeOption) (*DeviceCodeFlow, error) {
 	}, nil
 }
 
+// NewDeviceCodeAuthenticator returns a Keeper whose tokens come from a
+// device login (see DeviceCodeFlow) for the service at endpoint: Flyte's
+// authType DeviceFlow, flytekit's DeviceCodeAuthenticator. The device
+// authorization endpoint, the public client id, the scopes and the
+// audience come from store (FlyteAdmin's GetOAuth2Metadata and
+// GetPublicClientConfig) unless opts or deviceOpts set them. Give
+// WithCache so that a login outlives the process.
+func NewDeviceCodeAuthenticator(endpoint string, store configstore.ClientConfigStore, deviceOpts []DeviceCodeOption, opts ...Option) (*Keeper, error) {
+	flow, err := NewDeviceCodeFlow(deviceOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return New(endpoint, store, flow, opts...)
+}
+
 // FlowTimeout returns the bound of a whole login, for the Keeper.
 func (f *DeviceCodeFlow) FlowTimeout() time.Duration { return f.timeout }
 

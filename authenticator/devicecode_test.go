@@ -24,7 +24,7 @@ const deviceClientID = "flytectl"
 type deviceWorld struct {
 	srv    *testserver.DeviceServer
 	clock  *testserver.Clock
-	prompt *syncBuffer
+	prompt *promptBuffer
 	flow   *authenticator.DeviceCodeFlow
 	cfg    *configstore.ClientConfig
 
@@ -44,7 +44,7 @@ func newDeviceWorld(t *testing.T, srvOpts []testserver.DeviceOption, flowOpts ..
 	// The clock starts now, not at newFakeClock's fixed date: x/oauth2
 	// stamps a token's Expiry by the real clock, and the Keeper compares it
 	// with this one.
-	w := &deviceWorld{clock: testserver.NewClock(time.Now()), prompt: new(syncBuffer)}
+	w := &deviceWorld{clock: testserver.NewClock(time.Now()), prompt: new(promptBuffer)}
 	srv, err := testserver.NewDeviceServer(append([]testserver.DeviceOption{
 		testserver.WithDeviceClient(deviceClientID),
 		testserver.WithDeviceClock(w.clock.Now),
@@ -137,15 +137,15 @@ func gaps(start time.Time, polls []testserver.DevicePoll) []time.Duration {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use that can tell when
+// promptBuffer is a bytes.Buffer safe for concurrent use that can tell when
 // something was first written.
-type syncBuffer struct {
+type promptBuffer struct {
 	mu      sync.Mutex // guards b and written
 	b       bytes.Buffer
 	written chan struct{}
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *promptBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.written != nil && s.b.Len() == 0 && len(p) > 0 {
@@ -154,14 +154,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *promptBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
 // Written returns a channel closed at the first write.
-func (s *syncBuffer) Written() <-chan struct{} {
+func (s *promptBuffer) Written() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.written == nil {
@@ -548,6 +548,12 @@ func TestDeviceCodeUnderKeeper(t *testing.T) {
 	}
 
 	k1 := newKeeper(w.flow)
+	_, err := authenticator.NewDeviceCodeAuthenticator(testEndpoint, store, []authenticator.DeviceCodeOption{authenticator.WithDeviceTimeout(-1)})
+	require.Error(t, err, "a bad device option fails the constructor")
+	k0, err := authenticator.NewDeviceCodeAuthenticator(testEndpoint, store, nil, authenticator.WithCache(cache))
+	require.NoError(t, err)
+	require.NoError(t, k0.Close())
+
 	first, err := k1.Token(t.Context())
 	require.NoError(t, err)
 	_, err = w.srv.Validate(t.Context(), first.AccessToken)
