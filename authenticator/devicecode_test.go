@@ -373,14 +373,20 @@ func TestDeviceCodeMalformedAnswers(t *testing.T) {
 		assert.Equal(t, "invalid_scope", te.ErrorCode)
 		assert.Equal(t, http.StatusBadRequest, te.StatusCode)
 	})
-	t.Run("one garbled poll is survived", func(t *testing.T) {
-		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
-		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultGarbage()))
-		w.approveAt(t, 1)
-		_, err := w.token(t.Context(), nil)
-		require.NoError(t, err)
-		assert.Len(t, w.Waits(), 2)
-	})
+	for name, fault := range map[string]testserver.Fault{
+		"garbled body":       testserver.FaultGarbage(),
+		"dropped connection": testserver.FaultCloseConn(),
+		"proxy 502":          testserver.FaultStatus(http.StatusBadGateway, "text/html", "<h1>502</h1>"),
+	} {
+		t.Run("two polls with a "+name+" are survived", func(t *testing.T) {
+			w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
+			w.srv.SetTokenFault(testserver.FaultTimes(2, fault))
+			w.approveAt(t, 1)
+			_, err := w.token(t.Context(), nil)
+			require.NoError(t, err)
+			assert.Len(t, w.Waits(), 3)
+		})
+	}
 	t.Run("a hung poll costs one poll", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
 		authenticator.SetDeviceRequestTimeout(w.flow, 50*time.Millisecond)
