@@ -417,6 +417,7 @@ func TestDeviceCodeMalformedAnswers(t *testing.T) {
 		assert.NotContains(t, out, "\x1b")
 		assert.NotContains(t, out, "\a")
 		assert.Contains(t, out, "https://op.example/]0;pwneddev")
+		assert.Contains(t, out, "and enter the code:\n\n    AB[2JCD\n", "without verification_uri_complete the person types the code")
 		assert.Contains(t, out, "█", "WithDeviceQRCode(true) shows a QR code")
 	})
 }
