@@ -365,8 +365,11 @@ func (s *retryStream) Header() (metadata.MD, error) {
 	for {
 		a := s.cur.Load()
 		md, err := a.cs.Header()
-		if md != nil || err != nil || s.settled.Load() {
+		if md != nil || err != nil {
 			return md, err
+		}
+		if s.settled.Load() && s.cur.Load() == a {
+			return nil, nil // the call's last attempt ended; RecvMsg says why
 		}
 		// gRPC reports an attempt that ended before its header as (nil,
 		// nil) and keeps the status for RecvMsg.
