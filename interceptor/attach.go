@@ -144,12 +144,13 @@ func (x *auth) afterAttempt(ctx context.Context, method string, at attempt, err 
 		rerr = x.a.RefreshCredentials(ctx)
 	}
 	if rerr != nil {
+		re := &RefreshError{Code: code, Message: status.Convert(err).Message(), Err: rerr}
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller gave up waiting: that, not the credentials, is
 			// why the call ends.
-			return false, status.FromContextError(cerr).Err()
+			return false, &contextEnded{code: status.FromContextError(cerr).Code(), re: re}
 		}
-		return false, &RefreshError{Code: code, Message: status.Convert(err).Message(), Err: rerr}
+		return false, re
 	}
 	if x.o.onRetry != nil {
 		x.o.onRetry(method, code)

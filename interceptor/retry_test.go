@@ -243,6 +243,9 @@ func TestCallerDeadlineBoundsTheRefresh(t *testing.T) {
 			require.Error(t, err)
 			// The caller's deadline, not the credentials, ended the call.
 			assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			var re *interceptor.RefreshError
+			assert.ErrorAs(t, err, &re)
 			assert.EqualValues(t, 1, e.admin.EchoCalls())
 			eventually(t, func() bool { return e.tokens.Requests() == 1 }, "the refresh started")
 		})
@@ -393,6 +396,7 @@ func TestCallerCancelledWhileRefreshingGetsCanceled(t *testing.T) {
 			cancel()
 			err := <-errc
 			assert.Equal(t, codes.Canceled, status.Code(err), "%v", err)
+			assert.ErrorIs(t, err, context.Canceled)
 			assert.EqualValues(t, 1, e.admin.EchoCalls())
 		})
 	}
