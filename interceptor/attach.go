@@ -176,7 +176,7 @@ func (x *auth) withheld(method string, err error) error {
 var missingAuthenticator = status.Error(codes.Internal, "grpcauth: interceptor built with a nil authenticator")
 
 // isNil reports whether a is nil, or an interface holding a nil pointer
-// (such as the *ClientCredentialsAuthenticator of a failed constructor),
+// (such as the *Keeper of a failed constructor),
 // whose methods would panic on the first call.
 func isNil(a authenticator.Authenticator) bool {
 	if a == nil {
