@@ -99,10 +99,20 @@ func (at attempt) wasWithheld() bool { return at.creds != nil && at.creds.withhe
 // credentials (a stream keeps one in its own allocation); else they are
 // allocated here. On the hot path this is an atomic load and that one
 // allocation; the map gRPC reads the token from is built once per token.
-func (x *auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds) ([]grpc.CallOption, attempt) {
+//
+// With no token to attach because the caller's context ended while the
+// authenticator was getting one, it returns the error of the call instead.
+func (x *auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds) ([]grpc.CallOption, attempt, error) {
 	key, value, ok := x.a.FetchGRPCCallAuthMetadata(ctx)
 	if !ok {
-		return opts, attempt{}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, attempt{}, &contextEnded{
+				code: status.FromContextError(cerr).Code(),
+				msg:  "grpcauth: the call's context ended while waiting for a token: " + cerr.Error(),
+				err:  cerr,
+			}
+		}
+		return opts, attempt{}, nil
 	}
 	t := x.tok.Load()
 	if t == nil || t.value != value || t.key != key {
@@ -116,9 +126,9 @@ func (x *auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 	c.Creds = c
 	at := attempt{value: value, creds: c}
 	if len(opts) < inlineOpts {
-		return append(append(c.opts[:0], opts...), c), at
+		return append(append(c.opts[:0], opts...), c), at, nil
 	}
-	return append(opts[:len(opts):len(opts)], c), at
+	return append(opts[:len(opts):len(opts)], c), at, nil
 }
 
 // afterAttempt decides what a failed attempt of a call leads to, for unary
@@ -148,7 +158,7 @@ func (x *auth) afterAttempt(ctx context.Context, method string, at attempt, err 
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller gave up waiting: that, not the credentials, is
 			// why the call ends.
-			return false, &contextEnded{code: status.FromContextError(cerr).Code(), re: re}
+			return false, &contextEnded{code: status.FromContextError(cerr).Code(), msg: re.Error(), err: re}
 		}
 		return false, re
 	}

@@ -36,16 +36,17 @@ func (e *RefreshError) Unwrap() error { return e.Err }
 func (e *RefreshError) GRPCStatus() *status.Status { return status.New(e.Code, e.Error()) }
 
 // contextEnded is the error of a call whose caller's context ended while
-// it waited for a refresh: it reports the context's code, with the
-// RefreshError's message, and unwraps to the RefreshError.
+// it waited for a token or a refresh: it reports the context's code, and
+// unwraps to the RefreshError or to the context's error.
 type contextEnded struct {
 	code codes.Code
-	re   *RefreshError
+	msg  string
+	err  error
 }
 
-func (e *contextEnded) Error() string              { return e.re.Error() }
-func (e *contextEnded) Unwrap() error              { return e.re }
-func (e *contextEnded) GRPCStatus() *status.Status { return status.New(e.code, e.re.Error()) }
+func (e *contextEnded) Error() string              { return e.msg }
+func (e *contextEnded) Unwrap() error              { return e.err }
+func (e *contextEnded) GRPCStatus() *status.Status { return status.New(e.code, e.msg) }
 
 // withheldError explains a rejection of a call whose token was withheld
 // because the connection is not secure.

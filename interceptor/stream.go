@@ -119,7 +119,10 @@ type retryStream struct {
 }
 
 func (s *retryStream) open(a *streamAttempt) error {
-	opts, at := s.x.attach(s.ctx, s.callOpts, &a.creds)
+	opts, at, err := s.x.attach(s.ctx, s.callOpts, &a.creds)
+	if err != nil {
+		return err
+	}
 	cs, err := s.streamer(s.ctx, s.desc, s.cc, s.method, opts...)
 	a.cs, a.at = cs, at
 	return err

@@ -25,8 +25,11 @@ func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.
 			return invoker(ctx, method, req, reply, cc, callOpts...)
 		}
 		for retried := false; ; retried = true {
-			aopts, at := x.attach(ctx, callOpts, nil)
-			err := invoker(ctx, method, req, reply, cc, aopts...)
+			aopts, at, err := x.attach(ctx, callOpts, nil)
+			if err != nil {
+				return err
+			}
+			err = invoker(ctx, method, req, reply, cc, aopts...)
 			if err == nil {
 				x.accepted(at)
 				return nil
