@@ -408,5 +408,7 @@ func (s *retryStream) Header() (metadata.MD, error) {
 func (s *retryStream) Trailer() metadata.MD { return s.cur.Load().cs.Trailer() }
 
 // Context returns the context of the attempt that serves the call. It never
-// waits: during a retry that is still the rejected attempt's.
+// waits. Before and during a retry that is the rejected attempt's, which is
+// done once the attempt ended: a caller that watches Context().Done() across
+// a retry should take Context again after Header or the first message.
 func (s *retryStream) Context() context.Context { return s.cur.Load().cs.Context() }
