@@ -294,7 +294,10 @@ func TestNewClientCallerOptionsComeLast(t *testing.T) {
 		if method == testserver.EchoUnaryMethod {
 			md, _ := metadata.FromOutgoingContext(ctx)
 			for _, o := range opts {
-				if _, ok := o.(grpc.PerRPCCredsCallOption); ok {
+				switch o.(type) {
+				// The interceptor's per-RPC credentials are their own
+				// call option, embedding grpc.PerRPCCredsCallOption.
+				case grpc.PerRPCCredsCallOption, credentials.PerRPCCredentials:
 					sawToken.Store(true)
 				}
 			}
