@@ -9,7 +9,7 @@
 // call shape: unary, server-streaming, client-streaming and bidi.
 //
 // On every call the interceptor asks the authenticator for its current
-// metadata pair and adds it to the metadata the caller set. A call that fails
+// metadata pair and sends it beside the metadata the caller set. A call that fails
 // with a refresh code (codes.Unauthenticated by default) makes the
 // interceptor refresh the credentials and send the call again with the new
 // ones; a second failure is returned as it is. If the refresh itself fails,
@@ -39,7 +39,7 @@
 // the error says why and no refresh is made.
 //
 // A call that ends because the caller's context ended while it waited for
-// a refresh returns the context's code (DeadlineExceeded or Canceled), not
+// a token or a refresh returns the context's code (DeadlineExceeded or Canceled), not
 // Unauthenticated. An authenticator with an Accepted(value string) method
 // hears of each call whose token the server accepted (a unary call that
 // succeeded, a stream's first message or clean end).
