@@ -405,7 +405,11 @@ func TestKeysAreFlyteNames(t *testing.T) {
 	assert.Equal(t, []string{
 		"endpoint", "insecure", "insecureSkipVerify", "caCertFilePath", "authType", "clientId",
 		"clientSecretLocation", "clientSecretEnvVar", "scopes", "audience", "useAudienceFromAdmin",
-		"tokenUrl", "authorizationHeader", "httpProxyURL", "command", "proxyCommand", "clientSecret",
+		"tokenUrl", "authorizationHeader", "httpProxyURL", "command", "proxyCommand",
+		"maxMessageSizeBytes", "maxRetries", "perRetryTimeout", "maxBackoffDelay", "defaultServiceConfig",
+		"tokenRefreshWindow", "pkceConfig.timeout", "pkceConfig.refreshTime",
+		"deviceFlowConfig.refreshTime", "deviceFlowConfig.timeout", "deviceFlowConfig.pollInterval",
+		"consoleEndpoint", "clientSecret",
 	}, grpcauth.Keys())
 	for _, k := range grpcauth.Keys() {
 		assert.False(t, strings.ContainsAny(k, "_- "), k)
