@@ -318,14 +318,7 @@ func TestSecretSourcesUnderEveryPrinter(t *testing.T) {
 	for what, v := range values {
 		t.Run(what, func(t *testing.T) {
 			var out bytes.Buffer
-			verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T"}
-			if what == "authenticator" {
-				// fmt prints unexported fields raw under a verb such
-				// as %d; the keeper that replaces this type formats
-				// itself. Until then, the verbs meant for values.
-				verbs = []string{"%v", "%+v", "%#v", "%s", "%q"}
-			}
-			for _, verb := range verbs {
+			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T"} {
 				fmt.Fprintf(&out, verb+"\n", v)
 			}
 			slog.New(slog.NewTextHandler(&out, nil)).Info("v", "v", v)
