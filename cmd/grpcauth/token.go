@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
@@ -102,13 +103,15 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 	if err != nil {
 		return "", "", err
 	}
+	defer auth.Close()
 	if err := auth.RefreshCredentials(ctx); err != nil {
 		var te *authenticator.TokenError
-		if errors.As(err, &te) {
-			return "", "", err // the token endpoint's answer: it names that endpoint
+		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
+			// Asking FlyteAdmin failed: say which one, and how it was
+			// trusted. (A token endpoint's error names that endpoint.)
+			return "", "", fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(target), describeTransport(cfg), err)
 		}
-		// Asking FlyteAdmin failed: say which one, and how it was trusted.
-		return "", "", fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(target), describeTransport(cfg), err)
+		return "", "", err
 	}
 	key, value, ok := auth.FetchGRPCCallAuthMetadata(ctx)
 	if !ok {
