@@ -782,8 +782,15 @@ func (c *Config) parseFile(path string, data []byte) error {
 	if admin.Kind != yaml.MappingNode {
 		return &ConfigError{Source: path, Key: "admin", Line: admin.Line, Msg: "want a mapping, got " + describe(admin)}
 	}
-	return c.parseSection(path, admin, "")
+	err := c.parseSection(path, admin, "")
+	if extra := len(c.warnings) - maxWarnings; extra > 0 {
+		c.warnings = append(c.warnings[:maxWarnings:maxWarnings], fmt.Sprintf("%s: %d more warnings not shown", path, extra))
+	}
+	return err
 }
+
+// maxWarnings bounds the warnings kept from one file.
+const maxWarnings = 32
 
 // parseSection applies the keys of mapping m: the admin section (prefix "")
 // or one of its nested sections (prefix "pkceConfig.").

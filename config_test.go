@@ -661,3 +661,17 @@ func TestLoadConfigWarnsAboutUnknownKeys(t *testing.T) {
 	w[0] = "changed"
 	assert.NotEqual(t, "changed", cfg.Warnings()[0], "Warnings returns a copy")
 }
+
+func TestLoadConfigWarningsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("admin:\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "  unknown%d: x\n", i)
+	}
+	path := writeFile(t, t.TempDir(), "config.yaml", b.String())
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	require.NoError(t, err)
+	w := cfg.Warnings()
+	require.Len(t, w, 33)
+	assert.Equal(t, path+": 68 more warnings not shown", w[32])
+}
