@@ -15,6 +15,7 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/certpool"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 // The authentication flows of Flyte's authType, in their canonical
@@ -42,7 +43,7 @@ var (
 	ErrNoClientSecret = errors.New("no client secret: set Config.ClientSecret (FLYTE_CREDENTIALS_CLIENT_SECRET), clientSecretEnvVar or clientSecretLocation")
 	// ErrNoAuth reports that the Config asks for no authentication (no
 	// authType and no clientId) where an authenticator is needed.
-	ErrNoAuth = errors.New("no authentication configured: set clientId (and authType ClientSecret)")
+	ErrNoAuth = errors.New("no authentication configured: admin.authType (FLYTE_CREDENTIALS_AUTH_MODE) selects the flow, one of ClientSecret (clientId and a client secret), Pkce (browser login), DeviceFlow (a code to enter on another device) or ExternalCommand (admin.command prints the token); a clientId without authType means ClientSecret")
 )
 
 // authAliases maps lower-cased authType values, Flyte's and flytekit's
@@ -92,10 +93,10 @@ func (c Config) Target() (string, error) {
 	}
 	lower := strings.ToLower(e)
 	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
-		return "", fmt.Errorf("grpcauth: endpoint %q is a URL: want host:port or dns:///host:port", clip(e))
+		return "", fmt.Errorf("grpcauth: endpoint %q is a URL: want host:port or dns:///host:port", redact.URL(e))
 	}
 	if rest, ok := strings.CutPrefix(e, "dns:///"); ok && rest == "" {
-		return "", fmt.Errorf("grpcauth: endpoint %q has no host", e)
+		return "", fmt.Errorf("grpcauth: endpoint %q has no host", redact.URL(e))
 	}
 	return e, nil
 }
@@ -214,6 +215,9 @@ func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...au
 	if c.InsecureSkipVerify {
 		o = append(o, authenticator.WithInsecureSkipVerify())
 	}
+	if c.TokenRefreshWindow > 0 {
+		o = append(o, authenticator.WithRefreshMargin(c.TokenRefreshWindow))
+	}
 	if c.Insecure {
 		o = append(o, authenticator.WithAllowHTTP())
 	}
@@ -296,6 +300,10 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	defaults, err := cfg.DialOptions()
+	if err != nil {
+		return nil, err
+	}
 	var (
 		iopts []interceptor.Option
 		aopts []authenticator.Option
@@ -311,11 +319,11 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 			rest = append(rest, o)
 		}
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, defaults...)
 	if mode == "" {
 		cc, err := grpc.NewClient(target, append(dial, rest...)...)
 		if err != nil {
-			return nil, fmt.Errorf("grpcauth: %w", err)
+			return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
 		}
 		return &Client{Conn: cc}, nil
 	}
@@ -343,7 +351,7 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	)
 	cc, err := grpc.NewClient(target, append(dial, rest...)...)
 	if err != nil {
-		return nil, fmt.Errorf("grpcauth: %w", err)
+		return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
 	}
 	late.Set(cc)
 	return &Client{Conn: cc, Authenticator: auth, ConfigStore: store}, nil

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 const tokenSummary = `Usage: grpcauth token [flags]
@@ -51,6 +53,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	key, value, err := fetchToken(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
+		if hint := tlsHint(err, cfg); hint != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", hint)
+		}
 		var te *authenticator.TokenError
 		if errors.As(err, &te) && te.ErrorCode != "" {
 			fmt.Fprintf(stderr, "OAuth error: %s\n", te.ErrorCode)
@@ -81,9 +86,13 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 	if err != nil {
 		return "", "", err
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	defaults, err := cfg.DialOptions()
 	if err != nil {
-		return "", "", fmt.Errorf("dialing %s: %w", target, err)
+		return "", "", err
+	}
+	conn, err := grpc.NewClient(target, append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, defaults...)...)
+	if err != nil {
+		return "", "", fmt.Errorf("dialing %s: %w", redact.URL(target), err)
 	}
 	defer conn.Close()
 	store, err := configstore.NewRemote(conn)
@@ -94,7 +103,14 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 	if err != nil {
 		return "", "", err
 	}
+	defer auth.Close()
 	if err := auth.RefreshCredentials(ctx); err != nil {
+		var te *authenticator.TokenError
+		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
+			// Asking FlyteAdmin failed: say which one, and how it was
+			// trusted. (A token endpoint's error names that endpoint.)
+			return "", "", fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(target), describeTransport(cfg), err)
+		}
 		return "", "", err
 	}
 	key, value, ok := auth.FetchGRPCCallAuthMetadata(ctx)
@@ -102,4 +118,31 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 		return "", "", errors.New("the authenticator holds no token after a successful refresh")
 	}
 	return key, value, nil
+}
+
+// describeTransport says how cfg secures the connection to FlyteAdmin, for
+// error messages: plaintext, or TLS with which roots.
+func describeTransport(cfg grpcauth.Config) string {
+	switch {
+	case cfg.Insecure:
+		return "plaintext, insecure"
+	case cfg.InsecureSkipVerify:
+		return "TLS without certificate verification"
+	case cfg.CACertFilePath != "":
+		return "TLS, trusting the system's roots and the CA file " + cfg.CACertFilePath
+	}
+	return "TLS, trusting the system's roots only (no caCertFilePath)"
+}
+
+// tlsHint suggests a fix for an error that looks like a certificate
+// problem, or returns "".
+func tlsHint(err error, cfg grpcauth.Config) string {
+	msg := err.Error()
+	switch {
+	case !strings.Contains(msg, "x509:") && !strings.Contains(msg, "tls:"):
+		return ""
+	case cfg.CACertFilePath != "":
+		return "the server's certificate is not trusted: check that " + cfg.CACertFilePath + " (--ca-cert, admin.caCertFilePath) holds the CA that signed it, and that the endpoint's host name is one the certificate names"
+	}
+	return "the server's certificate is not trusted: name its CA with --ca-cert (admin.caCertFilePath), or check that the endpoint's host name is one the certificate names"
 }
