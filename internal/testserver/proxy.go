@@ -217,9 +217,10 @@ func (p *Proxy) front(target *url.URL, rt http.RoundTripper, owned *http.Transpo
 			pr.SetURL(target)
 			pr.Out.Header.Del("Proxy-Authorization")
 		},
-		Transport:     rt,
-		FlushInterval: -1, // gRPC streams: pass every message on at once
-		ErrorLog:      log.New(io.Discard, "", 0),
+		Transport:      rt,
+		FlushInterval:  -1, // gRPC streams: pass every message on at once
+		ModifyResponse: trailersOnly,
+		ErrorLog:       log.New(io.Discard, "", 0),
 	}
 	srv := httptest.NewUnstartedServer(p.Handler(rp))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -252,6 +253,27 @@ func (p *Proxy) front(target *url.URL, rt http.RoundTripper, owned *http.Transpo
 		p.rts = append(p.rts, owned)
 	}
 	return srv, nil
+}
+
+// trailersOnly passes on a gRPC "trailers-only" answer (the status in
+// the one header block that ends the stream, how a gRPC server refuses a
+// call) as a header and a trailer: net/http would otherwise send the
+// status in a header block that does not end the stream, which a gRPC
+// client reads as a stream closed without trailers.
+func trailersOnly(resp *http.Response) error {
+	if resp.Header.Get("Grpc-Status") == "" {
+		return nil
+	}
+	if resp.Trailer == nil {
+		resp.Trailer = make(http.Header)
+	}
+	for _, k := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
+		if vs, ok := resp.Header[k]; ok {
+			resp.Trailer[k] = vs
+			resp.Header.Del(k)
+		}
+	}
+	return nil
 }
 
 // Close stops every front, ending requests in flight, and closes the
