@@ -112,7 +112,7 @@ func (l *lateConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 
 // ours is the module's stack on one connection to the protected server.
 type ours struct {
-	auth *authenticator.ClientCredentialsAuthenticator
+	auth *authenticator.Keeper
 	conn *grpc.ClientConn
 	echo *testserver.EchoClient
 }
