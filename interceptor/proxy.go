@@ -109,13 +109,24 @@ func IsProxyFailure(err error) bool {
 type proxyAuth struct {
 	a  authenticator.Authenticator
 	rr authenticator.RejectionRefresher // a, when it implements it
+	ac interface{ Accepted(value string) } // a, when it implements it
 	o  *options
 }
 
 func newProxyAuth(a authenticator.Authenticator, opts []Option) *proxyAuth {
 	p := &proxyAuth{a: a, o: newOptions(opts)}
 	p.rr, _ = a.(authenticator.RejectionRefresher)
+	p.ac, _ = a.(interface{ Accepted(value string) })
 	return p
+}
+
+// passed tells the authenticator (an authenticator.Keeper) that the proxy
+// let a request with value through, unless err is the proxy's refusal:
+// that ends the Keeper's backoff from a proxy that refuses fresh tokens.
+func (p *proxyAuth) passed(value string, err error) {
+	if p.ac != nil && value != "" && !IsProxyRejection(err) {
+		p.ac.Accepted(value)
+	}
 }
 
 // credential returns the proxy credential to send. When none is held yet
@@ -194,6 +205,14 @@ func (c *proxyCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[s
 	return map[string]string{c.key: c.value}, nil
 }
 
+// sentValue is the value that went out, "" if it was withheld.
+func (c *proxyCreds) sentValue() string {
+	if c.withheld.Load() {
+		return ""
+	}
+	return c.value
+}
+
 // RequireTransportSecurity is false so that gRPC does not fail the call on
 // an insecure connection: GetRequestMetadata withholds the credential.
 func (c *proxyCreds) RequireTransportSecurity() bool { return false }
@@ -229,15 +248,19 @@ func ProxyUnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) 
 		}
 		err = invoker(ctx, method, req, reply, cc, aopts...)
 		if err == nil {
+			p.passed(sent.sentValue(), nil)
 			return nil
 		}
 		if retry, err := p.refresh(ctx, method, sent, err); !retry {
+			p.passed(sent.sentValue(), err)
 			return err
 		}
-		if aopts, _, err = p.attach(ctx, callOpts); err != nil {
+		if aopts, sent, err = p.attach(ctx, callOpts); err != nil {
 			return err
 		}
-		return invoker(ctx, method, req, reply, cc, aopts...)
+		err = invoker(ctx, method, req, reply, cc, aopts...)
+		p.passed(sent.sentValue(), err)
+		return err
 	}
 }
 
@@ -297,6 +320,7 @@ type proxyStream struct {
 	closed   bool  // CloseSend was called
 	canRetry bool  // no retry yet, no response yet, msgs within bound
 	pending  error // the refusal Header found, for RecvMsg to return
+	acked    bool  // the authenticator was told the proxy let the stream through
 }
 
 func (s *proxyStream) open() (grpc.ClientStream, *proxyCreds, error) {
@@ -362,6 +386,10 @@ func (s *proxyStream) RecvMsg(m any) error {
 		err := cs.RecvMsg(m)
 		s.mu.Lock()
 		if err == nil {
+			if !s.acked {
+				s.acked = true
+				s.p.passed(s.sent.sentValue(), nil)
+			}
 			s.canRetry, s.msgs = false, nil
 			s.mu.Unlock()
 			return nil
@@ -385,6 +413,12 @@ func (s *proxyStream) Header() (metadata.MD, error) {
 		cs := s.current()
 		md, err := cs.Header()
 		if md != nil {
+			s.mu.Lock()
+			if !s.acked {
+				s.acked = true
+				s.p.passed(s.sent.sentValue(), nil)
+			}
+			s.mu.Unlock()
 			return md, err
 		}
 		s.mu.Lock()
@@ -502,8 +536,15 @@ func (t *proxyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.base.RoundTrip(withHeader(r, r.Body, key, value))
-	if err != nil || !IsProxyRejectedResponse(resp) || ctx.Err() != nil {
-		return resp, err
+	if err != nil {
+		return nil, err
+	}
+	if !IsProxyRejectedResponse(resp) {
+		t.p.passed(value, nil)
+		return resp, nil
+	}
+	if ctx.Err() != nil {
+		return resp, nil
 	}
 	body := r.Body
 	if body != nil && body != http.NoBody {
@@ -530,7 +571,11 @@ func (t *proxyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.p.o.onRetry != nil {
 		t.p.o.onRetry(r.URL.Path, codes.Unauthenticated)
 	}
-	return t.base.RoundTrip(withHeader(r, body, key, value))
+	resp, err = t.base.RoundTrip(withHeader(r, body, key, value))
+	if err == nil && !IsProxyRejectedResponse(resp) {
+		t.p.passed(value, nil)
+	}
+	return resp, err
 }
 
 // withHeader returns a copy of r with body and the header key: value.

@@ -3,7 +3,6 @@
 package interceptor_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -77,44 +76,16 @@ func (c *proxyCommand) setFailing(t *testing.T, on bool) {
 	}
 }
 
-// flowAuth is a minimal hand-written keeper for one flow: it runs the flow
-// under a mutex, so N callers that saw the same value refused cause one
-// run. It stands in for authenticator.Keeper in these tests of the
-// interceptors.
-type flowAuth struct {
-	flow authenticator.Flow
-	mu   sync.Mutex // guards value; held during a run
-	val  string
-}
-
-func (f *flowAuth) FetchGRPCCallAuthMetadata(context.Context) (key, value string, ok bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return "proxy-authorization", f.val, f.val != ""
-}
-
-func (f *flowAuth) RefreshCredentials(ctx context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.runLocked(ctx)
-}
-
-func (f *flowAuth) RefreshRejected(ctx context.Context, value string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.val != value {
-		return nil
-	}
-	return f.runLocked(ctx)
-}
-
-func (f *flowAuth) runLocked(ctx context.Context) error {
-	tok, err := f.flow.Token(ctx, &configstore.ClientConfig{}, nil)
-	if err != nil {
-		return err
-	}
-	f.val = "Bearer " + tok.AccessToken
-	return nil
+// newProxyKeeper is the proxyCommand's own Keeper: the command flow, no
+// config store to ask, the proxy-authorization header.
+func newProxyKeeper(t *testing.T, argv []string) *authenticator.Keeper {
+	t.Helper()
+	flow, err := authenticator.NewCommandFlow(argv)
+	require.NoError(t, err)
+	k, err := authenticator.New("proxy.example:443", configstore.NewStatic(configstore.ClientConfig{}), flow, authenticator.WithHeaderKey("proxy-authorization"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = k.Close() })
+	return k
 }
 
 // proxyEnv is FlyteAdmin (TCP, plaintext) and its token endpoint behind an
@@ -125,8 +96,8 @@ type proxyEnv struct {
 	tokens  *testserver.TokenServer
 	admin   *testserver.AdminServer
 	cmd     *proxyCommand
-	proxyA  *flowAuth
-	auth    *authenticator.ClientCredentialsAuthenticator
+	proxyA  *authenticator.Keeper
+	auth    *authenticator.Keeper
 	conn    *grpc.ClientConn
 	echo    *testserver.EchoClient
 	retries counter
@@ -168,9 +139,7 @@ func newProxyEnvWith(t *testing.T, oauth bool, iopts ...interceptor.Option) *pro
 	grpcFront, err := e.proxy.FrontGRPC(e.admin.Addr())
 	require.NoError(t, err)
 
-	flow, err := authenticator.NewCommandFlow(e.cmd.argv)
-	require.NoError(t, err)
-	e.proxyA = &flowAuth{flow: flow}
+	e.proxyA = newProxyKeeper(t, e.cmd.argv)
 	iopts = append([]interceptor.Option{interceptor.WithInsecure(), e.retries.option()}, iopts...)
 
 	// The config store asks AuthMetadataService through the proxy.
@@ -216,9 +185,8 @@ func TestProxyEveryCallShapePasses(t *testing.T) {
 	assert.Equal(t, int64(1), oauth, "the metadata RPCs passed the proxy")
 	assert.Equal(t, int64(1), public)
 	assert.Equal(t, int64(1), e.tokens.Issued(), "the token request passed the proxy")
-	// 2 metadata RPCs, 1 token request, 4 calls; the first call was
-	// refused by FlyteAdmin (no OAuth2 token yet) and sent again.
-	assert.Equal(t, int64(2+1+len(shapes)+1), e.proxy.Passed())
+	// 2 metadata RPCs, 1 token request, 4 calls.
+	assert.Equal(t, int64(2+1+len(shapes)), e.proxy.Passed())
 	assert.False(t, e.admin.MetadataRPCsSawToken(), "no OAuth2 token on the anonymous RPCs")
 }
 
@@ -348,9 +316,7 @@ func TestProxyCredentialWithheldOnPlaintext(t *testing.T) {
 	t.Cleanup(admin.Close)
 	front, err := p.FrontGRPC(admin.Addr())
 	require.NoError(t, err)
-	flow, err := authenticator.NewCommandFlow(cmd.argv)
-	require.NoError(t, err)
-	pa := &flowAuth{flow: flow}
+	pa := newProxyKeeper(t, cmd.argv)
 	conn, err := grpc.NewClient(front, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithUnaryInterceptor(interceptor.ProxyUnaryClientInterceptor(pa)))
 	require.NoError(t, err)
@@ -362,8 +328,8 @@ func TestProxyCredentialWithheldOnPlaintext(t *testing.T) {
 }
 
 func TestProxyNilAuthenticator(t *testing.T) {
-	var nilFlow *flowAuth
-	err := interceptor.ProxyUnaryClientInterceptor(nilFlow)(t.Context(), "/m", nil, nil, nil, nil)
+	var nilKeeper *authenticator.Keeper
+	err := interceptor.ProxyUnaryClientInterceptor(nilKeeper)(t.Context(), "/m", nil, nil, nil, nil)
 	assert.Equal(t, codes.Internal, status.Code(err))
 	_, err = interceptor.ProxyStreamClientInterceptor(nil)(t.Context(), &grpc.StreamDesc{}, nil, "/m", nil)
 	assert.Equal(t, codes.Internal, status.Code(err))
@@ -452,10 +418,8 @@ func TestProxyTransport(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := newProxyCommand(t)
-			flow, err := authenticator.NewCommandFlow(cmd.argv)
-			require.NoError(t, err)
 			base := &recordingTransport{statuses: tc.statuses, headers: tc.headers}
-			rt := interceptor.ProxyTransport(&flowAuth{flow: flow}, base, tc.opts...)
+			rt := interceptor.ProxyTransport(newProxyKeeper(t, cmd.argv), base, tc.opts...)
 			req := httptestRequest(t, tc.url)
 			req.Header.Set("Authorization", "Basic abc")
 			resp, err := rt.RoundTrip(req)
@@ -478,11 +442,9 @@ func TestProxyTransport(t *testing.T) {
 func TestProxyTransportCommandFails(t *testing.T) {
 	cmd := newProxyCommand(t)
 	cmd.setFailing(t, true)
-	flow, err := authenticator.NewCommandFlow(cmd.argv)
-	require.NoError(t, err)
 	base := &recordingTransport{}
-	c := &http.Client{Transport: interceptor.ProxyTransport(&flowAuth{flow: flow}, base)}
-	_, err = c.PostForm("https://token.example/t", url.Values{"a": {"b"}})
+	c := &http.Client{Transport: interceptor.ProxyTransport(newProxyKeeper(t, cmd.argv), base)}
+	_, err := c.PostForm("https://token.example/t", url.Values{"a": {"b"}})
 	var ce *authenticator.CommandError
 	require.ErrorAs(t, err, &ce)
 	assert.NotContains(t, err.Error(), "proxy-leaked")
