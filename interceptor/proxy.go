@@ -108,7 +108,7 @@ func IsProxyFailure(err error) bool {
 // calls.
 type proxyAuth struct {
 	a  authenticator.Authenticator
-	rr authenticator.RejectionRefresher // a, when it implements it
+	rr authenticator.RejectionRefresher    // a, when it implements it
 	ac interface{ Accepted(value string) } // a, when it implements it
 	o  *options
 }
