@@ -112,6 +112,28 @@ func NewCommandFlow(argv []string, opts ...CommandOption) (*CommandFlow, error) 
 	return f, nil
 }
 
+// NewCommandAuthenticator returns a Keeper whose tokens come from running
+// argv (see CommandFlow), for the service at endpoint: Flyte's authType
+// ExternalCommand, flytekit's CommandAuthenticator. store gives the header
+// key (authorization_metadata_key) unless WithHeaderKey does; nothing else
+// of it is used. WithTokenTimeout bounds each run of the command (default
+// DefaultCommandTimeout). For Flyte's proxyCommand, give
+// WithHeaderKey("proxy-authorization") and configstore.NewStatic with an
+// empty ClientConfig.
+func NewCommandAuthenticator(endpoint string, argv []string, store configstore.ClientConfigStore, opts ...Option) (*Keeper, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	flow, err := NewCommandFlow(argv, WithCommandTimeout(o.timeout), WithCommandLogger(o.logger))
+	if err != nil {
+		return nil, err
+	}
+	return New(endpoint, store, flow, opts...)
+}
+
 // FlowTimeout returns the command timeout, which the Keeper uses to bound
 // Token instead of its token timeout.
 func (f *CommandFlow) FlowTimeout() time.Duration { return f.timeout }

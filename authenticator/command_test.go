@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -282,4 +283,188 @@ func TestCommandFlowLogsNoToken(t *testing.T) {
 	assert.Contains(t, out, "token command failed")
 	assert.NotContains(t, out, "logged-token-xyz")
 	assert.NotContains(t, out, "--arg-secret")
+}
+
+// tokenCommand is a command whose n-th run prints the file token-n of its
+// directory (written by the test beforehand) and counts its runs.
+type tokenCommand struct {
+	dir  string
+	argv []string
+}
+
+func newTokenCommand(t *testing.T, tokens ...string) *tokenCommand {
+	t.Helper()
+	dir := t.TempDir()
+	for i, tok := range tokens {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("token-%d", i+1)), []byte(tok+"\n"), 0o600))
+	}
+	path := filepath.Join(dir, "token.sh")
+	body := `#!/bin/sh
+dir='` + dir + `'
+n=$(cat "$dir/count" 2>/dev/null || echo 0)
+n=$((n+1))
+echo $n > "$dir/count"
+cat "$dir/token-$n"
+`
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o700))
+	return &tokenCommand{dir: dir, argv: []string{path}}
+}
+
+func (c *tokenCommand) runs(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, "count"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	require.NoError(t, err)
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	return n
+}
+
+// jwts returns n JWTs, the k-th (from 1) expiring k hours from now.
+func jwts(t *testing.T, n int) []string {
+	t.Helper()
+	now := time.Now()
+	out := make([]string, n)
+	for i := range out {
+		out[i] = unsignedJWT(t, jwt.MapClaims{"sub": "me", "n": i + 1, "exp": now.Add(time.Duration(i+1) * time.Hour).Unix()})
+	}
+	return out
+}
+
+func newCommandKeeper(t *testing.T, cmd *tokenCommand, opts ...authenticator.Option) *authenticator.Keeper {
+	t.Helper()
+	k, err := authenticator.NewCommandAuthenticator(testEndpoint, cmd.argv, configstore.NewStatic(configstore.ClientConfig{}), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = k.Close() })
+	return k
+}
+
+// together runs f in n goroutines released at once, and waits for them.
+func together(n int, f func()) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			f()
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+func TestCommandKeeperTokenUsed(t *testing.T) {
+	toks := jwts(t, 1)
+	cmd := newTokenCommand(t, toks...)
+	k := newCommandKeeper(t, cmd)
+	var values sync.Map
+	together(200, func() {
+		key, value, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+		if ok {
+			values.Store(key+": "+value, true)
+		}
+	})
+	n := 0
+	values.Range(func(k, _ any) bool { n++; assert.Equal(t, "authorization: Bearer "+toks[0], k); return true })
+	assert.Equal(t, 1, n)
+	assert.Equal(t, 1, cmd.runs(t), "200 first callers, one run")
+	tok, err := k.Token(t.Context())
+	require.NoError(t, err)
+	assert.InDelta(t, time.Now().Add(time.Hour).Unix(), tok.Expiry.Unix(), 5, "the JWT's exp is the expiry")
+	assert.Equal(t, int64(1), k.Stats().TokenRequests)
+}
+
+func TestCommandKeeperRerunsAfterRejection(t *testing.T) {
+	toks := jwts(t, 3)
+	cmd := newTokenCommand(t, toks...)
+	k := newCommandKeeper(t, cmd)
+	_, v1, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+	require.True(t, ok)
+	k.Accepted(v1)
+	together(200, func() { assert.NoError(t, k.RefreshRejected(t.Context(), v1)) })
+	assert.Equal(t, 2, cmd.runs(t), "200 callers saw the token rejected, one run")
+	_, v2, _ := k.FetchGRPCCallAuthMetadata(t.Context())
+	assert.Equal(t, "Bearer "+toks[1], v2)
+	// A late rejection of the replaced token costs nothing.
+	require.NoError(t, k.RefreshRejected(t.Context(), v1))
+	assert.Equal(t, 2, cmd.runs(t))
+}
+
+func TestCommandKeeperRerunsAtExpiry(t *testing.T) {
+	toks := jwts(t, 3)
+	cmd := newTokenCommand(t, toks...)
+	clock := testserver.NewClock(time.Now())
+	k := newCommandKeeper(t, cmd, authenticator.WithClock(clock.Now))
+	_, v1, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+	require.True(t, ok)
+
+	// Past the JWT's exp: every caller waits for the one new run.
+	clock.Advance(time.Hour + time.Second)
+	together(200, func() {
+		_, v, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+		assert.True(t, ok)
+		assert.Equal(t, "Bearer "+toks[1], v)
+	})
+	assert.NotEqual(t, "Bearer "+toks[1], v1)
+	assert.Equal(t, 2, cmd.runs(t), "200 callers after expiry, one run")
+	assert.Equal(t, int64(1), k.Stats().Expired)
+
+	// Within the refresh margin of the second token (exp in 2h from the
+	// start): callers go on with it while one background run replaces it.
+	clock.Advance(time.Hour - 5*time.Second)
+	together(200, func() {
+		_, v, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+		assert.True(t, ok)
+		assert.Contains(t, []string{"Bearer " + toks[1], "Bearer " + toks[2]}, v)
+	})
+	require.Eventually(t, func() bool {
+		_, v, _ := k.FetchGRPCCallAuthMetadata(t.Context())
+		return v == "Bearer "+toks[2]
+	}, waitFor, pollAt)
+	assert.Equal(t, 3, cmd.runs(t), "one proactive run")
+	assert.Equal(t, int64(1), k.Stats().Proactive)
+}
+
+func TestCommandKeeperOpaqueTokenNeverExpires(t *testing.T) {
+	cmd := newTokenCommand(t, "opaque-1", "opaque-2")
+	clock := testserver.NewClock(time.Now())
+	k := newCommandKeeper(t, cmd, authenticator.WithClock(clock.Now))
+	_, v, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+	require.True(t, ok)
+	assert.Equal(t, "Bearer opaque-1", v)
+	clock.Advance(100 * 24 * time.Hour)
+	_, v, _ = k.FetchGRPCCallAuthMetadata(t.Context())
+	assert.Equal(t, "Bearer opaque-1", v, "used until rejected")
+	assert.Equal(t, 1, cmd.runs(t))
+}
+
+func TestCommandKeeperFailureIsTyped(t *testing.T) {
+	k, err := authenticator.NewCommandAuthenticator(testEndpoint, []string{script(t, "printf leaked-out; echo 'not logged in' >&2; exit 4")},
+		configstore.NewStatic(configstore.ClientConfig{}), authenticator.WithHeaderKey("proxy-authorization"), authenticator.WithTokenTimeout(5*time.Second))
+	require.NoError(t, err)
+	defer k.Close()
+	err = k.RefreshCredentials(t.Context())
+	var ce *authenticator.CommandError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 4, ce.ExitCode)
+	assert.Contains(t, err.Error(), "not logged in")
+	assert.NotContains(t, err.Error(), "leaked-out")
+	assert.Contains(t, k.String(), testEndpoint)
+
+	_, err = authenticator.NewCommandAuthenticator(testEndpoint, nil, configstore.NewStatic(configstore.ClientConfig{}))
+	assert.ErrorIs(t, err, authenticator.ErrCommandEmpty)
+}
+
+func TestCommandKeeperTimeoutFromOptions(t *testing.T) {
+	path, pidFile := hangingScript(t)
+	k, err := authenticator.NewCommandAuthenticator(testEndpoint, []string{path}, configstore.NewStatic(configstore.ClientConfig{}), authenticator.WithTokenTimeout(300*time.Millisecond))
+	require.NoError(t, err)
+	defer k.Close()
+	err = k.RefreshCredentials(t.Context())
+	var ce *authenticator.CommandError
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, err.Error(), "did not finish within 300ms")
+	requireGone(t, readPid(t, pidFile))
 }
