@@ -26,7 +26,11 @@ asked of FlyteAdmin's AuthMetadataService unless --token-url is given.
 The client secret is read from $FLYTE_CREDENTIALS_CLIENT_SECRET, else from
 the variable named by --client-secret-env (admin.clientSecretEnvVar), else
 from the file named by --client-secret-file (admin.clientSecretLocation).
-It is never printed.`
+It is never printed.
+
+With --proxy, it prints the proxy token instead: the output of
+admin.proxyCommand, which is sent as "proxy-authorization: Bearer <token>"
+to an identity-aware proxy in front of FlyteAdmin.`
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("token", tokenSummary, stderr)
@@ -34,6 +38,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	cf.register(fs)
 	header := fs.Bool("header", false, "print \"key: Bearer <token>\", the gRPC metadata to send, instead of the bare token")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `duration`")
+	proxy := fs.Bool("proxy", false, "print the proxy token of admin.proxyCommand instead of the access token")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -48,7 +53,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	key, value, err := fetchToken(ctx, cfg)
+	fetch := fetchToken
+	if *proxy {
+		fetch = fetchProxyToken
+	}
+	key, value, err := fetch(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
 		var te *authenticator.TokenError
@@ -102,4 +111,19 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 		return "", "", errors.New("the authenticator holds no token after a successful refresh")
 	}
 	return key, value, nil
+}
+
+// fetchProxyToken runs cfg's proxyCommand and returns the metadata key and
+// value ("Bearer <token>") to send its token with.
+func fetchProxyToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
+	k, err := cfg.NewProxyAuthenticator()
+	if err != nil {
+		return "", "", err
+	}
+	defer k.Close()
+	tok, err := k.Token(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return grpcauth.ProxyAuthorizationKey, "Bearer " + tok.AccessToken, nil
 }
