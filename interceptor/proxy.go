@@ -407,11 +407,13 @@ func (s *proxyStream) RecvMsg(m any) error {
 }
 
 // Header returns the header of the stream that serves the call, retrying
-// first if the proxy refused the stream.
+// first if the proxy refused the stream. Anything else is reported as gRPC
+// reports it: an error from Header as it came, and the status of a stream
+// that ended before its header by RecvMsg, with (nil, nil) here.
 func (s *proxyStream) Header() (metadata.MD, error) {
 	for {
 		cs := s.current()
-		md, err := cs.Header()
+		md, headerErr := cs.Header()
 		if md != nil {
 			s.mu.Lock()
 			if !s.acked {
@@ -419,7 +421,7 @@ func (s *proxyStream) Header() (metadata.MD, error) {
 				s.p.passed(s.sent.sentValue(), nil)
 			}
 			s.mu.Unlock()
-			return md, err
+			return md, headerErr
 		}
 		s.mu.Lock()
 		if cs != s.cs {
@@ -428,8 +430,9 @@ func (s *proxyStream) Header() (metadata.MD, error) {
 		}
 		if !s.canRetry {
 			s.mu.Unlock()
-			return md, err
+			return md, headerErr
 		}
+		err := headerErr
 		if err == nil {
 			// The stream ended before a header; its status waits for
 			// RecvMsg. Such a stream carries no message, so asking for
@@ -440,13 +443,18 @@ func (s *proxyStream) Header() (metadata.MD, error) {
 			}
 		}
 		if !IsProxyRejection(err) {
-			s.pending = err
+			if headerErr == nil {
+				s.pending = err // for RecvMsg, as gRPC would report it
+			}
 			s.mu.Unlock()
-			return nil, err
+			return nil, headerErr
 		}
 		if rerr := s.retryLocked(err); rerr != nil {
 			s.pending = rerr
 			s.mu.Unlock()
+			if headerErr == nil {
+				return nil, nil
+			}
 			return nil, rerr
 		}
 		s.mu.Unlock()

@@ -3,6 +3,7 @@
 package interceptor_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
@@ -449,4 +451,59 @@ func TestProxyTransportCommandFails(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.NotContains(t, err.Error(), "proxy-leaked")
 	assert.Empty(t, base.got, "nothing was sent")
+}
+
+func TestProxyStreamHeader(t *testing.T) {
+	for _, open := range []struct {
+		name string
+		open func(ctx context.Context, c *testserver.EchoClient) (grpc.ClientStream, error)
+	}{
+		{"server-stream", func(ctx context.Context, c *testserver.EchoClient) (grpc.ClientStream, error) {
+			return c.OpenServerStream(ctx, "hi")
+		}},
+		{"bidi", func(ctx context.Context, c *testserver.EchoClient) (grpc.ClientStream, error) {
+			s, err := c.OpenBidi(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range []string{"hi-0", "hi-1", "hi-2"} {
+				if err := s.SendMsg(wrapperspb.String(v)); err != nil {
+					return nil, err
+				}
+			}
+			return s, s.CloseSend()
+		}},
+	} {
+		t.Run(open.name, func(t *testing.T) {
+			e := newProxyEnv(t)
+			ctx := testContext(t)
+			_, err := e.echo.Unary(ctx, "warm up")
+			require.NoError(t, err)
+
+			// The proxy refuses the stream: Header retries it.
+			e.proxy.Expire("proxy-1")
+			s, err := open.open(ctx, e.echo)
+			require.NoError(t, err)
+			md, err := s.Header()
+			require.NoError(t, err)
+			assert.NotNil(t, md)
+			got, err := testserver.RecvAll(s)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"hi-0", "hi-1", "hi-2"}, got)
+			assert.Equal(t, 2, e.cmd.runs(t))
+
+			// FlyteAdmin refuses it: Header leaves it to the OAuth2
+			// interceptor outside, which retries once, and RecvMsg reports
+			// the second refusal.
+			e.admin.SetRejectAll(true)
+			s, err = open.open(ctx, e.echo)
+			require.NoError(t, err)
+			_, err = s.Header()
+			require.NoError(t, err)
+			_, err = testserver.RecvAll(s)
+			assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+			assert.False(t, interceptor.IsProxyFailure(err))
+			assert.Equal(t, 2, e.cmd.runs(t), "no proxy run for FlyteAdmin's refusal")
+		})
+	}
 }
