@@ -273,10 +273,12 @@ func NewClient(cfg Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 // for authentication (authType ClientSecret, or a clientId), both
 // interceptors are installed with cfg's authenticator (see
 // NewAuthenticator; with Insecure, interceptor.WithInsecure too); a Config
-// without authType and clientId gives a plain connection. Precedence is
-// DESIGN.md's: tokenUrl, scopes, audience and authorizationHeader win over
-// what FlyteAdmin advertises, which fills in what cfg leaves empty
-// (whatever useAudienceFromAdmin says).
+// without authType and clientId gives a plain connection. tokenUrl, scopes,
+// audience and authorizationHeader win over what FlyteAdmin advertises,
+// which fills in what cfg leaves empty (whatever useAudienceFromAdmin
+// says); when cfg names the token URL, the scopes and the header key, no
+// AuthMetadataService RPC is made at all. With credentials configured, the
+// first call on the connection already carries a token.
 //
 // opts are appended after New's own options, so they win; use
 // WithInterceptorOptions and WithAuthenticatorOptions to pass options to
