@@ -79,9 +79,10 @@ func WithCommandTimeout(d time.Duration) CommandOption {
 }
 
 // WithCommandLogger logs each run at debug level (the command's first word,
-// how long it took, the token's expiry) and failures at warn level. Neither
-// the output nor the arguments are logged: either may hold a secret.
-// Default: nothing is logged.
+// how long it took, the token's expiry), failures at warn level (the first
+// word, the reason and the exit status) and a failed run's standard error
+// at debug level. Neither the output nor the arguments are ever logged:
+// either may hold a secret. Default: nothing is logged.
 func WithCommandLogger(l *slog.Logger) CommandOption {
 	return func(f *CommandFlow) {
 		if l != nil {
@@ -156,7 +157,15 @@ func (f *CommandFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ 
 	f.logger.Debug("authenticator: running token command", "command", f.argv[0])
 	tok, err := f.run(ctx)
 	if err != nil {
-		f.logger.Warn("authenticator: token command failed", "command", f.argv[0], "error", err)
+		// Its stderr goes only to debug: it is the command's to word, and
+		// the error carries it to whoever asked.
+		var ce *CommandError
+		if errors.As(err, &ce) {
+			f.logger.Warn("authenticator: token command failed", "command", ce.Command, "reason", ce.Reason, "exit_code", ce.ExitCode)
+			if ce.Stderr != "" {
+				f.logger.Debug("authenticator: token command stderr", "command", ce.Command, "stderr", clip(ce.Stderr, commandStderrInError))
+			}
+		}
 		return nil, err
 	}
 	f.logger.Debug("authenticator: token command succeeded", "command", f.argv[0], "took", time.Since(start), "expiry", tok.Expiry)

@@ -280,7 +280,13 @@ func TestCommandFlowLogsNoToken(t *testing.T) {
 	require.Error(t, err)
 	out := logs.String()
 	assert.Contains(t, out, "token command succeeded")
-	assert.Contains(t, out, "token command failed")
+	assert.Contains(t, out, `"msg":"authenticator: token command failed","command":`)
+	assert.Contains(t, out, `"level":"DEBUG","msg":"authenticator: token command stderr"`)
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, `"level":"DEBUG"`) {
+			assert.NotContains(t, line, "oops", "stderr only at debug level")
+		}
+	}
 	assert.NotContains(t, out, "logged-token-xyz")
 	assert.NotContains(t, out, "--arg-secret")
 }
