@@ -86,7 +86,9 @@ func (x *auth) attach(ctx context.Context, cc *grpc.ClientConn, opts []grpc.Call
 // retry (true, nil), or the error to return (false, err).
 func (x *auth) afterFailure(ctx context.Context, method string, at attempt, err error) (retry bool, _ error) {
 	code := status.Code(err)
-	if !x.o.refreshable(code) {
+	if !x.o.refreshable(code) || IsProxyFailure(err) {
+		// A proxy's refusal is the proxy interceptors' business: a new
+		// OAuth2 token cannot get a call past the proxy.
 		return false, err
 	}
 	if at.wasWithheld() {
