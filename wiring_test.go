@@ -4,7 +4,6 @@ package grpcauth_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
-	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
@@ -75,8 +73,9 @@ func TestNewWithProxyCommandAndExternalCommand(t *testing.T) {
 	_, err = echo.ServerStream(ctx, "hi")
 	require.NoError(t, err)
 
-	// The proxy command now fails and the proxy refuses the token: one
-	// failed run, no OAuth2 refresh, and the cause reachable.
+	// The proxy refuses the proxy token for good (the command prints the
+	// same one again): the proxy interceptor retries once, and the OAuth2
+	// interceptor does not refresh the access token for the proxy's refusal.
 	px.Expire("proxy-a")
 	requests := tokens.Requests()
 	_, err = echo.Unary(ctx, "hi")
@@ -84,7 +83,4 @@ func TestNewWithProxyCommandAndExternalCommand(t *testing.T) {
 	assert.Equal(t, codes.Unauthenticated, status.Code(err))
 	assert.True(t, interceptor.IsProxyFailure(err), "%v", err)
 	assert.Equal(t, requests, tokens.Requests())
-	fmt.Println(err)
 }
-
-var _ = authenticator.ErrClosed
