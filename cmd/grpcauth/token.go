@@ -8,11 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
-	"github.com/flyteauth/grpcauth/configstore"
 )
 
 const tokenSummary = `Usage: grpcauth token [flags]
@@ -79,34 +76,22 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 }
 
 // fetchToken requests a token as cfg describes and returns the metadata
-// key and value ("Bearer <token>") to send it with. The config store uses
-// a connection of its own, without interceptors: its RPCs are anonymous.
+// key and value ("Bearer <token>") to send it with. It builds the client
+// New builds, so that the config store's RPCs and the token request pass a
+// proxyCommand proxy like every other call; the store's RPCs are anonymous.
 func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
-	target, err := cfg.Target()
+	c, err := grpcauth.New(cfg)
 	if err != nil {
 		return "", "", err
 	}
-	creds, err := cfg.TransportCredentials()
-	if err != nil {
+	defer c.Close()
+	if c.Authenticator == nil {
+		return "", "", fmt.Errorf("grpcauth: %w", grpcauth.ErrNoAuth)
+	}
+	if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
 		return "", "", err
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		return "", "", fmt.Errorf("dialing %s: %w", target, err)
-	}
-	defer conn.Close()
-	store, err := configstore.NewRemote(conn)
-	if err != nil {
-		return "", "", err
-	}
-	auth, err := cfg.NewAuthenticator(store)
-	if err != nil {
-		return "", "", err
-	}
-	if err := auth.RefreshCredentials(ctx); err != nil {
-		return "", "", err
-	}
-	key, value, ok := auth.FetchGRPCCallAuthMetadata(ctx)
+	key, value, ok := c.Authenticator.FetchGRPCCallAuthMetadata(ctx)
 	if !ok {
 		return "", "", errors.New("the authenticator holds no token after a successful refresh")
 	}
