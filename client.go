@@ -62,9 +62,6 @@ var authAliases = map[string]string{
 // authMode returns the canonical auth type, "" for no authentication, or
 // an error for an unknown or unsupported one.
 func (c Config) authMode() (string, error) {
-	if len(c.ProxyCommand) > 0 {
-		return "", fmt.Errorf("grpcauth: proxyCommand: %w", ErrUnsupported)
-	}
 	t := strings.TrimSpace(c.AuthType)
 	if t == "" {
 		if strings.TrimSpace(c.ClientID) == "" {
@@ -76,8 +73,8 @@ func (c Config) authMode() (string, error) {
 	if !ok {
 		return "", fmt.Errorf("grpcauth: unknown authType %q: want ClientSecret, Pkce, DeviceFlow or ExternalCommand", clip(t))
 	}
-	if canon != AuthTypeClientSecret {
-		return "", fmt.Errorf("grpcauth: authType %s: %w (only ClientSecret is)", canon, ErrUnsupported)
+	if canon != AuthTypeClientSecret && canon != AuthTypeExternalCommand {
+		return "", fmt.Errorf("grpcauth: authType %s: %w (ClientSecret and ExternalCommand are)", canon, ErrUnsupported)
 	}
 	return canon, nil
 }
@@ -176,6 +173,16 @@ func (c Config) secretOption() (secret string, opt authenticator.Option, err err
 // secret. It reads the secret source once to check it; it does no network
 // I/O. It is safe for concurrent use with other reads of c.
 func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...authenticator.Option) (*authenticator.Keeper, error) {
+	p, err := c.proxySetup(nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.newAuthenticator(store, p, opts...)
+}
+
+// newAuthenticator is NewAuthenticator with the proxy of proxyCommand (nil
+// for none), whose token then goes on every token request.
+func (c Config) newAuthenticator(store configstore.ClientConfigStore, p *proxy, opts ...authenticator.Option) (*authenticator.Keeper, error) {
 	mode, err := c.authMode()
 	if err != nil {
 		return nil, err
@@ -183,17 +190,7 @@ func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...au
 	if mode == "" {
 		return nil, fmt.Errorf("grpcauth: %w", ErrNoAuth)
 	}
-	if strings.TrimSpace(c.ClientID) == "" {
-		return nil, errors.New("grpcauth: authType ClientSecret needs a clientId (FLYTE_CREDENTIALS_CLIENT_ID)")
-	}
-	secret, secretOpt, err := c.secretOption()
-	if err != nil {
-		return nil, err
-	}
 	var o []authenticator.Option
-	if secretOpt != nil {
-		o = append(o, secretOpt)
-	}
 	if c.TokenURL != "" {
 		o = append(o, authenticator.WithTokenURL(c.TokenURL))
 	}
@@ -206,20 +203,37 @@ func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...au
 	if c.AuthorizationHeader != "" {
 		o = append(o, authenticator.WithHeaderKey(c.AuthorizationHeader))
 	}
-	if c.HTTPProxyURL != "" {
-		o = append(o, authenticator.WithHTTPProxyURL(c.HTTPProxyURL))
+	hopts, err := c.tokenHTTPOptions(p)
+	if err != nil {
+		return nil, err
 	}
-	if c.CACertFilePath != "" {
-		o = append(o, authenticator.WithCACertFile(c.CACertFilePath))
-	}
-	if c.InsecureSkipVerify {
-		o = append(o, authenticator.WithInsecureSkipVerify())
-	}
+	o = append(o, hopts...)
 	if c.TokenRefreshWindow > 0 {
 		o = append(o, authenticator.WithRefreshMargin(c.TokenRefreshWindow))
 	}
 	if c.Insecure {
 		o = append(o, authenticator.WithAllowHTTP())
+	}
+	if mode == AuthTypeExternalCommand {
+		flow, err := c.commandFlow()
+		if err != nil {
+			return nil, err
+		}
+		a, err := authenticator.New(c.Endpoint, store, flow, append(o, opts...)...)
+		if err != nil {
+			return nil, fmt.Errorf("grpcauth: %w", err)
+		}
+		return a, nil
+	}
+	if strings.TrimSpace(c.ClientID) == "" {
+		return nil, errors.New("grpcauth: authType ClientSecret needs a clientId (FLYTE_CREDENTIALS_CLIENT_ID)")
+	}
+	secret, secretOpt, err := c.secretOption()
+	if err != nil {
+		return nil, err
+	}
+	if secretOpt != nil {
+		o = append(o, secretOpt)
 	}
 	a, err := authenticator.NewClientCredentialsAuthenticator(c.Endpoint, strings.TrimSpace(c.ClientID), secret, store, append(o, opts...)...)
 	if err != nil {
@@ -238,6 +252,8 @@ type Client struct {
 	// Authenticator gets the tokens; nil when the Config asks for no
 	// authentication.
 	Authenticator *authenticator.Keeper
+	// Proxy gets the proxy tokens of proxyCommand; nil without one.
+	Proxy *authenticator.Keeper
 	// ConfigStore tells the authenticator where the token endpoint is:
 	// FlyteAdmin's AuthMetadataService over Conn, or a static store when
 	// the Config names everything; nil when the Config asks for no
@@ -251,6 +267,9 @@ type Client struct {
 func (c *Client) Close() error {
 	if c.Authenticator != nil {
 		c.Authenticator.Close()
+	}
+	if c.Proxy != nil {
+		c.Proxy.Close()
 	}
 	return c.Conn.Close()
 }
@@ -320,12 +339,24 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 		}
 	}
 	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, defaults...)
+	p, err := cfg.proxySetup(iopts)
+	if err != nil {
+		return nil, err
+	}
+	var proxyKeeper *authenticator.Keeper
+	if p != nil {
+		proxyKeeper = p.keeper
+	}
 	if mode == "" {
+		if p != nil {
+			dial = append(dial, p.dial...)
+		}
 		cc, err := grpc.NewClient(target, append(dial, rest...)...)
 		if err != nil {
+			closeKeeper(proxyKeeper)
 			return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
 		}
-		return &Client{Conn: cc}, nil
+		return &Client{Conn: cc, Proxy: proxyKeeper}, nil
 	}
 
 	// The store needs the connection, the connection needs the
@@ -338,8 +369,9 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, err := cfg.NewAuthenticator(store, aopts...)
+	auth, err := cfg.newAuthenticator(store, p, aopts...)
 	if err != nil {
+		closeKeeper(proxyKeeper)
 		return nil, err
 	}
 	if cfg.Insecure {
@@ -349,12 +381,18 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(auth, iopts...)),
 		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth, iopts...)),
 	)
+	if p != nil {
+		// Inside the OAuth2 interceptors: they see the proxy's refusals first.
+		dial = append(dial, p.dial...)
+	}
 	cc, err := grpc.NewClient(target, append(dial, rest...)...)
 	if err != nil {
+		auth.Close()
+		closeKeeper(proxyKeeper)
 		return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
 	}
 	late.Set(cc)
-	return &Client{Conn: cc, Authenticator: auth, ConfigStore: store}, nil
+	return &Client{Conn: cc, Authenticator: auth, Proxy: proxyKeeper, ConfigStore: store}, nil
 }
 
 // interceptorOptions carries interceptor options through New's dial
@@ -405,4 +443,10 @@ func (c Config) configStore(cc grpc.ClientConnInterface) (configstore.ClientConf
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
 	return r, nil
+}
+
+func closeKeeper(k *authenticator.Keeper) {
+	if k != nil {
+		_ = k.Close()
+	}
 }

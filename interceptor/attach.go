@@ -137,7 +137,9 @@ func (x *auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 // retry: its error is returned, explained if its token was withheld.
 func (x *auth) afterAttempt(ctx context.Context, method string, at attempt, err error, retried bool) (retry bool, _ error) {
 	code := status.Code(err)
-	if !x.o.refreshable(code) {
+	if !x.o.refreshable(code) || IsProxyFailure(err) {
+		// A proxy's refusal is the proxy interceptors' business: a new
+		// OAuth2 token cannot get a call past the proxy.
 		return false, err
 	}
 	if at.wasWithheld() {

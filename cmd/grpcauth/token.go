@@ -8,12 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
-	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
@@ -28,7 +26,11 @@ asked of FlyteAdmin's AuthMetadataService unless --token-url is given.
 The client secret is read from $FLYTE_CREDENTIALS_CLIENT_SECRET, else from
 the variable named by --client-secret-env (admin.clientSecretEnvVar), else
 from the file named by --client-secret-file (admin.clientSecretLocation).
-It is never printed.`
+It is never printed.
+
+With --proxy, it prints the proxy token instead: the output of
+admin.proxyCommand, which is sent as "proxy-authorization: Bearer <token>"
+to an identity-aware proxy in front of FlyteAdmin.`
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("token", tokenSummary, stderr)
@@ -36,6 +38,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	cf.register(fs)
 	header := fs.Bool("header", false, "print \"key: Bearer <token>\", the gRPC metadata to send, instead of the bare token")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `duration`")
+	proxy := fs.Bool("proxy", false, "print the proxy token of admin.proxyCommand instead of the access token")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -50,7 +53,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	key, value, err := fetchToken(ctx, cfg)
+	fetch := fetchToken
+	if *proxy {
+		fetch = fetchProxyToken
+	}
+	key, value, err := fetch(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
 		if hint := tlsHint(err, cfg); hint != "" {
@@ -75,45 +82,28 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 }
 
 // fetchToken requests a token as cfg describes and returns the metadata
-// key and value ("Bearer <token>") to send it with. The config store uses
-// a connection of its own, without interceptors: its RPCs are anonymous.
+// key and value ("Bearer <token>") to send it with. It builds the client
+// New builds, so that the config store's RPCs and the token request pass a
+// proxyCommand proxy like every other call; the store's RPCs are anonymous.
 func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
-	target, err := cfg.Target()
+	c, err := grpcauth.New(cfg)
 	if err != nil {
 		return "", "", err
 	}
-	creds, err := cfg.TransportCredentials()
-	if err != nil {
-		return "", "", err
+	defer c.Close()
+	if c.Authenticator == nil {
+		return "", "", fmt.Errorf("grpcauth: %w", grpcauth.ErrNoAuth)
 	}
-	defaults, err := cfg.DialOptions()
-	if err != nil {
-		return "", "", err
-	}
-	conn, err := grpc.NewClient(target, append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, defaults...)...)
-	if err != nil {
-		return "", "", fmt.Errorf("dialing %s: %w", redact.URL(target), err)
-	}
-	defer conn.Close()
-	store, err := configstore.NewRemote(conn)
-	if err != nil {
-		return "", "", err
-	}
-	auth, err := cfg.NewAuthenticator(store)
-	if err != nil {
-		return "", "", err
-	}
-	defer auth.Close()
-	if err := auth.RefreshCredentials(ctx); err != nil {
+	if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
 		var te *authenticator.TokenError
 		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
 			// Asking FlyteAdmin failed: say which one, and how it was
 			// trusted. (A token endpoint's error names that endpoint.)
-			return "", "", fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(target), describeTransport(cfg), err)
+			return "", "", fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(cfg.Endpoint), describeTransport(cfg), err)
 		}
 		return "", "", err
 	}
-	key, value, ok := auth.FetchGRPCCallAuthMetadata(ctx)
+	key, value, ok := c.Authenticator.FetchGRPCCallAuthMetadata(ctx)
 	if !ok {
 		return "", "", errors.New("the authenticator holds no token after a successful refresh")
 	}
@@ -145,4 +135,19 @@ func tlsHint(err error, cfg grpcauth.Config) string {
 		return "the server's certificate is not trusted: check that " + cfg.CACertFilePath + " (--ca-cert, admin.caCertFilePath) holds the CA that signed it, and that the endpoint's host name is one the certificate names"
 	}
 	return "the server's certificate is not trusted: name its CA with --ca-cert (admin.caCertFilePath), or check that the endpoint's host name is one the certificate names"
+}
+
+// fetchProxyToken runs cfg's proxyCommand and returns the metadata key and
+// value ("Bearer <token>") to send its token with.
+func fetchProxyToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
+	k, err := cfg.NewProxyAuthenticator()
+	if err != nil {
+		return "", "", err
+	}
+	defer k.Close()
+	tok, err := k.Token(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return grpcauth.ProxyAuthorizationKey, "Bearer " + tok.AccessToken, nil
 }
