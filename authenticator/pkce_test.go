@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -444,3 +445,5 @@ func TestPKCEFlowDefaults(t *testing.T) {
 	assert.Equal(t, "http://localhost:53593/callback", authenticator.DefaultRedirectURI)
 	assert.Contains(t, f.String(), "PKCEFlow{")
 }
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
