@@ -334,79 +334,128 @@ func TestPKCEBrowserLogin(t *testing.T) {
 		return shownPage{}
 	}
 
-	t.Run("login, cache, refresh", func(t *testing.T) {
+	newConfig := func(t *testing.T, lifetime time.Duration) *configstore.ClientConfig {
 		redirect := freeRedirectURI(t)
-		const lifetime = 4 * time.Second
-		clientID := createPublicClient(t, redirect, lifetime)
-		cfg := &configstore.ClientConfig{
+		return &configstore.ClientConfig{
 			TokenEndpoint:         counter.url,
 			AuthorizationEndpoint: hy.publicURL + "/oauth2/auth",
-			ClientID:              clientID,
+			ClientID:              createPublicClient(t, redirect, lifetime),
 			RedirectURI:           redirect,
 			Scopes:                []string{"openid", "offline"},
 			Audience:              "https://flyte.example",
 		}
-		flow, out := newFlow(t, redirect)
-		ctx := t.Context()
+	}
+	// noBrowser is a flow whose browser must not be needed.
+	noBrowser := func(t *testing.T, cfg *configstore.ClientConfig) (*authenticator.PKCEFlow, *atomic.Int64) {
+		var opened atomic.Int64
+		f, err := authenticator.NewPKCEFlow(
+			authenticator.WithRedirectURI(cfg.RedirectURI),
+			authenticator.WithLoginTimeout(time.Second),
+			authenticator.WithLoginOutput(io.Discard),
+			authenticator.WithBrowser(func(context.Context, string) error {
+				opened.Add(1)
+				return nil
+			}),
+		)
+		require.NoError(t, err)
+		return f, &opened
+	}
+	endpoint := "dns:///" + s.admin.Addr()
+	newKeeper := func(t *testing.T, cfg *configstore.ClientConfig, flow authenticator.Flow, dir string, opts ...authenticator.Option) *authenticator.Keeper {
+		cache, err := tokencache.NewFile(tokencache.WithDir(dir))
+		require.NoError(t, err)
+		k, err := authenticator.New(endpoint, configstore.NewStatic(*cfg), flow, append([]authenticator.Option{authenticator.WithCache(cache)}, opts...)...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = k.Close() })
+		return k
+	}
+	echoThrough := func(t *testing.T, k *authenticator.Keeper) error {
+		conn, err := grpc.NewClient(s.admin.Addr(), append(s.admin.DialOptions(), grpc.WithPerRPCCredentials(k.PerRPCCredentials(false)))...)
+		require.NoError(t, err)
+		defer conn.Close()
+		return unary(t.Context(), testserver.NewEchoClient(conn), "pkce")
+	}
 
-		tok, err := flow.Token(ctx, cfg, nil)
-		require.NoError(t, err, "flow output:\n%s", out)
+	t.Run("keeper, cache, refresh", func(t *testing.T) {
+		cfg := newConfig(t, 10*time.Minute)
+		dir := t.TempDir()
+		flow, out := newFlow(t, cfg.RedirectURI)
+		first := newKeeper(t, cfg, flow, dir)
+		require.NoError(t, echoThrough(t, first), "a protected call after the browser login; flow output:\n%s", out)
 		p := shown(t)
 		assert.Equal(t, "Logged in", p.Title)
 		assert.Contains(t, p.Message, "You are logged in")
-		assert.True(t, strings.HasPrefix(p.URL, redirect+"?"), "the browser ended on the callback: %s", p.URL)
+		assert.True(t, strings.HasPrefix(p.URL, cfg.RedirectURI+"?"), "the browser ended on the callback: %s", p.URL)
 		requirePNG(t, p.Screenshot, "pkce-success")
 		assert.Contains(t, out.String(), hy.publicURL+"/oauth2/auth?", "the URL was printed")
-		require.NotEmpty(t, tok.RefreshToken, "offline scope gives a refresh token")
 		assert.Equal(t, int64(1), counter.code.Load())
 		assert.Equal(t, int64(1), app.logins.Load())
 		assert.Equal(t, int64(1), app.consents.Load())
-
+		tok, err := first.Token(t.Context())
+		require.NoError(t, err)
 		in := hy.Introspect(t, tok.AccessToken)
 		require.True(t, in.Active)
-		assert.Equal(t, clientID, in.ClientID)
+		assert.Equal(t, cfg.ClientID, in.ClientID)
 		assert.Equal(t, loginSubject, in.Subject)
-		require.NoError(t, echoWith(t, s.admin, tok), "a protected call with the browser login's token")
+		require.NoError(t, first.Close())
 
-		// The token goes to the cache; a second reader of the same
-		// directory (another process would be another reader) uses it
-		// without a token request.
-		dir := t.TempDir()
-		key := authenticator.CacheKey("dns:///"+s.admin.Addr(), clientID)
-		first, err := tokencache.NewFile(tokencache.WithDir(dir))
-		require.NoError(t, err)
-		require.NoError(t, first.Save(ctx, key, tok))
-		second, err := tokencache.NewFile(tokencache.WithDir(dir))
-		require.NoError(t, err)
-		cached, err := second.Load(ctx, key)
-		require.NoError(t, err)
-		require.NotNil(t, cached)
+		// A second Keeper on the same cache directory, as a second process
+		// would have: the cached token, no token request, no browser.
 		before := counter.total()
-		require.NoError(t, echoWith(t, s.admin, cached))
-		assert.Equal(t, before, counter.total(), "the cached token needed no token request")
+		flow2, opened2 := noBrowser(t, cfg)
+		second := newKeeper(t, cfg, flow2, dir)
+		require.NoError(t, echoThrough(t, second))
+		assert.Equal(t, before, counter.total(), "no token request")
+		assert.Equal(t, int64(1), second.Stats().CacheHits)
+		assert.Zero(t, opened2.Load(), "no browser")
+		require.NoError(t, second.Close())
 
-		// After expiry the refresh token is used, not the browser.
-		waitInactive(t, tok.AccessToken, lifetime)
-		require.Error(t, echoWith(t, s.admin, cached), "the expired token is refused")
-		fresh, err := flow.Token(ctx, cfg, cached)
-		require.NoError(t, err)
+		// A Keeper that finds the cached token expired (its clock is an
+		// hour ahead) uses the refresh token, not the browser.
+		flow3, opened3 := noBrowser(t, cfg)
+		later := func() time.Time { return time.Now().Add(time.Hour) }
+		third := newKeeper(t, cfg, flow3, dir, authenticator.WithClock(later))
+		require.NoError(t, echoThrough(t, third))
 		assert.Equal(t, int64(1), counter.refresh.Load(), "one refresh grant")
 		assert.Equal(t, int64(1), counter.code.Load(), "no new authorization code")
 		assert.Equal(t, int64(1), app.logins.Load(), "no new browser login")
+		assert.Zero(t, opened3.Load(), "no browser")
+		assert.Zero(t, third.Stats().CacheHits)
+	})
+
+	t.Run("expired token, rotated refresh token", func(t *testing.T) {
+		const lifetime = 4 * time.Second
+		cfg := newConfig(t, lifetime)
+		flow, out := newFlow(t, cfg.RedirectURI)
+		ctx := t.Context()
+		codes, refreshes := counter.code.Load(), counter.refresh.Load()
+
+		tok, err := flow.Token(ctx, cfg, nil)
+		require.NoError(t, err, "flow output:\n%s", out)
+		assert.Equal(t, "Logged in", shown(t).Title)
+		require.NotEmpty(t, tok.RefreshToken, "offline scope gives a refresh token")
+		require.NoError(t, echoWith(t, s.admin, tok))
+
+		// After Hydra's expiry the refresh token is used, not the browser.
+		waitInactive(t, tok.AccessToken, lifetime)
+		require.Error(t, echoWith(t, s.admin, tok), "the expired token is refused")
+		fresh, err := flow.Token(ctx, cfg, tok)
+		require.NoError(t, err)
+		assert.Equal(t, refreshes+1, counter.refresh.Load(), "one refresh grant")
+		assert.Equal(t, codes+1, counter.code.Load(), "no new authorization code")
 		select {
 		case <-pages:
 			t.Fatal("the refresh opened the browser")
 		default:
 		}
 		require.NoError(t, echoWith(t, s.admin, fresh))
-		require.NoError(t, second.Save(ctx, key, fresh))
 
-		// A refresh token Hydra no longer knows (rotated away) answers
-		// invalid_grant, and the flow logs in through the browser again.
-		again, err := flow.Token(ctx, cfg, cached)
+		// The old refresh token was rotated away: Hydra answers
+		// invalid_grant and the flow logs in through the browser again.
+		again, err := flow.Token(ctx, cfg, tok)
 		require.NoError(t, err, "flow output:\n%s", out)
 		assert.Equal(t, "Logged in", shown(t).Title)
-		assert.Equal(t, int64(2), counter.code.Load(), "a new authorization code")
+		assert.Equal(t, codes+2, counter.code.Load(), "a new authorization code")
 		require.NoError(t, echoWith(t, s.admin, again))
 	})
 
