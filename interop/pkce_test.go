@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,6 +28,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/proto/authmetapb"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
 
@@ -457,6 +461,70 @@ func TestPKCEBrowserLogin(t *testing.T) {
 		assert.Equal(t, "Logged in", shown(t).Title)
 		assert.Equal(t, codes+2, counter.code.Load(), "a new authorization code")
 		require.NoError(t, echoWith(t, s.admin, again))
+	})
+
+	t.Run("grpcauth login and logout processes", func(t *testing.T) {
+		cfg := newConfig(t, 10*time.Minute)
+		s.admin.SetOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{
+			Issuer:                hy.publicURL + "/",
+			AuthorizationEndpoint: cfg.AuthorizationEndpoint,
+			TokenEndpoint:         cfg.TokenEndpoint,
+		})
+		s.admin.SetPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{
+			ClientId:    cfg.ClientID,
+			RedirectUri: cfg.RedirectURI,
+			Scopes:      cfg.Scopes,
+			Audience:    cfg.Audience,
+		})
+		bin := buildCommand(t)
+		dir := t.TempDir()
+		flags := []string{"--endpoint", endpoint, "--ca-cert", s.caFile, "--auth-type", "Pkce", "--token-cache-dir", dir}
+		codes := counter.code.Load()
+
+		// `grpcauth login --no-browser` prints the URL; the test's
+		// Chromium plays the person who opens it.
+		ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+		defer cancel()
+		login := exec.CommandContext(ctx, bin, append([]string{"login", "--no-browser"}, flags...)...)
+		login.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+		var stdout, stderr bytes.Buffer
+		errPipe, err := login.StderrPipe()
+		require.NoError(t, err)
+		login.Stdout = &stdout
+		require.NoError(t, login.Start())
+		var page <-chan shownPage
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			line := sc.Text()
+			stderr.WriteString(line + "\n")
+			if u, ok := strings.CutPrefix(strings.TrimSpace(line), hy.publicURL+"/oauth2/auth?"); ok && page == nil {
+				page = browser.open(hy.publicURL + "/oauth2/auth?" + u)
+			}
+		}
+		require.NoError(t, login.Wait(), "grpcauth login: stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+		require.NotNil(t, page, "grpcauth login printed no URL:\n%s", &stderr)
+		p := <-page
+		require.NoError(t, p.Err)
+		assert.Equal(t, "Logged in", p.Title)
+		assert.Contains(t, stdout.String(), "Logged in to "+endpoint+" as client "+cfg.ClientID)
+		assert.Equal(t, codes+1, counter.code.Load())
+
+		// Another process's login serves this Keeper: no token request.
+		before := counter.total()
+		flow, opened := noBrowser(t, cfg)
+		k := newKeeper(t, cfg, flow, dir)
+		require.NoError(t, echoThrough(t, k))
+		assert.Equal(t, before, counter.total(), "no token request")
+		assert.Equal(t, int64(1), k.Stats().CacheHits)
+		assert.Zero(t, opened.Load())
+
+		code, out, errOut := runCommand(t, bin, nil, append([]string{"logout"}, flags...)...)
+		require.Equal(t, 0, code, "grpcauth logout: %s", errOut)
+		assert.Contains(t, out, "Logged out")
+		assert.Contains(t, out, "Not revoked: the server advertises no revocation endpoint.")
+		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		require.NoError(t, err)
+		assert.Empty(t, files, "the token file is gone")
 	})
 
 	t.Run("denied consent", func(t *testing.T) {
