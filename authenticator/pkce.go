@@ -222,7 +222,7 @@ func (f *PKCEFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, pre
 		}
 		var re *oauth2.RetrieveError
 		if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
-			return nil, fmt.Errorf("refreshing the login: %w", tokenError(ctx, cfg.TokenEndpoint, err))
+			return nil, fmt.Errorf("refreshing the login: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), err))
 		}
 		f.printf("The saved login can no longer be refreshed; log in again.\n")
 	}
@@ -294,7 +294,7 @@ func (f *PKCEFlow) login(ctx context.Context, conf *oauth2.Config, audience stri
 		exchange: func(code string) (*oauth2.Token, error) {
 			tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 			if err != nil {
-				return nil, tokenError(ctx, conf.Endpoint.TokenURL, err)
+				return nil, tokenError(ctx, redactURL(conf.Endpoint.TokenURL), err)
 			}
 			return tok, nil
 		},
