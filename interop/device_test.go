@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
+	"github.com/flyteauth/grpcauth/tokencache"
 )
 
 const (
@@ -223,17 +223,21 @@ func TestDeviceFlowOIDCProvider(t *testing.T) {
 // several calls and leaves its token in the cache; a second one, sharing
 // only the cache, calls without asking the person, and once the provider
 // no longer accepts the token the interceptor's retry makes the Keeper hand
-// it to the flow, which uses its refresh token.
+// it to the flow, which uses its refresh token. The cache is
+// tokencache.File, one instance per "process" over one directory.
 func TestDeviceFlowKeeperCache(t *testing.T) {
 	s := newDeviceStack(t)
-	cache := newMemoryCache()
+	cacheDir := t.TempDir()
 	endpoint := "dns:///" + s.admin.Addr()
 
-	// process starts a Keeper with its own flow and prompt over the
-	// shared cache, and a connection whose calls it authenticates.
+	// process starts what a program has: its own file cache over the
+	// shared directory, a Keeper with its own flow and prompt, and a
+	// connection whose calls the Keeper authenticates.
 	process := func(t *testing.T) (*authenticator.Keeper, *testserver.EchoClient, *promptWatcher) {
 		t.Helper()
 		prompt := newPromptWatcher()
+		cache, err := tokencache.NewFile(tokencache.WithDir(cacheDir))
+		require.NoError(t, err)
 		k, err := authenticator.New(endpoint, s.store, newDeviceFlow(t, prompt),
 			authenticator.WithCache(cache), authenticator.WithHTTPClient(s.op.http))
 		require.NoError(t, err)
@@ -257,7 +261,9 @@ func TestDeviceFlowKeeperCache(t *testing.T) {
 	assert.Equal(t, 1, s.op.Stats(t).DeviceAuthorizations, "one login for every call")
 	assert.Equal(t, int64(1), k1.Stats().TokenRequests)
 	key := authenticator.CacheKey(endpoint, opClientID)
-	cached, err := cache.Load(t.Context(), key)
+	reader, err := tokencache.NewFile(tokencache.WithDir(cacheDir))
+	require.NoError(t, err)
+	cached, err := reader.Load(t.Context(), key)
 	require.NoError(t, err)
 	require.NotNil(t, cached, "the Keeper saved the token")
 	require.NotEmpty(t, cached.RefreshToken)
@@ -274,43 +280,7 @@ func TestDeviceFlowKeeperCache(t *testing.T) {
 	assert.Equal(t, before.Refreshes+1, after.Refreshes, "the refresh token was used")
 	assert.Equal(t, before.DeviceAuthorizations, after.DeviceAuthorizations, "the person was not asked again")
 	assert.Empty(t, prompt2.String())
-	refreshed, err := cache.Load(t.Context(), key)
+	refreshed, err := reader.Load(t.Context(), key)
 	require.NoError(t, err)
 	assert.NotEqual(t, cached.AccessToken, refreshed.AccessToken, "the refreshed token went to the cache")
 }
-
-// memoryCache is a TokenCache kept in memory, standing in for the file
-// cache between two "processes" of one test. It is safe for concurrent
-// use.
-type memoryCache struct {
-	mu sync.Mutex // guards m
-	m  map[string]oauth2.Token
-}
-
-func newMemoryCache() *memoryCache { return &memoryCache{m: make(map[string]oauth2.Token)} }
-
-func (c *memoryCache) Load(_ context.Context, key string) (*oauth2.Token, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tok, ok := c.m[key]
-	if !ok {
-		return nil, nil
-	}
-	return &tok, nil
-}
-
-func (c *memoryCache) Save(_ context.Context, key string, tok *oauth2.Token) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[key] = *tok
-	return nil
-}
-
-func (c *memoryCache) Delete(_ context.Context, key string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, key)
-	return nil
-}
-
-var _ authenticator.TokenCache = (*memoryCache)(nil)

@@ -47,8 +47,6 @@ const (
 const (
 	defaultDeviceInterval     = 5 * time.Second
 	defaultDeviceCodeLifetime = 10 * time.Minute
-	grantRefreshToken         = "refresh_token"
-	oauthInvalidGrant         = "invalid_grant"
 	// userCodeAlphabet has no vowels and no look-alike characters, as RFC
 	// 8628 §6.1 suggests.
 	userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
