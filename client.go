@@ -35,9 +35,6 @@ const (
 // Sentinel errors, matched with errors.Is. They are never changed, so they
 // are safe for concurrent use.
 var (
-	// ErrUnsupported reports a setting this module does not implement
-	// yet, such as authType Pkce or proxyCommand.
-	ErrUnsupported = errors.New("not supported yet")
 	// ErrNoClientSecret reports a ClientSecret config without any client
 	// secret: no ClientSecret, clientSecretEnvVar or clientSecretLocation.
 	ErrNoClientSecret = errors.New("no client secret: set Config.ClientSecret (FLYTE_CREDENTIALS_CLIENT_SECRET), clientSecretEnvVar or clientSecretLocation")
@@ -71,8 +68,6 @@ func (c Config) authMode() (string, error) {
 		return "", err
 	case flow == "":
 		return defaultPkce, nil
-	case flow == AuthTypeDeviceFlow:
-		return "", fmt.Errorf("grpcauth: authType %s: %w (ClientSecret, Pkce and ExternalCommand are)", flow, ErrUnsupported)
 	}
 	return flow, nil
 }
@@ -162,14 +157,15 @@ func (c Config) secretOption() (secret string, opt authenticator.Option, err err
 	return "", authenticator.WithSecretSource(src), nil
 }
 
-// NewAuthenticator returns the client-credentials authenticator c
-// describes, resolving the rest of its configuration through store. Options
-// from c come first (tokenUrl, scopes, audience, authorizationHeader,
-// httpProxyURL, caCertFilePath, insecureSkipVerify), then opts, which win.
-// It wraps
-// ErrUnsupported for other auth types, and reports a missing client id or
-// secret. It reads the secret source once to check it; it does no network
-// I/O. It is safe for concurrent use with other reads of c.
+// NewAuthenticator returns the Keeper of the flow c selects (authType:
+// ClientSecret, Pkce, DeviceFlow or ExternalCommand; none means the default
+// browser login, started lazily), resolving the rest of its configuration
+// through store. Pkce and DeviceFlow keep their tokens in the file cache of
+// package tokencache. Options from c come first (tokenUrl, scopes,
+// audience, authorizationHeader, httpProxyURL, caCertFilePath,
+// insecureSkipVerify, tokenRefreshWindow), then opts, which win. It
+// reports an unknown authType, a missing client id, secret or command. It
+// reads the secret source once to check it; it does no network I/O. It is safe for concurrent use with other reads of c.
 func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...authenticator.Option) (*authenticator.Keeper, error) {
 	p, err := c.proxySetup(nil)
 	if err != nil {
@@ -223,6 +219,12 @@ func (c Config) newAuthenticator(store configstore.ClientConfigStore, p *proxy, 
 			// Chosen by default, not by the user: log in only when a
 			// server asks for a token.
 			o = append(o, authenticator.WithLazyStart())
+		}
+	case AuthTypeDeviceFlow:
+		if flow, err = c.deviceFlow(); err == nil {
+			var io []authenticator.Option
+			io, err = c.interactiveOptions(c.DeviceFlowConfig.RefreshTime)
+			o = append(o, io...)
 		}
 	}
 	if err != nil {

@@ -81,9 +81,8 @@ func flowOnly(key string) bool {
 	return false
 }
 
-// CheckFlow returns the error New would return for c's authType and
-// proxyCommand (unknown, or not supported yet: matched with
-// ErrUnsupported), or nil. It reads no file and does no I/O. It is safe
+// CheckFlow returns the error New would return for c's authType (an
+// unknown one), or nil. It reads no file and does no I/O. It is safe
 // for concurrent use with other reads of c.
 func (c Config) CheckFlow() error {
 	_, err := c.authMode()

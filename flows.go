@@ -28,6 +28,28 @@ func (c Config) pkceFlow() (authenticator.Flow, error) {
 	return f, nil
 }
 
+// deviceFlow is the device authorization grant of authType DeviceFlow:
+// the client id from clientId, else the one FlyteAdmin advertises; the wait
+// for the person bounded by deviceFlowConfig.timeout; the poll interval of
+// deviceFlowConfig.pollInterval when the server names none.
+func (c Config) deviceFlow() (authenticator.Flow, error) {
+	var opts []authenticator.DeviceCodeOption
+	if id := strings.TrimSpace(c.ClientID); id != "" {
+		opts = append(opts, authenticator.WithDeviceClientID(id))
+	}
+	if c.DeviceFlowConfig.Timeout > 0 {
+		opts = append(opts, authenticator.WithDeviceTimeout(c.DeviceFlowConfig.Timeout))
+	}
+	if c.DeviceFlowConfig.PollInterval > 0 {
+		opts = append(opts, authenticator.WithDevicePollInterval(c.DeviceFlowConfig.PollInterval))
+	}
+	f, err := authenticator.NewDeviceCodeFlow(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: authType DeviceFlow: %w", err)
+	}
+	return f, nil
+}
+
 // interactiveOptions are the Keeper options of a flow that asks a person:
 // tokens kept in the file cache across processes, so that a login serves
 // later processes too, and the flow section's refreshTime as the refresh
