@@ -3,6 +3,7 @@ module github.com/flyteauth/grpcauth
 go 1.26.0
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.6
