@@ -32,6 +32,7 @@ type ConnectOption func(*connectConfig) error
 
 type connectConfig struct {
 	ca        *CA
+	open      bool
 	validator TokenValidator
 	headerKey string
 	oauth2    *flyte2pb.GetOAuth2MetadataResponse
@@ -47,6 +48,16 @@ func WithConnectTLS(ca *CA) ConnectOption {
 			return errors.New("testserver: WithConnectTLS: nil CA")
 		}
 		c.ca = ca
+		return nil
+	}
+}
+
+// WithConnectOpen makes the echo service accept every call, with or
+// without a token, as the baseline of benchmarks. Default: a bearer token
+// is required.
+func WithConnectOpen() ConnectOption {
+	return func(c *connectConfig) error {
+		c.open = true
 		return nil
 	}
 }
@@ -99,6 +110,7 @@ func WithFlyte2PublicConfig(p *flyte2pb.GetPublicClientConfigResponse) ConnectOp
 type ConnectServer struct {
 	srv       *httptest.Server
 	ca        *CA
+	open      bool
 	validator TokenValidator
 	headerKey string
 
@@ -132,7 +144,7 @@ func NewConnectServer(opts ...ConnectOption) (*ConnectServer, error) {
 			return nil, err
 		}
 	}
-	s := &ConnectServer{ca: cfg.ca, validator: cfg.validator, headerKey: cfg.headerKey}
+	s := &ConnectServer{ca: cfg.ca, open: cfg.open, validator: cfg.validator, headerKey: cfg.headerKey}
 	s.SetOAuth2Metadata(cfg.oauth2)
 	s.SetPublicClientConfig(cfg.public)
 
@@ -329,6 +341,9 @@ func (s *ConnectServer) admit(ctx context.Context, h http.Header) error {
 
 	if s.rejectAll.Load() {
 		return s.reject("all calls are rejected (SetRejectAll)")
+	}
+	if s.open {
+		return nil
 	}
 	values := h.Values(s.headerKey)
 	switch {
