@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
@@ -177,7 +174,7 @@ func (c Config) secretOption() (secret string, opt authenticator.Option, err err
 // ErrUnsupported for other auth types, and reports a missing client id or
 // secret. It reads the secret source once to check it; it does no network
 // I/O. It is safe for concurrent use with other reads of c.
-func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...authenticator.Option) (*authenticator.ClientCredentialsAuthenticator, error) {
+func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...authenticator.Option) (*authenticator.Keeper, error) {
 	mode, err := c.authMode()
 	if err != nil {
 		return nil, err
@@ -217,6 +214,9 @@ func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...au
 	if c.InsecureSkipVerify {
 		o = append(o, authenticator.WithInsecureSkipVerify())
 	}
+	if c.Insecure {
+		o = append(o, authenticator.WithAllowHTTP())
+	}
 	a, err := authenticator.NewClientCredentialsAuthenticator(c.Endpoint, strings.TrimSpace(c.ClientID), secret, store, append(o, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: %w", err)
@@ -233,18 +233,20 @@ type Client struct {
 	Conn *grpc.ClientConn
 	// Authenticator gets the tokens; nil when the Config asks for no
 	// authentication.
-	Authenticator *authenticator.ClientCredentialsAuthenticator
-	// ConfigStore asks FlyteAdmin's AuthMetadataService, over Conn, where
-	// the token endpoint is; nil when the Config asks for no
+	Authenticator *authenticator.Keeper
+	// ConfigStore tells the authenticator where the token endpoint is:
+	// FlyteAdmin's AuthMetadataService over Conn, or a static store when
+	// the Config names everything; nil when the Config asks for no
 	// authentication.
-	ConfigStore *configstore.Remote
+	ConfigStore configstore.ClientConfigStore
 }
 
-// Close closes the connection and the authenticator's idle connections to
-// the token endpoint. It is safe for concurrent use.
+// Close closes the connection and ends the authenticator: a token request
+// in flight or a background refresh stops promptly. It is safe for
+// concurrent use.
 func (c *Client) Close() error {
 	if c.Authenticator != nil {
-		c.Authenticator.CloseIdleConnections()
+		c.Authenticator.Close()
 	}
 	return c.Conn.Close()
 }
@@ -271,10 +273,12 @@ func NewClient(cfg Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 // for authentication (authType ClientSecret, or a clientId), both
 // interceptors are installed with cfg's authenticator (see
 // NewAuthenticator; with Insecure, interceptor.WithInsecure too); a Config
-// without authType and clientId gives a plain connection. Precedence is
-// DESIGN.md's: tokenUrl, scopes, audience and authorizationHeader win over
-// what FlyteAdmin advertises, which fills in what cfg leaves empty
-// (whatever useAudienceFromAdmin says).
+// without authType and clientId gives a plain connection. tokenUrl, scopes,
+// audience and authorizationHeader win over what FlyteAdmin advertises,
+// which fills in what cfg leaves empty (whatever useAudienceFromAdmin
+// says); when cfg names the token URL, the scopes and the header key, no
+// AuthMetadataService RPC is made at all. With credentials configured, the
+// first call on the connection already carries a token.
 //
 // opts are appended after New's own options, so they win; use
 // WithInterceptorOptions and WithAuthenticatorOptions to pass options to
@@ -321,10 +325,10 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	// store: the store gets a forwarder, pointed at the connection once it
 	// exists. No call can reach the forwarder before that: the store is
 	// asked only at the first token request, from a call on the connection.
-	fwd := new(lateConn)
-	store, err := configstore.NewRemote(fwd)
+	late := new(configstore.LateConn)
+	store, err := cfg.configStore(late)
 	if err != nil {
-		return nil, fmt.Errorf("grpcauth: %w", err)
+		return nil, err
 	}
 	auth, err := cfg.NewAuthenticator(store, aopts...)
 	if err != nil {
@@ -341,7 +345,7 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
-	fwd.cc.Store(cc)
+	late.Set(cc)
 	return &Client{Conn: cc, Authenticator: auth, ConfigStore: store}, nil
 }
 
@@ -375,25 +379,22 @@ func WithAuthenticatorOptions(opts ...authenticator.Option) grpc.DialOption {
 	return authenticatorOptions{opts: opts}
 }
 
-// lateConn forwards to a connection set after it was handed out.
-type lateConn struct {
-	cc atomic.Pointer[grpc.ClientConn]
-}
-
-var errNoConn = status.Error(codes.Unavailable, "grpcauth: the connection is not set up yet")
-
-func (l *lateConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	cc := l.cc.Load()
-	if cc == nil {
-		return errNoConn
+// configStore returns where the authenticator learns what cfg does not
+// name: FlyteAdmin's AuthMetadataService over cc, or, when cfg names the
+// token URL, the scopes and the header key itself, a static store, so that
+// no metadata RPC is made (flyte#2957).
+func (c Config) configStore(cc grpc.ClientConnInterface) (configstore.ClientConfigStore, error) {
+	if c.TokenURL != "" && len(c.Scopes) > 0 && c.AuthorizationHeader != "" {
+		return configstore.NewStatic(configstore.ClientConfig{
+			TokenEndpoint: c.TokenURL,
+			Scopes:        c.Scopes,
+			HeaderKey:     c.AuthorizationHeader,
+			Audience:      c.Audience,
+		}), nil
 	}
-	return cc.Invoke(ctx, method, args, reply, opts...)
-}
-
-func (l *lateConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	cc := l.cc.Load()
-	if cc == nil {
-		return nil, errNoConn
+	r, err := configstore.NewRemote(cc)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
-	return cc.NewStream(ctx, desc, method, opts...)
+	return r, nil
 }

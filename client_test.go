@@ -187,10 +187,11 @@ func TestNewClientStatsAndRetry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "a,b,c", joined)
 
-	assert.Equal(t, int64(3), retries.Load(), "the first call went out without a token, the others with a revoked one")
+	assert.Equal(t, int64(2), retries.Load(), "the first call carried a fresh token, the others a revoked one")
 	st := c.Authenticator.Stats()
 	assert.Equal(t, int64(3), st.TokenRequests)
-	assert.Equal(t, int64(3), st.Rejected)
+	assert.Equal(t, int64(1), st.FirstUse)
+	assert.Equal(t, int64(2), st.Rejected)
 	assert.Equal(t, int64(3), f.tokens.Issued())
 	require.NotNil(t, c.ConfigStore)
 	cc, err := c.ConfigStore.GetClientConfig(callCtx(t))

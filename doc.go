@@ -19,7 +19,7 @@
 //
 // Underneath, it wires the other packages together: a configstore.Remote
 // that asks AuthMetadataService on the same connection where the token
-// endpoint is, an authenticator.ClientCredentialsAuthenticator that gets
+// endpoint is, an authenticator.Keeper that gets
 // and refreshes the tokens, and the interceptor package's unary and stream
 // interceptors, which attach them and retry a rejected call once. New does
 // the same and also returns the authenticator, for its Stats. Callers who

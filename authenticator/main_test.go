@@ -115,7 +115,7 @@ func newDefaultTokenServer(t *testing.T, opts ...testserver.TokenOption) *testse
 }
 
 // newAuth builds an authenticator for testClientID and testSecret.
-func newAuth(t *testing.T, store configstore.ClientConfigStore, opts ...authenticator.Option) *authenticator.ClientCredentialsAuthenticator {
+func newAuth(t *testing.T, store configstore.ClientConfigStore, opts ...authenticator.Option) *authenticator.Keeper {
 	t.Helper()
 	a, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, testSecret, store, opts...)
 	require.NoError(t, err)

@@ -45,7 +45,7 @@ func TestNewDoesNoIO(t *testing.T) {
 
 func TestNewIgnoresNilOption(t *testing.T) {
 	store := newFakeStore(configstore.ClientConfig{})
-	var a *authenticator.ClientCredentialsAuthenticator
+	var a *authenticator.Keeper
 	require.NotPanics(t, func() {
 		var err error
 		a, err = authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, testSecret, store,

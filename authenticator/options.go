@@ -21,7 +21,7 @@ const (
 	DefaultMaxRefreshMargin = 10 * time.Second
 )
 
-// Option configures a ClientCredentialsAuthenticator.
+// Option configures a Keeper.
 type Option func(*options)
 
 type options struct {
@@ -41,14 +41,20 @@ type options struct {
 	timeout    time.Duration
 	now        func() time.Time
 	retryPause time.Duration
+	cache      TokenCache
+	allowHTTP  bool
+	// minCachedLife is how long a cached token must still be valid to be
+	// used without a request.
+	minCachedLife time.Duration
 }
 
 func defaultOptions() options {
 	return options{
-		logger:     slog.New(slog.DiscardHandler),
-		timeout:    DefaultTokenTimeout,
-		now:        time.Now,
-		retryPause: time.Second,
+		logger:        slog.New(slog.DiscardHandler),
+		timeout:       DefaultTokenTimeout,
+		now:           time.Now,
+		retryPause:    time.Second,
+		minCachedLife: 30 * time.Second,
 	}
 }
 
@@ -160,4 +166,21 @@ func WithClock(now func() time.Time) Option {
 			o.now = now
 		}
 	}
+}
+
+// WithCache keeps tokens in c across processes: the Keeper reads it before
+// its first token request (a valid token is used with no request; an
+// expired one hands its refresh token to the flow) and writes every token
+// it gets. See package tokencache. Default: tokens live in memory only.
+func WithCache(c TokenCache) Option {
+	return func(o *options) { o.cache = c }
+}
+
+// WithAllowHTTP lets credentials go to a plain http:// token endpoint on a
+// host that is not loopback (Flyte's insecure: true, for development
+// clusters). Default: such an endpoint is refused with ErrInsecureEndpoint,
+// since the client secret or refresh token would travel in cleartext;
+// https:// and http:// on loopback are always allowed.
+func WithAllowHTTP() Option {
+	return func(o *options) { o.allowHTTP = true }
 }

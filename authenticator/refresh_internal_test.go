@@ -21,7 +21,7 @@ import (
 
 // newInternalPair returns a token server issuing tokens of lifetime and an
 // authenticator for it, on one fake clock, with a first token in place.
-func newInternalPair(t *testing.T, lifetime time.Duration, opts ...Option) (*testserver.Clock, *testserver.TokenServer, *ClientCredentialsAuthenticator) {
+func newInternalPair(t *testing.T, lifetime time.Duration, opts ...Option) (*testserver.Clock, *testserver.TokenServer, *Keeper) {
 	t.Helper()
 	clk := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	ts, err := testserver.NewTokenServer(
@@ -40,7 +40,7 @@ func newInternalPair(t *testing.T, lifetime time.Duration, opts ...Option) (*tes
 
 // backgroundStarted reports whether a background refresh of c has
 // started (and not failed).
-func backgroundStarted(c *credentials) bool { return c.nextBackground.Load() == math.MaxInt64 }
+func backgroundStarted(c *held) bool { return c.nextBackground.Load() == math.MaxInt64 }
 
 func TestBackgroundRefreshStartsOnlyInsideMargin(t *testing.T) {
 	tests := []struct {
@@ -147,27 +147,28 @@ func (c *joinedCtx) Done() <-chan struct{} {
 func TestJoiningASkippedFlight(t *testing.T) {
 	tests := []struct {
 		name        string
-		call        func(a *ClientCredentialsAuthenticator, ctx context.Context, current, older *credentials) error
+		call        func(a *Keeper, ctx context.Context, current, older *held) error
 		wantRequest bool
 	}{
 		{
 			name: "RefreshCredentials still gets a new token",
-			call: func(a *ClientCredentialsAuthenticator, ctx context.Context, _, _ *credentials) error {
+			call: func(a *Keeper, ctx context.Context, _, _ *held) error {
 				return a.RefreshCredentials(ctx)
 			},
 			wantRequest: true,
 		},
 		{
 			name: "RefreshRejected of the current token still gets a new token",
-			call: func(a *ClientCredentialsAuthenticator, ctx context.Context, current, _ *credentials) error {
+			call: func(a *Keeper, ctx context.Context, current, _ *held) error {
 				return a.RefreshRejected(ctx, current.value)
 			},
 			wantRequest: true,
 		},
 		{
 			name: "a refresh for a token already replaced makes no request",
-			call: func(a *ClientCredentialsAuthenticator, ctx context.Context, _, older *credentials) error {
-				return a.refresh(ctx, older, causeExpired)
+			call: func(a *Keeper, ctx context.Context, _, older *held) error {
+				_, err := a.refresh(ctx, older, causeExpired)
+				return err
 			},
 		},
 	}
@@ -182,10 +183,16 @@ func TestJoiningASkippedFlight(t *testing.T) {
 			// A straggler's flight for the older token is in progress; it
 			// will end without a request.
 			release := make(chan struct{})
-			straggler := a.group.DoChan("token", func() (any, error) {
-				<-release
-				return skippedFlight{}, nil
-			})
+			started, straggler := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(straggler)
+				_, _ = a.group.Do(context.Background(), nil, time.Minute, func(context.Context) (*held, error) {
+					close(started)
+					<-release
+					return nil, nil // skipped
+				})
+			}()
+			<-started
 
 			ctx := newJoinedCtx()
 			done := make(chan error, 1)

@@ -36,7 +36,7 @@ func valueNow(a authenticator.Authenticator) string {
 
 // newClockedPair returns a token server issuing tokens of the given
 // lifetime and an authenticator for it, both on one fake clock.
-func newClockedPair(t *testing.T, lifetime time.Duration, opts ...authenticator.Option) (*testserver.Clock, *testserver.TokenServer, *authenticator.ClientCredentialsAuthenticator) {
+func newClockedPair(t *testing.T, lifetime time.Duration, opts ...authenticator.Option) (*testserver.Clock, *testserver.TokenServer, *authenticator.Keeper) {
 	t.Helper()
 	clk := newFakeClock()
 	ts := newDefaultTokenServer(t, testserver.WithLifetime(lifetime), testserver.WithTokenClock(clk.Now))
@@ -158,14 +158,44 @@ func TestExpiresInFormats(t *testing.T) {
 	}
 }
 
-func TestFetchWithoutTokenDoesNotRequest(t *testing.T) {
+func TestFirstFetchGetsAToken(t *testing.T) {
 	ts := newDefaultTokenServer(t)
 	a := newAuth(t, staticFor(ts))
 	key, value, ok := a.FetchGRPCCallAuthMetadata(context.Background())
-	assert.False(t, ok)
-	assert.Empty(t, key)
-	assert.Empty(t, value)
-	assert.Zero(t, ts.Requests())
+	require.True(t, ok, "the first call carries a token")
+	assert.Equal(t, "authorization", key)
+	_, err := ts.Validate(context.Background(), accessToken(t, value))
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, ts.Requests())
+	assert.EqualValues(t, 1, a.Stats().FirstUse)
+
+	// Later calls reuse it.
+	_, again, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+	require.True(t, ok)
+	assert.Equal(t, value, again)
+	assert.EqualValues(t, 1, ts.Requests())
+}
+
+func TestFirstFetchAfterAFailureDoesNotAskAgain(t *testing.T) {
+	ts := newDefaultTokenServer(t)
+	ts.SetFault(testserver.FaultOAuthError(http.StatusServiceUnavailable, "temporarily_unavailable", "try later"))
+	a := newAuth(t, staticFor(ts))
+	_, _, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+	require.False(t, ok, "a failed first request leaves the call without a token")
+	assert.EqualValues(t, 1, ts.Requests())
+
+	// The call went out without a token and was rejected: the rejection
+	// reports the failure just seen instead of a second request.
+	err := a.RefreshRejected(context.Background(), "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "503")
+	assert.EqualValues(t, 1, ts.Requests(), "one token request for the whole failing call")
+
+	// The next call asks again, and gets a token once the server is back.
+	ts.SetFault(nil)
+	_, _, ok = a.FetchGRPCCallAuthMetadata(context.Background())
+	require.True(t, ok)
+	assert.EqualValues(t, 2, ts.Requests())
 }
 
 // startTogether runs call n times at once, each with a context that
@@ -232,7 +262,10 @@ func TestSingleFlightRefreshRejected(t *testing.T) {
 	assert.EqualValues(t, 1, ts.Requests())
 	assert.Equal(t, newValue, fetchNow(t, a))
 
-	// A rejection of the current value does refresh.
+	// A rejection of the current value does refresh, once a call had
+	// accepted it (a token rejected before any call accepted it backs
+	// off: TestRejectionBackoff).
+	a.Accepted(newValue)
 	require.NoError(t, a.RefreshRejected(context.Background(), newValue))
 	assert.EqualValues(t, 2, ts.Requests())
 	assert.NotEqual(t, newValue, fetchNow(t, a))

@@ -11,7 +11,7 @@
 //   - floor: a constant "authorization: Bearer …" header added with
 //     metadata.AppendToOutgoingContext, the least any interceptor can cost;
 //   - ours: interceptor.UnaryClientInterceptor and StreamClientInterceptor
-//     over an authenticator.ClientCredentialsAuthenticator that reads its
+//     over an authenticator.Keeper that reads its
 //     configuration with a configstore.Remote on the same connection;
 //   - generic: grpc-go's credentials/oauth.TokenSource over
 //     oauth2.ReuseTokenSource of a clientcredentials.Config, installed with

@@ -92,27 +92,9 @@ func (f *fixture) clientCredentials() *clientcredentials.Config {
 	}
 }
 
-// lateConn lets a configstore.Remote use a connection built after it: the
-// connection needs the interceptors, which need the authenticator, which
-// needs the store. The store is asked only at the first token request,
-// which comes after set.
-type lateConn struct {
-	cc atomic.Pointer[grpc.ClientConn]
-}
-
-func (l *lateConn) set(cc *grpc.ClientConn) { l.cc.Store(cc) }
-
-func (l *lateConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	return l.cc.Load().Invoke(ctx, method, args, reply, opts...)
-}
-
-func (l *lateConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	return l.cc.Load().NewStream(ctx, desc, method, opts...)
-}
-
 // ours is the module's stack on one connection to the protected server.
 type ours struct {
-	auth *authenticator.ClientCredentialsAuthenticator
+	auth *authenticator.Keeper
 	conn *grpc.ClientConn
 	echo *testserver.EchoClient
 }
@@ -123,6 +105,27 @@ type oursConfig struct {
 	// every attempt.
 	inner    []grpc.UnaryClientInterceptor
 	authOpts []authenticator.Option
+	// lazy sends the first call without a token, as flytekit does and as
+	// this module did before its Keeper fetched a token on first use.
+	lazy bool
+}
+
+// lazyAuth holds back the Keeper's token until a call was rejected once.
+type lazyAuth struct {
+	*authenticator.Keeper
+	asked atomic.Bool
+}
+
+func (l *lazyAuth) FetchGRPCCallAuthMetadata(ctx context.Context) (string, string, bool) {
+	if !l.asked.Load() {
+		return "", "", false
+	}
+	return l.Keeper.FetchGRPCCallAuthMetadata(ctx)
+}
+
+func (l *lazyAuth) RefreshRejected(ctx context.Context, value string) error {
+	l.asked.Store(true)
+	return l.Keeper.RefreshRejected(ctx, value)
 }
 
 // newOurs builds the module's stack as an application would: a Remote
@@ -130,16 +133,20 @@ type oursConfig struct {
 // token.
 func (f *fixture) newOurs(tb testing.TB, cfg oursConfig) *ours {
 	tb.Helper()
-	late := new(lateConn)
+	late := new(configstore.LateConn)
 	store, err := configstore.NewRemote(late)
 	require.NoError(tb, err)
 	auth, err := authenticator.NewClientCredentialsAuthenticator(f.admin.Addr(), clientID, clientSecret, store, cfg.authOpts...)
 	require.NoError(tb, err)
+	var a authenticator.Authenticator = auth
+	if cfg.lazy {
+		a = &lazyAuth{Keeper: auth}
+	}
 	conn := dial(tb, f.admin,
-		grpc.WithChainUnaryInterceptor(append([]grpc.UnaryClientInterceptor{interceptor.UnaryClientInterceptor(auth)}, cfg.inner...)...),
-		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth)),
+		grpc.WithChainUnaryInterceptor(append([]grpc.UnaryClientInterceptor{interceptor.UnaryClientInterceptor(a)}, cfg.inner...)...),
+		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(a)),
 	)
-	late.set(conn)
+	late.Set(conn)
 	return &ours{auth: auth, conn: conn, echo: testserver.NewEchoClient(conn)}
 }
 

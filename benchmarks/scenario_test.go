@@ -160,11 +160,13 @@ func TestStorm(t *testing.T) {
 }
 
 // TestColdStart counts the round trips a new client makes before its first
-// call succeeds: the first attempt (which carries no token: none is held
-// yet), the two AuthMetadataService RPCs of the Remote store on the same
-// connection (sent in parallel), the token request, and the retry. The
-// servers answer after coldLatency, so the elapsed time shows the critical
-// path; it is logged, not checked.
+// call succeeds, for ours (the token is fetched before the first attempt,
+// as flyteidl's Go client does) and for the lazy behaviour of flytekit and
+// of this module before (the first attempt carries no token, is rejected,
+// and is retried after the token request): the two AuthMetadataService RPCs
+// of the Remote store on the same connection (sent in parallel), the token
+// request, and the attempts. The servers answer after coldLatency, so the
+// elapsed time shows the critical path; it is logged, not checked.
 func TestColdStart(t *testing.T) {
 	const coldLatency = 25 * time.Millisecond
 	shapes := []struct {
@@ -174,38 +176,103 @@ func TestColdStart(t *testing.T) {
 		{"unary", unaryCall},
 		{"server-stream", streamCall},
 	}
-	for _, shape := range shapes {
-		t.Run(shape.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-			defer cancel()
-			f := newFixture(t)
-			f.admin.SetMetadataLatency(coldLatency)
-			f.tokens.SetLatency(coldLatency)
-			o := f.newOurs(t, oursConfig{})
+	for _, lazy := range []bool{false, true} {
+		for _, shape := range shapes {
+			name := "ours/" + shape.name
+			if lazy {
+				name = "lazy/" + shape.name
+			}
+			t.Run(name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+				defer cancel()
+				f := newFixture(t)
+				f.admin.SetMetadataLatency(coldLatency)
+				f.tokens.SetLatency(coldLatency)
+				o := f.newOurs(t, oursConfig{lazy: lazy})
 
-			began := time.Now()
-			require.NoError(t, shape.call(ctx, o.echo))
-			elapsed := time.Since(began)
+				began := time.Now()
+				require.NoError(t, shape.call(ctx, o.echo))
+				elapsed := time.Since(began)
 
-			metaOAuth2, metaPublic := f.admin.MetadataCalls()
-			failed, attempts, tokens := f.admin.Rejected(), f.admin.EchoCalls(), f.tokens.Requests()
-			t.Logf("cold start, %s: %d metadata RPCs (GetOAuth2Metadata %d, GetPublicClientConfig %d, in parallel), %d token request(s), %d failed attempt(s), %d attempts in all; %v with %v per metadata RPC and token request",
-				shape.name, metaOAuth2+metaPublic, metaOAuth2, metaPublic, tokens, failed, attempts, elapsed.Round(time.Millisecond), coldLatency)
-			assert.Equal(t, int64(1), metaOAuth2, "GetOAuth2Metadata calls")
-			assert.Equal(t, int64(1), metaPublic, "GetPublicClientConfig calls")
-			assert.Equal(t, int64(1), tokens, "token requests")
-			assert.LessOrEqual(t, failed, int64(1), "failed attempts")
-			assert.Equal(t, failed+1, attempts, "attempts: the failed ones and the one that succeeded")
-			assert.False(t, f.admin.MetadataRPCsSawToken(), "the metadata RPCs are anonymous")
-			stats := o.auth.Stats()
-			assert.Equal(t, int64(1), stats.TokenRequests, "token requests the authenticator counted")
+				metaOAuth2, metaPublic := f.admin.MetadataCalls()
+				failed, attempts, tokens := f.admin.Rejected(), f.admin.EchoCalls(), f.tokens.Requests()
+				t.Logf("cold start, %s: %d metadata RPCs (GetOAuth2Metadata %d, GetPublicClientConfig %d, in parallel), %d token request(s), %d failed attempt(s), %d attempts in all; %v with %v per metadata RPC and token request",
+					name, metaOAuth2+metaPublic, metaOAuth2, metaPublic, tokens, failed, attempts, elapsed.Round(time.Millisecond), coldLatency)
+				assert.Equal(t, int64(1), metaOAuth2, "GetOAuth2Metadata calls")
+				assert.Equal(t, int64(1), metaPublic, "GetPublicClientConfig calls")
+				assert.Equal(t, int64(1), tokens, "token requests")
+				wantFailed := int64(0)
+				if lazy {
+					wantFailed = 1
+				}
+				assert.Equal(t, wantFailed, failed, "failed attempts")
+				assert.Equal(t, failed+1, attempts, "attempts: the failed ones and the one that succeeded")
+				assert.False(t, f.admin.MetadataRPCsSawToken(), "the metadata RPCs are anonymous")
+				stats := o.auth.Stats()
+				assert.Equal(t, int64(1), stats.TokenRequests, "token requests the authenticator counted")
 
-			// The same client again: everything is cached.
-			f.admin.ResetCounters()
-			f.tokens.ResetCounters()
-			require.NoError(t, shape.call(ctx, o.echo))
-			metaOAuth2, metaPublic = f.admin.MetadataCalls()
-			assert.Equal(t, int64(0), metaOAuth2+metaPublic+f.tokens.Requests()+f.admin.Rejected(), "round trips of the second call besides itself")
-		})
+				// The same client again: everything is cached.
+				f.admin.ResetCounters()
+				f.tokens.ResetCounters()
+				require.NoError(t, shape.call(ctx, o.echo))
+				metaOAuth2, metaPublic = f.admin.MetadataCalls()
+				assert.Equal(t, int64(0), metaOAuth2+metaPublic+f.tokens.Requests()+f.admin.Rejected(), "round trips of the second call besides itself")
+			})
+		}
+	}
+}
+
+// TestRejectEveryToken measures the token requests a client makes against
+// a server that rejects every token, however fresh (a misconfigured
+// audience, say), with 32 callers each making a call every 10 ms. Before
+// the Keeper's rejection backoff, every failed call cost one token request:
+// the client hit the IdP at its own call rate. It runs 3 s, or 60 s with
+// -scenarios, and reports requests per minute.
+func TestRejectEveryToken(t *testing.T) {
+	const callers = 32
+	run := 3 * time.Second
+	if *scenarios {
+		run = time.Minute
+	}
+	f := newFixture(t)
+	f.admin.SetRejectAll(true)
+	o := f.newOurs(t, oursConfig{})
+
+	ctx, cancel := context.WithTimeout(context.Background(), run)
+	defer cancel()
+	var calls, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := unaryCall(cctx, o.echo)
+				ccancel()
+				calls.Add(1)
+				if status.Code(err) == codes.Unauthenticated {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	requests := f.tokens.Requests()
+	perMinute := float64(requests) / run.Minutes()
+	t.Logf("reject every token, %d callers for %v: %d calls, %d failed with Unauthenticated, %d token requests (%.1f per minute; one per failed call before the backoff would be %d)",
+		callers, run, calls.Load(), failed.Load(), requests, perMinute, failed.Load())
+	assert.Equal(t, calls.Load(), failed.Load(), "every call fails with Unauthenticated")
+	// The backoff doubles from 1 s (±20%) up to 1 min: 3 s allow at most
+	// the first request, the one after the first rejection and 3 more.
+	if !*scenarios {
+		assert.LessOrEqual(t, requests, int64(5))
 	}
 }

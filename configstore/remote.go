@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 
+	"github.com/flyteauth/grpcauth/internal/flight"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
@@ -48,7 +48,7 @@ type Remote struct {
 	missingTokenEndpointOK bool
 
 	cached atomic.Pointer[ClientConfig]
-	group  singleflight.Group // one fetch at a time; its key is constant
+	group  flight.Group[*ClientConfig] // one fetch at a time
 }
 
 // RemoteOption configures a Remote.
@@ -114,12 +114,10 @@ func (r *Remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
 	if c := r.cached.Load(); c != nil {
 		return c.Clone(), nil
 	}
-	ch := r.group.DoChan("", func() (any, error) {
+	c, err := r.group.Do(ctx, nil, r.timeout, func(fctx context.Context) (*ClientConfig, error) {
 		if c := r.cached.Load(); c != nil {
 			return c, nil
 		}
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-		defer cancel()
 		c, err := r.fetch(fctx)
 		if err != nil {
 			r.logger.Warn("configstore: fetching auth metadata failed", "error", err)
@@ -128,15 +126,13 @@ func (r *Remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
 		r.cached.Store(c)
 		return c, nil
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
+	if err != nil {
+		if errors.Is(err, flight.ErrStoppedWaiting) {
+			return nil, fmt.Errorf("configstore: waiting for auth metadata: %w", context.Cause(ctx))
 		}
-		return res.Val.(*ClientConfig).Clone(), nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("configstore: waiting for auth metadata: %w", ctx.Err())
+		return nil, err
 	}
+	return c.Clone(), nil
 }
 
 // fetch calls both RPCs in parallel and maps their answers.

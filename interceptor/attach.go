@@ -18,6 +18,7 @@ import (
 type auth struct {
 	a  authenticator.Authenticator
 	rr authenticator.RejectionRefresher // a, when it implements it
+	ac accepter                         // a, when it implements it
 	o  *options
 	// conn is the security of the last connection a token was sent on;
 	// interceptors usually serve one connection, so one entry suffices.
@@ -32,7 +33,19 @@ type connSecurity struct {
 func newAuth(a authenticator.Authenticator, opts []Option) *auth {
 	x := &auth{a: a, o: newOptions(opts)}
 	x.rr, _ = a.(authenticator.RejectionRefresher)
+	x.ac, _ = a.(accepter)
 	return x
+}
+
+// accepter is implemented by authenticators that want to hear that a call
+// carrying their token succeeded (the Keeper ends a rejection backoff).
+type accepter interface{ Accepted(value string) }
+
+// accepted reports a successful attempt to the authenticator.
+func (x *auth) accepted(at attempt) {
+	if x.ac != nil && at.value != "" {
+		x.ac.Accepted(at.value)
+	}
 }
 
 // attempt is what one attempt of a call carried.
@@ -162,7 +175,7 @@ func isSecure(ai credentials.AuthInfo) bool {
 var missingAuthenticator = status.Error(codes.Internal, "grpcauth: interceptor built with a nil authenticator")
 
 // isNil reports whether a is nil, or an interface holding a nil pointer
-// (such as the *ClientCredentialsAuthenticator of a failed constructor),
+// (such as the *Keeper of a failed constructor),
 // whose methods would panic on the first call.
 func isNil(a authenticator.Authenticator) bool {
 	if a == nil {

@@ -253,7 +253,7 @@ func TestNilAuthenticatorFailsWithInternal(t *testing.T) {
 	admin, err := testserver.NewAdminServer()
 	require.NoError(t, err)
 	t.Cleanup(admin.Close)
-	var typedNil *authenticator.ClientCredentialsAuthenticator
+	var typedNil *authenticator.Keeper
 	for name, a := range map[string]authenticator.Authenticator{
 		"nil":       nil,
 		"typed nil": typedNil,

@@ -60,7 +60,7 @@ type envConfig struct {
 type env struct {
 	tokens *testserver.TokenServer
 	admin  *testserver.AdminServer
-	auth   *authenticator.ClientCredentialsAuthenticator
+	auth   *authenticator.Keeper
 	conn   *grpc.ClientConn
 	echo   *testserver.EchoClient
 }

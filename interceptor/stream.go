@@ -177,8 +177,10 @@ func (s *retryStream) RecvMsg(m any) error {
 		s.mu.Lock()
 		if err == nil {
 			s.canRetry = false
+			at := s.at
 			s.settleLocked()
 			s.mu.Unlock()
+			s.x.accepted(at)
 			return nil
 		}
 		if cs != s.cs { // another goroutine retried meanwhile

@@ -27,12 +27,17 @@ func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.
 		actx, aopts, at := x.attach(ctx, cc, callOpts)
 		err := invoker(actx, method, req, reply, cc, aopts...)
 		if err == nil {
+			x.accepted(at)
 			return nil
 		}
 		if retry, err := x.afterFailure(ctx, method, at, err); !retry {
 			return err
 		}
 		actx, aopts, at = x.attach(ctx, cc, callOpts)
-		return x.afterRetry(method, at, invoker(actx, method, req, reply, cc, aopts...))
+		err = invoker(actx, method, req, reply, cc, aopts...)
+		if err == nil {
+			x.accepted(at)
+		}
+		return x.afterRetry(method, at, err)
 	}
 }

@@ -4,7 +4,7 @@
 //
 // Every test runs the real stack over real gRPC: interceptor.UnaryClientInterceptor
 // and StreamClientInterceptor on a grpc.ClientConn (bufconn or loopback TCP,
-// TLS from testserver.NewCA), an authenticator.ClientCredentialsAuthenticator
+// TLS from testserver.NewCA), an authenticator.Keeper
 // whose configuration comes from a configstore.Remote on that same
 // connection, and the fakes of internal/testserver behind them.
 //

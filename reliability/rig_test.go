@@ -98,7 +98,7 @@ type rig struct {
 	admin  *testserver.AdminServer
 	ca     *testserver.CA // the admin server's, when it serves TLS
 	valid  *validator
-	auth   *authenticator.ClientCredentialsAuthenticator
+	auth   *authenticator.Keeper
 	store  *configstore.Remote
 	conn   *grpc.ClientConn
 	echo   *testserver.EchoClient

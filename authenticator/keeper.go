@@ -1,0 +1,618 @@
+package authenticator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/flight"
+)
+
+// Keeper keeps one token fresh for any Flow and hands it to the
+// interceptors and the standard views (TokenSource, PerRPCCredentials,
+// Transport). It is safe for concurrent use.
+//
+// The Keeper decides when a token is needed: at the first call, when the
+// server rejected the current one (RefreshRejected), when it enters its
+// refresh margin (a background refresh; callers go on with the still-valid
+// token) and when it has expired (callers wait, bounded by their context).
+// However many callers need a token at once, the Flow is asked once. With a
+// TokenCache, the Keeper reads the cache before its first request and
+// writes every token it gets.
+//
+// While a token is valid, FetchGRPCCallAuthMetadata is a lock-free load of
+// a precomputed header pair.
+type Keeper struct {
+	endpoint string
+	store    configstore.ClientConfigStore
+	flow     Flow
+	opts     options
+	http     *http.Client
+
+	// life ends when Close is called; every token request ends with it.
+	life  context.Context
+	close context.CancelFunc
+
+	current     atomic.Pointer[held] // nil until the first token
+	group       flight.Group[*held]  // one token request at a time
+	stats       statCounters
+	cacheLoaded atomic.Bool // the cache was read once
+
+	// streak counts tokens rejected before any call accepted them, in a
+	// row; it sets the backoff of RefreshRejected.
+	streak atomic.Int32
+
+	mu       sync.Mutex // guards lastFail
+	lastFail failure
+}
+
+// failure is the last failed token request, kept briefly so that the
+// rejection of a call that went out without a token (because that request
+// had just failed) reports it instead of asking again.
+type failure struct {
+	at  time.Time
+	err error
+}
+
+// held is one token, ready to attach. It is immutable once stored,
+// but for its gates.
+type held struct {
+	key, value string
+	tok        *oauth2.Token
+	obtained   time.Time
+	expiry     time.Time // zero: unknown, used until rejected
+	refreshAt  time.Time // zero: no proactive refresh
+	// nextBackground is the unix-nano time before which no background
+	// refresh starts; math.MaxInt64 while one runs.
+	nextBackground atomic.Int64
+	// accepted is set once a call carrying this token succeeded, rejected
+	// once the server rejected it.
+	accepted, rejected atomic.Bool
+}
+
+// ErrClosed is returned by a Keeper after Close.
+var ErrClosed = errors.New("authenticator closed")
+
+// New returns a Keeper that gets its tokens from flow for the service at
+// endpoint, resolving the client configuration through store. endpoint
+// names the service in logs and errors and, with the client id, keys the
+// token cache. New does no network I/O: the first call does.
+func New(endpoint string, store configstore.ClientConfigStore, flow Flow, opts ...Option) (*Keeper, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil { // a nil option is no option, not a panic
+			opt(&o)
+		}
+	}
+	switch {
+	case strings.TrimSpace(endpoint) == "":
+		return nil, errors.New("authenticator: endpoint is empty")
+	case store == nil:
+		return nil, errors.New("authenticator: config store is nil")
+	case flow == nil:
+		return nil, errors.New("authenticator: flow is nil")
+	}
+	if o.headerSet && !validHeaderKey(o.headerKey) {
+		return nil, fmt.Errorf("authenticator: WithHeaderKey: %q is not a valid gRPC metadata key", o.headerKey)
+	}
+	if o.tokenURL != "" {
+		if err := checkURL(o.tokenURL); err != nil {
+			return nil, fmt.Errorf("authenticator: WithTokenURL: %w", err)
+		}
+	}
+	hc, err := newHTTPClient(&o)
+	if err != nil {
+		return nil, fmt.Errorf("authenticator: %w", err)
+	}
+	if o.skipVerify {
+		o.logger.Warn("authenticator: TLS verification of the token endpoint is off")
+	}
+	life, cancel := context.WithCancel(context.Background())
+	return &Keeper{
+		endpoint: endpoint,
+		store:    store,
+		flow:     flow,
+		opts:     o,
+		http:     hc,
+		life:     life,
+		close:    cancel,
+	}, nil
+}
+
+// FetchGRPCCallAuthMetadata returns the header key and "Bearer <token>" of
+// the current token. Before the first token it gets one, bounded by ctx; ok
+// is false if that fails (the call then goes out without a token, and the
+// server's answer decides). While the token is valid this is a lock-free
+// load, and it starts a background refresh once the token is within its
+// refresh margin. Only a token that has really expired makes the caller
+// wait for a new one; if that fails, the expired value is returned and the
+// server's rejection drives the retry.
+func (k *Keeper) FetchGRPCCallAuthMetadata(ctx context.Context) (key, value string, ok bool) {
+	c := k.current.Load()
+	if c == nil {
+		if k.recentFailure(false) != nil {
+			return "", "", false // the server's answer decides; no second request
+		}
+		if c, err := k.refresh(ctx, nil, causeFirstUse); err == nil {
+			return c.key, c.value, true
+		}
+		return "", "", false
+	}
+	if c.refreshAt.IsZero() {
+		return c.key, c.value, true
+	}
+	now := k.opts.now()
+	if now.Before(c.refreshAt) {
+		return c.key, c.value, true
+	}
+	if now.Before(c.expiry) {
+		k.startBackgroundRefresh(c, now)
+		return c.key, c.value, true
+	}
+	if n, err := k.refresh(ctx, c, causeExpired); err == nil {
+		return n.key, n.value, true
+	}
+	return c.key, c.value, true
+}
+
+// RefreshCredentials requests a new token, or joins the request already in
+// flight. It waits until the request ends or ctx is done; a caller that
+// stops waiting does not cancel the request for the others, which is bounded
+// by the token timeout.
+func (k *Keeper) RefreshCredentials(ctx context.Context) error {
+	_, err := k.refresh(ctx, nil, causeExplicit)
+	return err
+}
+
+// RefreshRejected requests a new token if value is still the current one
+// (or no token is held yet), and returns nil at once if it has already been
+// replaced. The interceptors call it after the server rejected value.
+//
+// A server that rejects every fresh token would otherwise cost one token
+// request per call: when the rejected token was never accepted by any call
+// (Accepted), the second such rejection in a row and those after it wait
+// out a backoff (jittered, doubling from DefaultRejectBackoff up to
+// DefaultMaxRejectBackoff) before the next request, and fail at once with
+// an error that says so meanwhile. Any accepted call ends the backoff.
+func (k *Keeper) RefreshRejected(ctx context.Context, value string) error {
+	c := k.current.Load()
+	if c == nil {
+		if err := k.recentFailure(true); err != nil {
+			return err
+		}
+		_, err := k.refresh(ctx, nil, causeRejected)
+		return err
+	}
+	if c.value != value {
+		return nil
+	}
+	if !c.accepted.Load() {
+		n := k.streak.Load()
+		if c.rejected.CompareAndSwap(false, true) {
+			n = k.streak.Add(1) // one count per token, however many calls carried it
+		}
+		if wait := k.rejectBackoff(n); wait > 0 {
+			if left := c.obtained.Add(wait).Sub(k.opts.now()); left > 0 {
+				return fmt.Errorf("authenticator: %w: %d tokens in a row were rejected before any call accepted one; next token request in %s", ErrRejectedBackoff, n, left.Round(time.Millisecond))
+			}
+		}
+	}
+	_, err := k.refresh(ctx, c, causeRejected)
+	return err
+}
+
+// ErrRejectedBackoff is wrapped by the error of RefreshRejected while the
+// Keeper backs off from a server that rejects every fresh token.
+var ErrRejectedBackoff = errors.New("the server rejects fresh tokens: backing off")
+
+// Defaults of the rejection backoff of RefreshRejected.
+const (
+	DefaultRejectBackoff    = time.Second
+	DefaultMaxRejectBackoff = time.Minute
+)
+
+// rejectBackoff is how long after the rejected token was obtained the n-th
+// rejection in a row of a never-accepted token may ask for another. The
+// first is answered at once: a token can be revoked between its request
+// and its first use.
+func (k *Keeper) rejectBackoff(n int32) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	d := DefaultRejectBackoff << min(n-2, 16)
+	d = min(d, DefaultMaxRejectBackoff)
+	// ±20% jitter, so that many clients of one server spread out.
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// Accepted tells the Keeper that a call carrying value succeeded. The
+// interceptors call it; it ends a rejection backoff. It costs two atomic
+// loads once a token has been accepted.
+func (k *Keeper) Accepted(value string) {
+	c := k.current.Load()
+	if c == nil || c.accepted.Load() || c.value != value {
+		return
+	}
+	c.accepted.Store(true)
+	k.streak.Store(0)
+}
+
+// recentFailure returns the last token request's error if it failed
+// within the retry pause, so that the rejection of a call that went out
+// without a token because of it reports it rather than asking again. With
+// consume, the failure is reported once: the next call asks again.
+func (k *Keeper) recentFailure(consume bool) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	err := k.lastFail.err
+	if err == nil || k.opts.now().Sub(k.lastFail.at) >= k.opts.retryPause {
+		return nil
+	}
+	if consume {
+		k.lastFail = failure{}
+	}
+	return err
+}
+
+// Token returns the current token, getting one first if none is held or it
+// has expired. The token is the caller's copy.
+func (k *Keeper) Token(ctx context.Context) (*oauth2.Token, error) {
+	c := k.current.Load()
+	if c == nil || (!c.expiry.IsZero() && !k.opts.now().Before(c.expiry)) {
+		var err error
+		if c, err = k.refresh(ctx, c, causeExpired); err != nil {
+			return nil, err
+		}
+	} else if !c.refreshAt.IsZero() && !k.opts.now().Before(c.refreshAt) {
+		k.startBackgroundRefresh(c, k.opts.now())
+	}
+	t := *c.tok
+	t.RefreshToken = "" // the refresh token stays with the Keeper
+	return &t, nil
+}
+
+type refreshCause int
+
+const (
+	causeExplicit refreshCause = iota
+	causeRejected
+	causeExpired
+	causeProactive
+	causeFirstUse
+)
+
+// refresh runs one token request for all concurrent callers and returns
+// the token it got. With a non-nil stale, the request is skipped if stale
+// is no longer current by the time the flight starts.
+//
+// A caller may join a flight that another caller started for an older
+// token, which ends without a request. When that happens and the caller's
+// own token is still current (or it asked for a new one outright, stale
+// nil), it goes round again rather than return without a new token.
+func (k *Keeper) refresh(ctx context.Context, stale *held, cause refreshCause) (*held, error) {
+	if k.life.Err() != nil {
+		return nil, fmt.Errorf("authenticator: %w", ErrClosed)
+	}
+	for {
+		c, err := k.group.Do(ctx, k.life, k.timeout(), func(fctx context.Context) (*held, error) {
+			if cur := k.current.Load(); stale != nil && cur != stale {
+				return nil, nil // skipped: stale was replaced already
+			}
+			k.stats.count(cause)
+			return k.fetch(fctx)
+		})
+		switch {
+		case errors.Is(err, flight.ErrStoppedWaiting):
+			return nil, fmt.Errorf("authenticator: waiting for a token: %w", context.Cause(ctx))
+		case err != nil:
+			return nil, err
+		case c == nil: // a skipped flight
+			if stale == nil || k.current.Load() == stale {
+				continue
+			}
+			return k.current.Load(), nil
+		}
+		return c, nil
+	}
+}
+
+// timeout bounds one token request: the flow's own, for a flow that waits
+// for a person, else the token timeout.
+func (k *Keeper) timeout() time.Duration {
+	if tf, ok := k.flow.(TimeoutFlow); ok {
+		if d := tf.FlowTimeout(); d > 0 {
+			return d
+		}
+	}
+	return k.opts.timeout
+}
+
+func (k *Keeper) startBackgroundRefresh(c *held, now time.Time) {
+	next := c.nextBackground.Load()
+	if now.UnixNano() < next || !c.nextBackground.CompareAndSwap(next, math.MaxInt64) {
+		return
+	}
+	go func() {
+		if _, err := k.refresh(context.Background(), c, causeProactive); err != nil {
+			// Try again after a pause, not on every call.
+			c.nextBackground.Store(k.opts.now().Add(k.opts.retryPause).UnixNano())
+		}
+	}()
+}
+
+// fetch resolves the client config and gets a token, from the cache or the
+// flow. Its errors are prefixed with "authenticator: ".
+func (k *Keeper) fetch(ctx context.Context) (*held, error) {
+	c, err := k.fetchToken(ctx)
+	if err != nil {
+		if k.life.Err() != nil {
+			err = ErrClosed
+		}
+		k.stats.failures.Add(1)
+		k.opts.logger.Warn("authenticator: token refresh failed", "endpoint", k.endpoint, "error", err)
+		err = fmt.Errorf("authenticator: %w", err)
+		k.mu.Lock()
+		k.lastFail = failure{at: k.opts.now(), err: err}
+		k.mu.Unlock()
+		return nil, err
+	}
+	k.mu.Lock()
+	k.lastFail = failure{}
+	k.mu.Unlock()
+	return c, nil
+}
+
+func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
+	cfg, key, err := k.resolve(ctx)
+	if err != nil {
+		k.stats.requests.Add(1)
+		return nil, err
+	}
+	var prev *oauth2.Token
+	if cur := k.current.Load(); cur != nil {
+		prev = cur.tok
+	}
+	cacheKey := CacheKey(k.endpoint, cfg.ClientID)
+	if prev == nil && k.opts.cache != nil && k.cacheLoaded.CompareAndSwap(false, true) {
+		cached, err := k.opts.cache.Load(ctx, cacheKey)
+		if err != nil {
+			k.opts.logger.Warn("authenticator: reading the token cache failed", "endpoint", k.endpoint, "error", err)
+		}
+		if cached != nil && cached.AccessToken != "" {
+			if cached.Expiry.IsZero() || k.opts.now().Add(k.opts.minCachedLife).Before(cached.Expiry) {
+				c, err := k.keep(key, cached, k.opts.now(), cfg.TokenEndpoint)
+				if err == nil {
+					k.stats.cacheHits.Add(1)
+					k.opts.logger.Debug("authenticator: using the cached token", "endpoint", k.endpoint)
+					return c, nil
+				}
+			}
+			prev = cached // expired: its refresh token may still serve
+		}
+	}
+	k.stats.requests.Add(1)
+	k.opts.logger.Debug("authenticator: requesting token", "endpoint", k.endpoint, "token_url", redactURL(cfg.TokenEndpoint), "scopes", cfg.Scopes, "audience", cfg.Audience)
+	start := k.opts.now()
+	tok, err := k.flow.Token(context.WithValue(ctx, oauth2.HTTPClient, k.http), cfg, prev)
+	if err != nil {
+		var te *TokenError
+		if errors.As(err, &te) && errors.Is(te.Err, context.DeadlineExceeded) && te.Detail != "" {
+			te.Detail += fmt.Sprintf(" of %s", k.timeout())
+		}
+		return nil, err
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return nil, &TokenError{TokenURL: redactURL(cfg.TokenEndpoint), Detail: "the answer holds no access_token"}
+	}
+	if tok.RefreshToken == "" && prev != nil {
+		tok.RefreshToken = prev.RefreshToken // a refresh answer may omit it (RFC 6749 §6)
+	}
+	c, err := k.keep(key, tok, start, cfg.TokenEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	if k.opts.cache != nil {
+		if err := k.opts.cache.Save(ctx, cacheKey, tok); err != nil {
+			k.opts.logger.Warn("authenticator: writing the token cache failed", "endpoint", k.endpoint, "error", err)
+		}
+	}
+	return c, nil
+}
+
+// keep makes tok the current token, obtained at start.
+func (k *Keeper) keep(key string, tok *oauth2.Token, start time.Time, tokenURL string) (*held, error) {
+	if tt := tok.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
+		// FlyteAdmin knows no other kind of token, and flytekit sends any
+		// token as Bearer: so do we, with a warning.
+		k.opts.logger.Warn("authenticator: token_type is not Bearer; sending the token as a Bearer token", "endpoint", k.endpoint, "token_type", clip(tt, 32))
+	}
+	c := &held{key: key, value: "Bearer " + tok.AccessToken, tok: tok, obtained: start}
+	if !validHeaderValue(c.value) {
+		// gRPC refuses such a value with codes.Internal on every call, which
+		// no refresh would follow: the client would be stuck with it.
+		return nil, &TokenError{TokenURL: redactURL(tokenURL), Detail: "the access_token of the answer holds characters a gRPC header cannot carry"}
+	}
+	if life := lifetime(tok, k.opts.now()); life > 0 {
+		c.expiry = start.Add(life)
+		c.refreshAt = c.expiry.Add(-k.margin(life))
+		if tok.Expiry.IsZero() {
+			t := *tok // the caller's token is not changed
+			t.Expiry = c.expiry
+			c.tok = &t
+		}
+	}
+	k.current.Store(c)
+	k.opts.logger.Debug("authenticator: got token", "endpoint", k.endpoint, "expiry", c.expiry)
+	return c, nil
+}
+
+// resolve merges the options into the config store's answer: explicit
+// options win. It also checks that the token endpoint may receive
+// credentials.
+func (k *Keeper) resolve(ctx context.Context) (*configstore.ClientConfig, string, error) {
+	cfg, err := k.store.GetClientConfig(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("resolving client config: %w", err)
+	}
+	if k.opts.tokenURL != "" {
+		cfg.TokenEndpoint = k.opts.tokenURL
+	}
+	if k.opts.scopesSet {
+		cfg.Scopes = k.opts.scopes
+	}
+	if k.opts.audience != "" {
+		cfg.Audience = k.opts.audience
+	}
+	if cf, ok := k.flow.(ClientIDFlow); ok && cf.FlowClientID() != "" {
+		cfg.ClientID = cf.FlowClientID()
+	}
+	key := strings.ToLower(firstNonEmpty(k.opts.headerKey, cfg.HeaderKey, DefaultHeaderKey))
+	if !validHeaderKey(key) {
+		return nil, "", fmt.Errorf("the config store's header key %q is not a valid gRPC metadata key", clip(key, 64))
+	}
+	if cfg.TokenEndpoint != "" {
+		if err := k.checkCleartext("token endpoint", cfg.TokenEndpoint); err != nil {
+			return nil, "", err
+		}
+	}
+	return cfg, key, nil
+}
+
+// checkCleartext refuses a plain http:// URL on a host other than
+// loopback, unless WithAllowHTTP was given: a client secret or refresh
+// token sent there travels in cleartext.
+func (k *Keeper) checkCleartext(what, raw string) error {
+	if k.opts.allowHTTP {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%s %q cannot be parsed", what, clip(redactURL(raw), 200))
+	}
+	if u.Scheme == "https" || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %s is plain %s on a host that is not loopback, so credentials would travel in cleartext; use https, or opt in with WithAllowHTTP (Flyte's insecure: true)", ErrInsecureEndpoint, what, redactURL(raw), u.Scheme)
+}
+
+// ErrInsecureEndpoint reports a token endpoint or HTTP API URL that would
+// carry credentials in cleartext.
+var ErrInsecureEndpoint = errors.New("insecure endpoint")
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// margin is how long before expiry the background refresh starts.
+func (k *Keeper) margin(life time.Duration) time.Duration {
+	m := k.opts.margin
+	if m == 0 {
+		m = min(life/5, DefaultMaxRefreshMargin)
+	}
+	return min(m, life/2)
+}
+
+// Close ends the Keeper: a token request in flight and any background
+// refresh stop promptly, and later requests fail with ErrClosed. The
+// current token stays attached until it expires. Close also closes the
+// idle connections of the token HTTP client. It is safe to call more than
+// once.
+func (k *Keeper) Close() error {
+	k.close()
+	k.http.CloseIdleConnections()
+	return nil
+}
+
+// CloseIdleConnections closes the idle connections of the HTTP client that
+// makes the token requests. The Keeper stays usable.
+func (k *Keeper) CloseIdleConnections() {
+	k.http.CloseIdleConnections()
+}
+
+// String describes the Keeper without any secret or token.
+func (k *Keeper) String() string {
+	return fmt.Sprintf("authenticator.Keeper{endpoint: %q, flow: %v}", k.endpoint, k.flow)
+}
+
+// GoString is String, so %#v does not print a secret either.
+func (k *Keeper) GoString() string { return k.String() }
+
+// Stats are counters of a Keeper's token requests, for reports and tests.
+type Stats struct {
+	// TokenRequests counts token fetches started, failed ones included;
+	// a fetch that fails in the config store sends no HTTP request.
+	TokenRequests int64
+	// Failures counts token fetches that failed.
+	Failures int64
+	// CacheHits counts tokens taken from the TokenCache, with no request.
+	CacheHits int64
+	// FirstUse counts fetches started because no token was held yet.
+	FirstUse int64
+	// Rejected counts refreshes started because the server rejected the
+	// current token.
+	Rejected int64
+	// Expired counts refreshes a caller waited for because the token had
+	// expired.
+	Expired int64
+	// Proactive counts refreshes started in the background before expiry.
+	Proactive int64
+	// Explicit counts refreshes started by RefreshCredentials.
+	Explicit int64
+}
+
+type statCounters struct {
+	requests, failures, cacheHits                      atomic.Int64
+	firstUse, rejected, expired, proactive, explicitly atomic.Int64
+}
+
+func (s *statCounters) count(c refreshCause) {
+	switch c {
+	case causeFirstUse:
+		s.firstUse.Add(1)
+	case causeRejected:
+		s.rejected.Add(1)
+	case causeExpired:
+		s.expired.Add(1)
+	case causeProactive:
+		s.proactive.Add(1)
+	default:
+		s.explicitly.Add(1)
+	}
+}
+
+// Stats returns the counters so far.
+func (k *Keeper) Stats() Stats {
+	s := &k.stats
+	return Stats{
+		TokenRequests: s.requests.Load(),
+		Failures:      s.failures.Load(),
+		CacheHits:     s.cacheHits.Load(),
+		FirstUse:      s.firstUse.Load(),
+		Rejected:      s.rejected.Load(),
+		Expired:       s.expired.Load(),
+		Proactive:     s.proactive.Load(),
+		Explicit:      s.explicitly.Load(),
+	}
+}
+
+var (
+	_ Authenticator      = (*Keeper)(nil)
+	_ RejectionRefresher = (*Keeper)(nil)
+)
