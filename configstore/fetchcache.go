@@ -2,12 +2,13 @@ package configstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
+	"github.com/flyteauth/grpcauth/internal/flight"
 )
 
 // fetchCache is the caching rule every remote store follows: the first
@@ -20,7 +21,7 @@ type fetchCache struct {
 	what    string // what is fetched, for logs and errors: "auth metadata"
 
 	cached atomic.Pointer[ClientConfig]
-	group  singleflight.Group // one fetch at a time; its key is constant
+	group  flight.Group[*ClientConfig] // one fetch at a time
 }
 
 // remoteSettings returns the timeout and logger that opts set, on a
@@ -43,12 +44,10 @@ func (c *fetchCache) get(ctx context.Context, fetch func(context.Context) (*Clie
 	if cfg := c.cached.Load(); cfg != nil {
 		return cfg.Clone(), nil
 	}
-	ch := c.group.DoChan("", func() (any, error) {
+	cfg, err := c.group.Do(ctx, nil, c.timeout, func(fctx context.Context) (*ClientConfig, error) {
 		if cfg := c.cached.Load(); cfg != nil {
 			return cfg, nil
 		}
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-		defer cancel()
 		c.logger.Debug("configstore: fetching " + c.what)
 		cfg, err := fetch(fctx)
 		if err != nil {
@@ -58,15 +57,13 @@ func (c *fetchCache) get(ctx context.Context, fetch func(context.Context) (*Clie
 		c.cached.Store(cfg)
 		return cfg, nil
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
+	if err != nil {
+		if errors.Is(err, flight.ErrStoppedWaiting) {
+			return nil, fmt.Errorf("configstore: waiting for %s: %w", c.what, context.Cause(ctx))
 		}
-		return res.Val.(*ClientConfig).Clone(), nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("configstore: waiting for %s: %w", c.what, ctx.Err())
+		return nil, err
 	}
+	return cfg.Clone(), nil
 }
 
 // state describes the cache for String.

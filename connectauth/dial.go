@@ -38,7 +38,7 @@ type Client struct {
 	// authentication.
 	Interceptor *Interceptor
 	// Authenticator gets the tokens; nil without authentication.
-	Authenticator *authenticator.ClientCredentialsAuthenticator
+	Authenticator *authenticator.Keeper
 	// ConfigStore says where the token endpoint is; nil without
 	// authentication.
 	ConfigStore configstore.ClientConfigStore
@@ -46,13 +46,13 @@ type Client struct {
 	metaConn *grpc.ClientConn // the config store's connection, if New made one
 }
 
-// Close closes the config store's connection and the idle connections of
-// the HTTP client and of the token endpoint's client. It is safe for
-// concurrent use.
+// Close ends the authenticator (a token request in flight or a background
+// refresh stops promptly), closes the config store's connection and the
+// idle connections of the HTTP client. It is safe for concurrent use.
 func (c *Client) Close() error {
 	c.HTTPClient.CloseIdleConnections()
 	if c.Authenticator != nil {
-		c.Authenticator.CloseIdleConnections()
+		_ = c.Authenticator.Close()
 	}
 	if c.metaConn != nil {
 		return c.metaConn.Close()

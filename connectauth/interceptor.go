@@ -22,6 +22,7 @@ import (
 type Interceptor struct {
 	a  authenticator.Authenticator
 	rr authenticator.RejectionRefresher // a, when it implements it
+	ac accepter                         // a, when it implements it
 	o  *options
 	// mayCarry is whether the base URL may carry a token: https, loopback
 	// http, or any http with WithInsecure.
@@ -47,10 +48,22 @@ func NewInterceptor(a authenticator.Authenticator, baseURL string, opts ...Optio
 	o := newOptions(opts)
 	i := &Interceptor{a: a, o: o, mayCarry: u.Scheme == "https" || o.insecure || isLoopback(u.Hostname())}
 	i.rr, _ = a.(authenticator.RejectionRefresher)
+	i.ac, _ = a.(accepter)
 	if !i.mayCarry {
 		o.logger.Warn("connectauth: the base URL is plain HTTP to a host that is not loopback: calls go out without a token; use https, or WithInsecure for a development cluster", "host", u.Host)
 	}
 	return i, nil
+}
+
+// accepter is implemented by authenticators that want to hear that a call
+// carrying their token succeeded (the Keeper ends a rejection backoff).
+type accepter interface{ Accepted(value string) }
+
+// accepted reports a successful attempt to the authenticator.
+func (i *Interceptor) accepted(at attempt) {
+	if i.ac != nil && at.value != "" {
+		i.ac.Accepted(at.value)
+	}
 }
 
 // attempt is what one attempt of a call carried.
@@ -125,6 +138,7 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		at := i.attach(ctx, req.Header())
 		resp, err := next(ctx, req)
 		if err == nil {
+			i.accepted(at)
 			return resp, nil
 		}
 		if retry, err := i.afterFailure(ctx, spec.Procedure, at, err); !retry {
@@ -135,6 +149,7 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err != nil {
 			return nil, i.afterRetry(at, err)
 		}
+		i.accepted(at)
 		return resp, nil
 	}
 }

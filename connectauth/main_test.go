@@ -43,7 +43,7 @@ var protocols = []struct {
 type rig struct {
 	tokens *testserver.TokenServer
 	srv    *testserver.ConnectServer
-	auth   *authenticator.ClientCredentialsAuthenticator
+	auth   *authenticator.Keeper
 	http   *http.Client
 }
 

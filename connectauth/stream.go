@@ -26,6 +26,7 @@ func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 		conn := next(ctx, spec)
 		s := &retryConn{i: i, ctx: ctx, spec: spec, next: next, cur: conn, canRetry: true}
 		s.at = i.attach(ctx, conn.RequestHeader())
+		s.unreported.Store(true)
 		return s
 	}
 }
@@ -44,6 +45,9 @@ type retryConn struct {
 	next connect.StreamingClientFunc
 
 	settled atomic.Bool // set after the last write of the fields below
+	// unreported is set while no received message has been reported to
+	// the authenticator as accepted (see accepter).
+	unreported atomic.Bool
 
 	mu        sync.Mutex // guards the fields below until settled; held during a retry
 	cur       connect.StreamingClientConn
@@ -148,7 +152,14 @@ func (s *retryConn) CloseRequest() error {
 func (s *retryConn) Receive(m any) error {
 	for {
 		if s.settled.Load() {
-			return s.i.afterRetry(s.at, s.cur.Receive(m))
+			err := s.cur.Receive(m)
+			if err != nil {
+				return s.i.afterRetry(s.at, err)
+			}
+			if s.unreported.Load() && s.unreported.CompareAndSwap(true, false) {
+				s.i.accepted(s.at)
+			}
+			return nil
 		}
 		s.mu.Lock()
 		cur := s.cur
@@ -157,8 +168,12 @@ func (s *retryConn) Receive(m any) error {
 		s.mu.Lock()
 		if err == nil {
 			s.canRetry = false
+			at := s.at
 			s.settleLocked()
 			s.mu.Unlock()
+			if s.unreported.CompareAndSwap(true, false) {
+				s.i.accepted(at)
+			}
 			return nil
 		}
 		err = s.retryLocked(err)

@@ -52,22 +52,28 @@ func chat(t *testing.T, echo flyte2pbconnect.EchoServiceClient, values ...string
 	}
 }
 
-// Every kind of stream, first sent without a token (none held yet), is
-// rejected before any response and retried once with a token, the sent
-// messages replayed.
+// Every kind of stream carries the token; one whose token the server no
+// longer accepts is rejected before any response and retried once with a
+// new token, the sent messages replayed.
 func TestStreamsAttachAndRetry(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			r := newRig(t, rigConfig{})
 			echo := r.echo(t, p.opts)
 
-			got, err := chat(t, echo, "a", "b", "c")
+			got, err := chat(t, echo, "first")
+			require.NoError(t, err)
+			assert.Equal(t, []string{"first"}, got)
+
+			r.tokens.RevokeAll()
+			got, err = chat(t, echo, "a", "b", "c")
 			require.NoError(t, err)
 			assert.Equal(t, []string{"a", "b", "c"}, got)
 			values := r.srv.EchoAuthValues()
-			require.Len(t, values, 2, "one retry")
-			assert.Empty(t, values[0])
-			assert.True(t, strings.HasPrefix(values[1], "Bearer "))
+			require.Len(t, values, 3, "one retry")
+			assert.Equal(t, values[0], values[1])
+			assert.True(t, strings.HasPrefix(values[2], "Bearer "))
+			assert.NotEqual(t, values[1], values[2])
 
 			r.tokens.RevokeAll()
 			rs, err := echo.Repeat(ctx(t), req("r"))
@@ -88,8 +94,8 @@ func TestStreamsAttachAndRetry(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "x,y", resp.Msg.GetValue())
 
-			assert.Equal(t, int64(3), r.tokens.Issued(), "one token per rejected stream")
-			assert.Equal(t, int64(6), r.srv.EchoCalls())
+			assert.Equal(t, int64(4), r.tokens.Issued(), "one token per rejected stream")
+			assert.Equal(t, int64(7), r.srv.EchoCalls())
 		})
 	}
 }

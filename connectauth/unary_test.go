@@ -20,8 +20,7 @@ import (
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb/flyte2pbconnect"
 )
 
-// The first call goes out without a token (none is held yet), is rejected,
-// and is sent again with one; later calls carry it at once.
+// Every call carries the keeper's token; the first call waits for it.
 func TestUnaryAttach(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
@@ -33,14 +32,35 @@ func TestUnaryAttach(t *testing.T) {
 				assert.Equal(t, "hi", resp.Msg.GetValue())
 			}
 			assert.Equal(t, int64(1), r.tokens.Issued())
-			assert.Equal(t, int64(4), r.srv.EchoCalls(), "one retry, then one attempt per call")
+			assert.Equal(t, int64(3), r.srv.EchoCalls(), "one attempt per call")
+			assert.Zero(t, r.srv.Rejected())
 			values := r.srv.EchoAuthValues()
-			require.Len(t, values, 4)
-			assert.Empty(t, values[0])
-			for _, v := range values[1:] {
+			require.Len(t, values, 3)
+			for _, v := range values {
 				assert.True(t, strings.HasPrefix(v, "Bearer "), "Bearer scheme")
-				assert.Equal(t, values[1], v)
+				assert.Equal(t, values[0], v)
 			}
+		})
+	}
+}
+
+// A call whose token the server no longer accepts is refreshed and sent
+// again with the new token.
+func TestUnaryRefreshAndRetry(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			r := newRig(t, rigConfig{})
+			echo := r.echo(t, p.opts)
+			_, err := echo.Echo(ctx(t), req("warm"))
+			require.NoError(t, err)
+			r.tokens.RevokeAll()
+			_, err = echo.Echo(ctx(t), req("again"))
+			require.NoError(t, err)
+			values := r.srv.EchoAuthValues()
+			require.Len(t, values, 3)
+			assert.Equal(t, values[0], values[1], "the revoked token went out once more")
+			assert.NotEqual(t, values[1], values[2], "the retry carried the new token")
+			assert.Equal(t, int64(2), r.tokens.Issued())
 		})
 	}
 }
@@ -102,10 +122,7 @@ func TestUnaryRetryOnce(t *testing.T) {
 			assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
 			assert.Contains(t, err.Error(), "SetRejectAll")
 			assert.Equal(t, int64(2), r.srv.EchoCalls())
-			assert.Equal(t, []string{
-				"/grpcauth.testecho.v1.EchoService/Echo unauthenticated",
-				"/grpcauth.testecho.v1.EchoService/Echo unauthenticated",
-			}, retries, "the warm-up call's retry and this one's")
+			assert.Equal(t, []string{"/grpcauth.testecho.v1.EchoService/Echo unauthenticated"}, retries)
 		})
 	}
 }
@@ -224,7 +241,7 @@ func TestSkipsAuthMetadataService(t *testing.T) {
 func TestNewInterceptorErrors(t *testing.T) {
 	_, err := connectauth.NewInterceptor(nil, "https://x")
 	require.Error(t, err)
-	var nilAuth *authenticator.ClientCredentialsAuthenticator
+	var nilAuth *authenticator.Keeper
 	_, err = connectauth.NewInterceptor(nilAuth, "https://x")
 	require.Error(t, err)
 	r := newRig(t, rigConfig{})
