@@ -15,6 +15,7 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/certpool"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 // The authentication flows of Flyte's authType, in their canonical
@@ -42,7 +43,7 @@ var (
 	ErrNoClientSecret = errors.New("no client secret: set Config.ClientSecret (FLYTE_CREDENTIALS_CLIENT_SECRET), clientSecretEnvVar or clientSecretLocation")
 	// ErrNoAuth reports that the Config asks for no authentication (no
 	// authType and no clientId) where an authenticator is needed.
-	ErrNoAuth = errors.New("no authentication configured: set clientId (and authType ClientSecret)")
+	ErrNoAuth = errors.New("no authentication configured: admin.authType (FLYTE_CREDENTIALS_AUTH_MODE) selects the flow, one of ClientSecret (clientId and a client secret), Pkce (browser login), DeviceFlow (a code to enter on another device) or ExternalCommand (admin.command prints the token); a clientId without authType means ClientSecret")
 )
 
 // authAliases maps lower-cased authType values, Flyte's and flytekit's
@@ -61,9 +62,6 @@ var authAliases = map[string]string{
 // authMode returns the canonical auth type, "" for no authentication, or
 // an error for an unknown or unsupported one.
 func (c Config) authMode() (string, error) {
-	if len(c.ProxyCommand) > 0 {
-		return "", fmt.Errorf("grpcauth: proxyCommand: %w", ErrUnsupported)
-	}
 	t := strings.TrimSpace(c.AuthType)
 	if t == "" {
 		if strings.TrimSpace(c.ClientID) == "" {
@@ -75,8 +73,8 @@ func (c Config) authMode() (string, error) {
 	if !ok {
 		return "", fmt.Errorf("grpcauth: unknown authType %q: want ClientSecret, Pkce, DeviceFlow or ExternalCommand", clip(t))
 	}
-	if canon != AuthTypeClientSecret {
-		return "", fmt.Errorf("grpcauth: authType %s: %w (only ClientSecret is)", canon, ErrUnsupported)
+	if canon != AuthTypeClientSecret && canon != AuthTypeExternalCommand {
+		return "", fmt.Errorf("grpcauth: authType %s: %w (ClientSecret and ExternalCommand are)", canon, ErrUnsupported)
 	}
 	return canon, nil
 }
@@ -92,10 +90,10 @@ func (c Config) Target() (string, error) {
 	}
 	lower := strings.ToLower(e)
 	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
-		return "", fmt.Errorf("grpcauth: endpoint %q is a URL: want host:port or dns:///host:port", clip(e))
+		return "", fmt.Errorf("grpcauth: endpoint %q is a URL: want host:port or dns:///host:port", redact.URL(e))
 	}
 	if rest, ok := strings.CutPrefix(e, "dns:///"); ok && rest == "" {
-		return "", fmt.Errorf("grpcauth: endpoint %q has no host", e)
+		return "", fmt.Errorf("grpcauth: endpoint %q has no host", redact.URL(e))
 	}
 	return e, nil
 }
@@ -175,6 +173,16 @@ func (c Config) secretOption() (secret string, opt authenticator.Option, err err
 // secret. It reads the secret source once to check it; it does no network
 // I/O. It is safe for concurrent use with other reads of c.
 func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...authenticator.Option) (*authenticator.Keeper, error) {
+	p, err := c.proxySetup(nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.newAuthenticator(store, p, opts...)
+}
+
+// newAuthenticator is NewAuthenticator with the proxy of proxyCommand (nil
+// for none), whose token then goes on every token request.
+func (c Config) newAuthenticator(store configstore.ClientConfigStore, p *proxy, opts ...authenticator.Option) (*authenticator.Keeper, error) {
 	mode, err := c.authMode()
 	if err != nil {
 		return nil, err
@@ -182,17 +190,7 @@ func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...au
 	if mode == "" {
 		return nil, fmt.Errorf("grpcauth: %w", ErrNoAuth)
 	}
-	if strings.TrimSpace(c.ClientID) == "" {
-		return nil, errors.New("grpcauth: authType ClientSecret needs a clientId (FLYTE_CREDENTIALS_CLIENT_ID)")
-	}
-	secret, secretOpt, err := c.secretOption()
-	if err != nil {
-		return nil, err
-	}
 	var o []authenticator.Option
-	if secretOpt != nil {
-		o = append(o, secretOpt)
-	}
 	if c.TokenURL != "" {
 		o = append(o, authenticator.WithTokenURL(c.TokenURL))
 	}
@@ -205,17 +203,37 @@ func (c Config) NewAuthenticator(store configstore.ClientConfigStore, opts ...au
 	if c.AuthorizationHeader != "" {
 		o = append(o, authenticator.WithHeaderKey(c.AuthorizationHeader))
 	}
-	if c.HTTPProxyURL != "" {
-		o = append(o, authenticator.WithHTTPProxyURL(c.HTTPProxyURL))
+	hopts, err := c.tokenHTTPOptions(p)
+	if err != nil {
+		return nil, err
 	}
-	if c.CACertFilePath != "" {
-		o = append(o, authenticator.WithCACertFile(c.CACertFilePath))
-	}
-	if c.InsecureSkipVerify {
-		o = append(o, authenticator.WithInsecureSkipVerify())
+	o = append(o, hopts...)
+	if c.TokenRefreshWindow > 0 {
+		o = append(o, authenticator.WithRefreshMargin(c.TokenRefreshWindow))
 	}
 	if c.Insecure {
 		o = append(o, authenticator.WithAllowHTTP())
+	}
+	if mode == AuthTypeExternalCommand {
+		flow, err := c.commandFlow()
+		if err != nil {
+			return nil, err
+		}
+		a, err := authenticator.New(c.Endpoint, store, flow, append(o, opts...)...)
+		if err != nil {
+			return nil, fmt.Errorf("grpcauth: %w", err)
+		}
+		return a, nil
+	}
+	if strings.TrimSpace(c.ClientID) == "" {
+		return nil, errors.New("grpcauth: authType ClientSecret needs a clientId (FLYTE_CREDENTIALS_CLIENT_ID)")
+	}
+	secret, secretOpt, err := c.secretOption()
+	if err != nil {
+		return nil, err
+	}
+	if secretOpt != nil {
+		o = append(o, secretOpt)
 	}
 	a, err := authenticator.NewClientCredentialsAuthenticator(c.Endpoint, strings.TrimSpace(c.ClientID), secret, store, append(o, opts...)...)
 	if err != nil {
@@ -234,6 +252,8 @@ type Client struct {
 	// Authenticator gets the tokens; nil when the Config asks for no
 	// authentication.
 	Authenticator *authenticator.Keeper
+	// Proxy gets the proxy tokens of proxyCommand; nil without one.
+	Proxy *authenticator.Keeper
 	// ConfigStore tells the authenticator where the token endpoint is:
 	// FlyteAdmin's AuthMetadataService over Conn, or a static store when
 	// the Config names everything; nil when the Config asks for no
@@ -247,6 +267,9 @@ type Client struct {
 func (c *Client) Close() error {
 	if c.Authenticator != nil {
 		c.Authenticator.Close()
+	}
+	if c.Proxy != nil {
+		c.Proxy.Close()
 	}
 	return c.Conn.Close()
 }
@@ -296,6 +319,10 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	defaults, err := cfg.DialOptions()
+	if err != nil {
+		return nil, err
+	}
 	var (
 		iopts []interceptor.Option
 		aopts []authenticator.Option
@@ -311,13 +338,25 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 			rest = append(rest, o)
 		}
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, defaults...)
+	p, err := cfg.proxySetup(iopts)
+	if err != nil {
+		return nil, err
+	}
+	var proxyKeeper *authenticator.Keeper
+	if p != nil {
+		proxyKeeper = p.keeper
+	}
 	if mode == "" {
+		if p != nil {
+			dial = append(dial, p.dial...)
+		}
 		cc, err := grpc.NewClient(target, append(dial, rest...)...)
 		if err != nil {
-			return nil, fmt.Errorf("grpcauth: %w", err)
+			closeKeeper(proxyKeeper)
+			return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
 		}
-		return &Client{Conn: cc}, nil
+		return &Client{Conn: cc, Proxy: proxyKeeper}, nil
 	}
 
 	// The store needs the connection, the connection needs the
@@ -330,8 +369,9 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, err := cfg.NewAuthenticator(store, aopts...)
+	auth, err := cfg.newAuthenticator(store, p, aopts...)
 	if err != nil {
+		closeKeeper(proxyKeeper)
 		return nil, err
 	}
 	if cfg.Insecure {
@@ -341,12 +381,18 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(auth, iopts...)),
 		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth, iopts...)),
 	)
+	if p != nil {
+		// Inside the OAuth2 interceptors: they see the proxy's refusals first.
+		dial = append(dial, p.dial...)
+	}
 	cc, err := grpc.NewClient(target, append(dial, rest...)...)
 	if err != nil {
-		return nil, fmt.Errorf("grpcauth: %w", err)
+		auth.Close()
+		closeKeeper(proxyKeeper)
+		return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
 	}
 	late.Set(cc)
-	return &Client{Conn: cc, Authenticator: auth, ConfigStore: store}, nil
+	return &Client{Conn: cc, Authenticator: auth, Proxy: proxyKeeper, ConfigStore: store}, nil
 }
 
 // interceptorOptions carries interceptor options through New's dial
@@ -397,4 +443,10 @@ func (c Config) configStore(cc grpc.ClientConnInterface) (configstore.ClientConf
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
 	return r, nil
+}
+
+func closeKeeper(k *authenticator.Keeper) {
+	if k != nil {
+		_ = k.Close()
+	}
 }

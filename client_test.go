@@ -294,7 +294,10 @@ func TestNewClientCallerOptionsComeLast(t *testing.T) {
 		if method == testserver.EchoUnaryMethod {
 			md, _ := metadata.FromOutgoingContext(ctx)
 			for _, o := range opts {
-				if _, ok := o.(grpc.PerRPCCredsCallOption); ok {
+				switch o.(type) {
+				// The interceptor's per-RPC credentials are their own
+				// call option, embedding grpc.PerRPCCredsCallOption.
+				case grpc.PerRPCCredsCallOption, credentials.PerRPCCredentials:
 					sawToken.Store(true)
 				}
 			}
@@ -447,8 +450,8 @@ func TestNewClientAuthTypes(t *testing.T) {
 		{authType: "Pkce", err: grpcauth.ErrUnsupported, msg: "authType Pkce: not supported yet"},
 		{authType: "standard", err: grpcauth.ErrUnsupported, msg: "authType Pkce: not supported yet"},
 		{authType: "deviceflow", err: grpcauth.ErrUnsupported, msg: "authType DeviceFlow: not supported yet"},
-		{authType: "ExternalCommand", err: grpcauth.ErrUnsupported, msg: "authType ExternalCommand: not supported yet"},
-		{authType: "external_process", err: grpcauth.ErrUnsupported, msg: "authType ExternalCommand: not supported yet"},
+		{authType: "ExternalCommand", msg: "authType ExternalCommand needs a command"},
+		{authType: "external_process", msg: "authType ExternalCommand needs a command"},
 		{authType: "kerberos", msg: `unknown authType "kerberos"`},
 	}
 	for _, tt := range tests {
@@ -470,9 +473,11 @@ func TestNewClientAuthTypes(t *testing.T) {
 	}
 
 	t.Run("proxyCommand", func(t *testing.T) {
-		_, err := grpcauth.New(grpcauth.Config{Endpoint: "localhost:1", ProxyCommand: []string{"get-token"}})
-		require.ErrorIs(t, err, grpcauth.ErrUnsupported)
-		assert.Contains(t, err.Error(), "proxyCommand")
+		c, err := grpcauth.New(grpcauth.Config{Endpoint: "localhost:1", ProxyCommand: []string{"get-token"}})
+		require.NoError(t, err, "no I/O until the first call")
+		assert.NotNil(t, c.Proxy)
+		assert.Nil(t, c.Authenticator)
+		require.NoError(t, c.Close())
 	})
 	t.Run("NewAuthenticator without auth", func(t *testing.T) {
 		_, err := grpcauth.Config{Endpoint: "localhost:1"}.NewAuthenticator(nil)

@@ -1,13 +1,18 @@
 package grpcauth_test
 
 import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -405,9 +410,268 @@ func TestKeysAreFlyteNames(t *testing.T) {
 	assert.Equal(t, []string{
 		"endpoint", "insecure", "insecureSkipVerify", "caCertFilePath", "authType", "clientId",
 		"clientSecretLocation", "clientSecretEnvVar", "scopes", "audience", "useAudienceFromAdmin",
-		"tokenUrl", "authorizationHeader", "httpProxyURL", "command", "proxyCommand", "clientSecret",
+		"tokenUrl", "authorizationHeader", "httpProxyURL", "command", "proxyCommand",
+		"maxMessageSizeBytes", "maxRetries", "perRetryTimeout", "maxBackoffDelay", "defaultServiceConfig",
+		"tokenRefreshWindow", "pkceConfig.timeout", "pkceConfig.refreshTime",
+		"deviceFlowConfig.refreshTime", "deviceFlowConfig.timeout", "deviceFlowConfig.pollInterval",
+		"consoleEndpoint", "clientSecret",
 	}, grpcauth.Keys())
 	for _, k := range grpcauth.Keys() {
 		assert.False(t, strings.ContainsAny(k, "_- "), k)
 	}
+}
+
+// printers renders v every way a program might show it: fmt verbs (right
+// and wrong ones), log/slog's Text and JSON handlers, and encoding/json.
+func printers(t *testing.T, v any) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%t"} {
+		out[verb] = fmt.Sprintf(verb, v)
+	}
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("cfg", "config", v)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("cfg", "config", v)
+	out["slog text"], out["slog json"] = text.String(), js.String()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	out["json"] = string(b)
+	return out
+}
+
+// Issue 12, items 1 and 2: the secret, and the credentials and query of a
+// URL, reach no printer. slog's JSON handler and encoding/json printed
+// ClientSecret before Config implemented LogValue and MarshalJSON.
+func TestConfigHidesSecretsFromEveryPrinter(t *testing.T) {
+	const secret = "s3cr3t-value-that-must-not-leak"
+	cfg := grpcauth.Config{
+		Endpoint:        "dns:///x:443",
+		ClientID:        "id",
+		ClientSecret:    secret,
+		HTTPProxyURL:    "http://alice:password@proxy:3128",
+		TokenURL:        "https://idp.example/token?api_key=k3y",
+		ConsoleEndpoint: "https://bob:hunter2@console.example/#frag",
+		Scopes:          []string{"all"},
+	}
+	leaks := []string{secret, "password", "k3y", "hunter2", "frag", hex.EncodeToString([]byte(secret))}
+	values := map[string]any{
+		"value":   cfg,
+		"pointer": &cfg,
+		"nested":  struct{ C grpcauth.Config }{cfg},
+	}
+	for name, v := range values {
+		for how, out := range printers(t, v) {
+			for _, leak := range leaks {
+				assert.NotContains(t, out, leak, "%s through %s", name, how)
+			}
+		}
+	}
+	for _, s := range cfg.Settings() {
+		for _, leak := range leaks {
+			assert.NotContains(t, s.Value, leak, s.Key)
+		}
+	}
+
+	var js bytes.Buffer
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("cfg", "config", cfg)
+	assert.Contains(t, js.String(), `"clientSecret":"[REDACTED]"`)
+	assert.Contains(t, js.String(), `"httpProxyURL":"http://[REDACTED]@proxy:3128"`)
+	assert.Contains(t, js.String(), `"clientId":"id"`)
+
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	var decoded map[string]any
+	require.NoError(t, json.Unmarshal(b, &decoded))
+	assert.Equal(t, "[REDACTED]", decoded["clientSecret"])
+	assert.Equal(t, "https://idp.example/token?[REDACTED]", decoded["tokenUrl"])
+	assert.Equal(t, []any{"all"}, decoded["scopes"])
+	assert.Equal(t, float64(grpcauth.DefaultMaxRetries), decoded["maxRetries"])
+	assert.Equal(t, map[string]any{"timeout": "2m0s", "refreshTime": "5m0s"}, decoded["pkceConfig"])
+
+	assert.Contains(t, cfg.String(), `HTTPProxyURL: "http://[REDACTED]@proxy:3128"`)
+}
+
+const newKeysConfig = `
+admin:
+  endpoint: dns:///flyte.example.com:443
+  maxMessageSizeBytes: 33554432
+  maxRetries: 7
+  perRetryTimeout: 20s
+  maxBackoffDelay: 1m
+  defaultServiceConfig: '{"loadBalancingConfig": [{"round_robin": {}}]}'
+  tokenRefreshWindow: 5m
+  pkceConfig:
+    timeout: 3m
+    refreshTime: 90s
+  deviceFlowConfig:
+    refreshTime: 1m
+    timeout: 15m
+    pollInterval: 2s
+console:
+  endpoint: https://console.example.com
+`
+
+func TestLoadConfigConnectionAndFlowKeys(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "config.yaml", newKeysConfig)
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Warnings())
+
+	assert.Equal(t, 32<<20, cfg.MaxMessageSizeBytes)
+	assert.Equal(t, 7, cfg.MaxRetries)
+	assert.Equal(t, 20*time.Second, cfg.PerRetryTimeout)
+	assert.Equal(t, time.Minute, cfg.MaxBackoffDelay)
+	assert.JSONEq(t, `{"loadBalancingConfig": [{"round_robin": {}}]}`, cfg.DefaultServiceConfig)
+	assert.Equal(t, 5*time.Minute, cfg.TokenRefreshWindow)
+	assert.Equal(t, grpcauth.PkceConfig{Timeout: 3 * time.Minute, RefreshTime: 90 * time.Second}, cfg.PkceConfig)
+	assert.Equal(t, grpcauth.DeviceFlowConfig{RefreshTime: time.Minute, Timeout: 15 * time.Minute, PollInterval: 2 * time.Second}, cfg.DeviceFlowConfig)
+	assert.Equal(t, "https://console.example.com", cfg.ConsoleEndpoint)
+
+	assert.Equal(t, path, cfg.Source("pkceConfig.timeout"))
+	assert.Equal(t, path, cfg.Source("deviceFlowConfig.pollInterval"))
+	assert.Equal(t, path, cfg.Source("consoleEndpoint"))
+	cfg.PkceConfig.Timeout = time.Hour
+	assert.Equal(t, grpcauth.SourceExplicit, cfg.Source("pkceConfig.timeout"))
+	assert.Equal(t, path, cfg.Source("pkceConfig.refreshTime"), "provenance is per key")
+}
+
+func TestLoadConfigDefaultsShown(t *testing.T) {
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{})
+	require.NoError(t, err)
+	got := map[string]grpcauth.Setting{}
+	for _, s := range cfg.Settings() {
+		got[s.Key] = s
+	}
+	for key, want := range map[string]string{
+		"maxMessageSizeBytes":           "67108864",
+		"maxRetries":                    "4",
+		"perRetryTimeout":               "15s",
+		"maxBackoffDelay":               "8s",
+		"pkceConfig.timeout":            "2m0s",
+		"pkceConfig.refreshTime":        "5m0s",
+		"deviceFlowConfig.refreshTime":  "5m0s",
+		"deviceFlowConfig.timeout":      "10m0s",
+		"deviceFlowConfig.pollInterval": "5s",
+		"tokenRefreshWindow":            "0s",
+	} {
+		assert.Equal(t, grpcauth.Setting{Key: key, Value: want, Source: grpcauth.SourceDefault}, got[key])
+	}
+}
+
+// flyteidl reads "maxRetries: 0" as no retries; so do we.
+func TestLoadConfigZeroRetries(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "config.yaml", "admin:\n  maxRetries: 0\n")
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	require.NoError(t, err)
+	assert.Negative(t, cfg.MaxRetries)
+	for _, s := range cfg.Settings() {
+		if s.Key == "maxRetries" {
+			assert.Equal(t, grpcauth.Setting{Key: "maxRetries", Value: "0", Source: path}, s)
+		}
+	}
+}
+
+func TestLoadConfigNewEnvVariables(t *testing.T) {
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: env{
+		"FLYTE_CREDENTIALS_COMMAND":       "aws, sso ,token",
+		"FLYTE_CREDENTIALS_PROXY_COMMAND": "gcloud,auth,print-identity-token",
+		"FLYTE_PLATFORM_CONSOLE_ENDPOINT": "https://console.example.com",
+	}.lookup})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"aws", "sso", "token"}, cfg.Command)
+	assert.Equal(t, []string{"gcloud", "auth", "print-identity-token"}, cfg.ProxyCommand)
+	assert.Equal(t, "https://console.example.com", cfg.ConsoleEndpoint)
+	assert.Equal(t, "env FLYTE_CREDENTIALS_COMMAND", cfg.Source("command"))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_PROXY_COMMAND", cfg.Source("proxyCommand"))
+	assert.Equal(t, "env FLYTE_PLATFORM_CONSOLE_ENDPOINT", cfg.Source("consoleEndpoint"))
+}
+
+func TestSetParsesDurationsAndNumbers(t *testing.T) {
+	var cfg grpcauth.Config
+	require.NoError(t, cfg.Set("tokenRefreshWindow", "5m", "flag --x"))
+	require.NoError(t, cfg.Set("deviceFlowConfig.pollInterval", " 1500ms ", "flag --x"))
+	require.NoError(t, cfg.Set("maxMessageSizeBytes", "1024", "flag --x"))
+	assert.Equal(t, 5*time.Minute, cfg.TokenRefreshWindow)
+	assert.Equal(t, 1500*time.Millisecond, cfg.DeviceFlowConfig.PollInterval)
+	assert.Equal(t, 1024, cfg.MaxMessageSizeBytes)
+
+	for _, tt := range []struct{ key, value, want string }{
+		{"tokenRefreshWindow", "5", `flag --x: tokenRefreshWindow: want a duration such as 30s or 5m, got "5"`},
+		{"tokenRefreshWindow", "-5m", `flag --x: tokenRefreshWindow: want a duration at least 0, got -5m0s`},
+		{"maxRetries", "many", `flag --x: maxRetries: want a whole number, got "many"`},
+		{"maxRetries", "-1", `flag --x: maxRetries: want a number at least 0, got -1`},
+	} {
+		err := cfg.Set(tt.key, tt.value, "flag --x")
+		require.Error(t, err)
+		assert.Equal(t, tt.want, err.Error())
+	}
+}
+
+func TestLoadConfigNewKeyErrors(t *testing.T) {
+	tests := []struct{ content, want string }{
+		{"admin:\n  tokenRefreshWindow: 300\n", `: admin.tokenRefreshWindow: want a duration such as 30s or 5m, got the number 300 (line 2)`},
+		{"admin:\n  pkceConfig:\n    timeout: soon\n", `: admin.pkceConfig.timeout: want a duration such as 30s or 5m, got "soon" (line 3)`},
+		{"admin:\n  pkceConfig: 5m\n", `: admin.pkceConfig: want a mapping, got "5m" (line 2)`},
+		{"admin:\n  deviceFlowConfig:\n    timeout: 1m\n    timeout: 2m\n", `: admin.deviceFlowConfig.timeout: defined twice, first on line 3 (line 4)`},
+		{"admin:\n  maxRetries: [1]\n", `: admin.maxRetries: want a whole number, got a list (line 2)`},
+		{"admin:\n  maxMessageSizeBytes: -5\n", `: admin.maxMessageSizeBytes: want a number at least 0, got -5 (line 2)`},
+		{"console:\n  endpoint: [x]\n", `: console.endpoint: want a string, got a list (line 2)`},
+	}
+	for _, tt := range tests {
+		path := writeFile(t, t.TempDir(), "config.yaml", tt.content)
+		_, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+		require.Error(t, err, tt.content)
+		assert.Equal(t, path+tt.want, err.Error())
+	}
+}
+
+// Issue 16: an unknown admin key is a warning naming the closest known
+// key, not an error.
+func TestLoadConfigWarnsAboutUnknownKeys(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "config.yaml", `admin:
+  endpoint: dns:///x:443
+  clientID: typo
+  scoeps: [all]
+  pkceConfig:
+    timout: 1m
+  frobnicate: true
+  useAuth: true
+  clientSecret: do-not-put-me-here
+  consoleEndpoint: https://c
+  pkceConfig.timeout: 1m
+`)
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	require.NoError(t, err)
+	assert.Empty(t, cfg.ClientID, "a misspelt key is not read")
+	assert.Zero(t, cfg.PkceConfig.Timeout)
+	w := cfg.Warnings()
+	require.Len(t, w, 8, "%q", w)
+	assert.Equal(t, path+":3: unknown key admin.clientID, ignored; did you mean clientId?", w[0])
+	assert.Equal(t, path+":4: unknown key admin.scoeps, ignored; did you mean scopes?", w[1])
+	assert.Equal(t, path+":6: unknown key admin.pkceConfig.timout, ignored; did you mean timeout?", w[2])
+	assert.Equal(t, path+":7: unknown key admin.frobnicate, ignored", w[3])
+	assert.Contains(t, w[4], "admin.useAuth is deprecated")
+	assert.Contains(t, w[5], "admin.clientSecret is not read from the file")
+	assert.Contains(t, w[6], "the console endpoint is console.endpoint")
+	assert.Contains(t, w[7], "unknown key admin.pkceConfig.timeout")
+	for _, s := range w {
+		assert.NotContains(t, s, "do-not-put-me-here")
+	}
+
+	w[0] = "changed"
+	assert.NotEqual(t, "changed", cfg.Warnings()[0], "Warnings returns a copy")
+}
+
+func TestLoadConfigWarningsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("admin:\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "  unknown%d: x\n", i)
+	}
+	path := writeFile(t, t.TempDir(), "config.yaml", b.String())
+	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	require.NoError(t, err)
+	w := cfg.Warnings()
+	require.Len(t, w, 33)
+	assert.Equal(t, path+": 68 more warnings not shown", w[32])
 }

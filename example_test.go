@@ -127,5 +127,5 @@ func ExampleConfig_String() {
 	cfg := grpcauth.Config{Endpoint: "dns:///flyte.example.com:443", ClientID: "my-client", ClientSecret: "hunter2"}
 	fmt.Printf("%+v\n", cfg)
 	// Output:
-	// grpcauth.Config{Endpoint: "dns:///flyte.example.com:443", Insecure: false, InsecureSkipVerify: false, CACertFilePath: "", AuthType: "", ClientID: "my-client", ClientSecretLocation: "", ClientSecretEnvVar: "", Scopes: [], Audience: "", UseAudienceFromAdmin: false, TokenURL: "", AuthorizationHeader: "", HTTPProxyURL: "", Command: [], ProxyCommand: [], ClientSecret: [REDACTED]}
+	// grpcauth.Config{Endpoint: "dns:///flyte.example.com:443", Insecure: false, InsecureSkipVerify: false, CACertFilePath: "", AuthType: "", ClientID: "my-client", ClientSecretLocation: "", ClientSecretEnvVar: "", Scopes: [], Audience: "", UseAudienceFromAdmin: false, TokenURL: "", AuthorizationHeader: "", HTTPProxyURL: "", Command: [], ProxyCommand: [], MaxMessageSizeBytes: 0, MaxRetries: 0, PerRetryTimeout: 0s, MaxBackoffDelay: 0s, DefaultServiceConfig: "", TokenRefreshWindow: 0s, PkceConfig.Timeout: 0s, PkceConfig.RefreshTime: 0s, DeviceFlowConfig.RefreshTime: 0s, DeviceFlowConfig.Timeout: 0s, DeviceFlowConfig.PollInterval: 0s, ConsoleEndpoint: "", ClientSecret: [REDACTED]}
 }

@@ -3,12 +3,15 @@ package authenticator_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -204,4 +207,157 @@ func TestSecretFileTooLarge(t *testing.T) {
 	assert.Contains(t, err.Error(), path)
 	assert.Contains(t, err.Error(), "larger than")
 	assert.NotContains(t, err.Error(), "xxxx")
+}
+
+// mkfifo makes a named pipe at path with the mkfifo command, skipping the
+// test where there is none.
+func mkfifo(t *testing.T, path string) {
+	t.Helper()
+	bin, err := exec.LookPath("mkfifo")
+	if err != nil {
+		t.Skip("no mkfifo command on this system")
+	}
+	require.NoError(t, exec.Command(bin, path).Run())
+}
+
+// readWithin reads src, failing the test if that takes longer than waitFor:
+// the point of these tests is that nothing hangs.
+func readWithin(t *testing.T, src authenticator.SecretSource) (string, error) {
+	t.Helper()
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := src.ClientSecret(t.Context())
+		done <- result{s, err}
+	}()
+	r := receiveWithin(t, done, "reading the secret")
+	return r.s, r.err
+}
+
+func TestSecretFileNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	mkfifo(t, fifo)
+	linkToFIFO := filepath.Join(dir, "link-to-fifo")
+	require.NoError(t, os.Symlink(fifo, linkToFIFO))
+
+	tests := []struct{ name, path, want string }{
+		{"named pipe without a writer", fifo, "a named pipe"},
+		{"symbolic link to a named pipe", linkToFIFO, "a named pipe"},
+		{"directory", dir, "a directory"},
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		tests = append(tests, struct{ name, path, want string }{"endless device", "/dev/zero", "a character device"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := readWithin(t, authenticator.SecretFromFile(tt.path))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.path)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Contains(t, err.Error(), "want a regular file")
+		})
+	}
+}
+
+func TestSecretFileRefreshDoesNotHangOnAFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	mkfifo(t, fifo)
+	ts := newDefaultTokenServer(t)
+	a, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", staticFor(ts),
+		authenticator.WithSecretSource(authenticator.SecretFromFile(fifo)))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- a.RefreshCredentials(t.Context()) }()
+	err = receiveWithin(t, done, "the refresh")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "named pipe")
+	assert.Zero(t, ts.Requests())
+}
+
+func TestSecretFileThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real-secret")
+	require.NoError(t, os.WriteFile(target, []byte(testSecret+"\n"), 0o600))
+	link := filepath.Join(dir, "secret")
+	require.NoError(t, os.Symlink(target, link))
+
+	// A symbolic link to a regular file is fine: Kubernetes mounts
+	// secrets that way (..data/secret).
+	got, err := readWithin(t, authenticator.SecretFromFile(link))
+	require.NoError(t, err)
+	assert.Equal(t, testSecret, got)
+}
+
+func TestSecretFileHonoursContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(path, []byte(testSecret), 0o600))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := authenticator.SecretFromFile(path).ClientSecret(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), path)
+}
+
+func TestSecretSourcesUnderEveryPrinter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(path, []byte(testSecret), 0o600))
+	const name = "GRPCAUTH_TEST_PRINT_SECRET"
+	t.Setenv(name, testSecret)
+	store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "http://127.0.0.1:1/token"})
+	static := newAuth(t, store)
+
+	values := map[string]any{
+		"file source":   authenticator.SecretFromFile(path),
+		"env source":    authenticator.SecretFromEnv(name),
+		"authenticator": static,
+	}
+	for what, v := range values {
+		t.Run(what, func(t *testing.T) {
+			var out bytes.Buffer
+			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T"} {
+				fmt.Fprintf(&out, verb+"\n", v)
+			}
+			slog.New(slog.NewTextHandler(&out, nil)).Info("v", "v", v)
+			slog.New(slog.NewJSONHandler(&out, nil)).Info("v", "v", v, "group", []any{v})
+			b, _ := json.Marshal(v) // an error is fine; the secret in it is not
+			out.Write(b)
+			requireNoSecret(t, out.String())
+			assert.NotContains(t, out.String(), hex.EncodeToString([]byte(testSecret)))
+		})
+	}
+}
+
+// The static secret behind an authenticator is held so that even a verb
+// fmt does not apply to strings cannot print it through the struct.
+func TestHeldSecretHidesUnderAnyVerb(t *testing.T) {
+	src := authenticator.SecretFromValue(" " + testSecret + "\n")
+	got, err := src.ClientSecret(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, testSecret, got)
+	holder := struct {
+		name string
+		src  authenticator.SecretSource
+	}{"x", src}
+	var out bytes.Buffer
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%T"} {
+		fmt.Fprintf(&out, verb+"\n", src)
+		fmt.Fprintf(&out, verb+"\n", holder)
+		fmt.Fprintf(&out, verb+"\n", &holder)
+	}
+	slog.New(slog.NewTextHandler(&out, nil)).Info("v", "v", src, "h", holder)
+	slog.New(slog.NewJSONHandler(&out, nil)).Info("v", "v", src)
+	b, err := json.Marshal(src)
+	require.NoError(t, err)
+	out.Write(b)
+	requireNoSecret(t, out.String())
+	assert.NotContains(t, out.String(), hex.EncodeToString([]byte(testSecret)))
+}
+
+func TestSecretFromValueEmpty(t *testing.T) {
+	_, err := authenticator.SecretFromValue(" \n").ClientSecret(t.Context())
+	require.ErrorIs(t, err, authenticator.ErrEmptySecret)
 }

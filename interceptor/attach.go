@@ -7,92 +7,145 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
+
+// acceptor is implemented by authenticators that want to hear that a
+// token was accepted by the server (the keeper resets its rejection backoff).
+type acceptor interface {
+	Accepted(value string)
+}
 
 // auth is what one interceptor shares across its calls.
 type auth struct {
-	a  authenticator.Authenticator
-	rr authenticator.RejectionRefresher // a, when it implements it
-	ac accepter                         // a, when it implements it
-	o  *options
-	// conn is the security of the last connection a token was sent on;
-	// interceptors usually serve one connection, so one entry suffices.
-	conn atomic.Pointer[connSecurity]
+	a   authenticator.Authenticator
+	rr  authenticator.RejectionRefresher // a, when it implements it
+	acc acceptor                         // a, when it implements it
+	o   *options
+	// tok is the metadata of the last token attached, built once per token
+	// value and shared, read-only, by every call that carries it.
+	tok atomic.Pointer[tokenMD]
 }
 
-type connSecurity struct {
-	cc     *grpc.ClientConn
-	secure bool
+// tokenMD is one token as per-RPC credentials return it.
+type tokenMD struct {
+	key, value string
+	md         map[string]string
 }
 
 func newAuth(a authenticator.Authenticator, opts []Option) *auth {
 	x := &auth{a: a, o: newOptions(opts)}
 	x.rr, _ = a.(authenticator.RejectionRefresher)
-	x.ac, _ = a.(accepter)
+	x.acc, _ = a.(acceptor)
 	return x
 }
 
-// accepter is implemented by authenticators that want to hear that a call
-// carrying their token succeeded (the Keeper ends a rejection backoff).
-type accepter interface{ Accepted(value string) }
+// inlineOpts is how many call options an attempt holds without an
+// allocation of their own: the caller's, plus the credentials.
+const inlineOpts = 4
 
-// accepted reports a successful attempt to the authenticator.
-func (x *auth) accepted(at attempt) {
-	if x.ac != nil && at.value != "" {
-		x.ac.Accepted(at.value)
-	}
+// callCreds are the per-RPC credentials of one attempt of a call. gRPC asks
+// them for the token with the AuthInfo of the transport the attempt
+// actually uses, so the "may this transport carry a token" decision is made
+// per attempt (transportsec), never per connection. They are their own
+// grpc.CallOption, and hold the attempt's option slice, so that attaching
+// a token costs one allocation.
+type callCreds struct {
+	grpc.PerRPCCredsCallOption // its Creds is the callCreds itself
+	x                          *auth
+	tok                        *tokenMD
+	withheld                   atomic.Bool // the token was held back from an insecure transport
+	opts                       [inlineOpts]grpc.CallOption
 }
+
+// GetRequestMetadata returns the token's metadata on a secure transport,
+// or with WithInsecure; else nothing, and the attempt records that its
+// token was withheld.
+func (c *callCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	if c.x.o.insecure {
+		return c.tok.md, nil
+	}
+	secure, method := transportsec.SecureContext(ctx)
+	if secure {
+		return c.tok.md, nil
+	}
+	c.withheld.Store(true)
+	c.x.o.logger.Debug("grpcauth: not sending the token: the transport has no transport security", "method", method)
+	return nil, nil
+}
+
+// RequireTransportSecurity is false so that gRPC does not fail the call on
+// an insecure transport: GetRequestMetadata withholds the token instead,
+// and the call goes out without it.
+func (c *callCreds) RequireTransportSecurity() bool { return false }
 
 // attempt is what one attempt of a call carried.
 type attempt struct {
-	value    string      // the metadata value sent, "" if none
-	withheld bool        // a token was held back: the connection is not secure
-	probe    *probeCreds // set when the connection's security was not known yet
+	value string     // the metadata value offered, "" if none
+	creds *callCreds // nil when no token was offered
 }
 
-func (at attempt) wasWithheld() bool {
-	return at.withheld || (at.probe != nil && at.probe.withheld.Load())
-}
+// sent reports whether the attempt's token went out (rather than being
+// withheld from an insecure transport).
+func (at attempt) sent() bool { return at.creds != nil && !at.creds.withheld.Load() }
 
-// attach adds the current credentials to a call. On the hot path (a token,
-// a connection known to be secure) it is an atomic load and
-// metadata.AppendToOutgoingContext.
-func (x *auth) attach(ctx context.Context, cc *grpc.ClientConn, opts []grpc.CallOption) (context.Context, []grpc.CallOption, attempt) {
+func (at attempt) wasWithheld() bool { return at.creds != nil && at.creds.withheld.Load() }
+
+// attach adds the current credentials to an attempt of a call, as per-RPC
+// credentials appended to opts. c, when not nil, is storage for the
+// credentials (a stream keeps one in its own allocation); else they are
+// allocated here. On the hot path this is an atomic load and that one
+// allocation; the map gRPC reads the token from is built once per token.
+//
+// With no token to attach because the caller's context ended while the
+// authenticator was getting one, it returns the error of the call instead.
+func (x *auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds) ([]grpc.CallOption, attempt, error) {
 	key, value, ok := x.a.FetchGRPCCallAuthMetadata(ctx)
 	if !ok {
-		return ctx, opts, attempt{}
-	}
-	if !x.o.insecure {
-		known := x.conn.Load()
-		if known == nil || known.cc != cc || cc == nil {
-			// Let gRPC tell us the connection's security at the first call:
-			// per-RPC credentials see the transport's AuthInfo.
-			p := &probeCreds{x: x, cc: cc, key: key, value: value}
-			return ctx, append(opts[:len(opts):len(opts)], grpc.PerRPCCredentials(p)), attempt{value: value, probe: p}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, attempt{}, &contextEnded{
+				code: status.FromContextError(cerr).Code(),
+				msg:  "grpcauth: the call's context ended while waiting for a token: " + cerr.Error(),
+				err:  cerr,
+			}
 		}
-		if !known.secure {
-			return ctx, opts, attempt{withheld: true}
-		}
+		return opts, attempt{}, nil
 	}
-	return metadata.AppendToOutgoingContext(ctx, key, value), opts, attempt{value: value}
+	t := x.tok.Load()
+	if t == nil || t.value != value || t.key != key {
+		t = &tokenMD{key: key, value: value, md: map[string]string{key: value}}
+		x.tok.Store(t)
+	}
+	if c == nil {
+		c = new(callCreds)
+	}
+	c.x, c.tok = x, t
+	c.Creds = c
+	at := attempt{value: value, creds: c}
+	if len(opts) < inlineOpts {
+		return append(append(c.opts[:0], opts...), c), at, nil
+	}
+	return append(opts[:len(opts):len(opts)], c), at, nil
 }
 
-// afterFailure decides what a failed attempt leads to: a refresh and a
-// retry (true, nil), or the error to return (false, err).
-func (x *auth) afterFailure(ctx context.Context, method string, at attempt, err error) (retry bool, _ error) {
+// afterAttempt decides what a failed attempt of a call leads to, for unary
+// calls and streams alike: a refresh and a retry (true, nil), or the error
+// to return (false, err). retried says that the attempt was already the
+// retry: its error is returned, explained if its token was withheld.
+func (x *auth) afterAttempt(ctx context.Context, method string, at attempt, err error, retried bool) (retry bool, _ error) {
 	code := status.Code(err)
-	if !x.o.refreshable(code) {
+	if !x.o.refreshable(code) || IsProxyFailure(err) {
+		// A proxy's refusal is the proxy interceptors' business: a new
+		// OAuth2 token cannot get a call past the proxy.
 		return false, err
 	}
 	if at.wasWithheld() {
 		return false, x.withheld(method, err)
 	}
-	if ctx.Err() != nil {
+	if retried || ctx.Err() != nil {
 		return false, err
 	}
 	x.o.logger.Debug("grpcauth: call rejected, refreshing credentials", "method", method, "code", code)
@@ -103,7 +156,13 @@ func (x *auth) afterFailure(ctx context.Context, method string, at attempt, err 
 		rerr = x.a.RefreshCredentials(ctx)
 	}
 	if rerr != nil {
-		return false, &RefreshError{Code: code, Message: status.Convert(err).Message(), Err: rerr}
+		re := &RefreshError{Code: code, Message: status.Convert(err).Message(), Err: rerr}
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller gave up waiting: that, not the credentials, is
+			// why the call ends.
+			return false, &contextEnded{code: status.FromContextError(cerr).Code(), msg: re.Error(), err: re}
+		}
+		return false, re
 	}
 	if x.o.onRetry != nil {
 		x.o.onRetry(method, code)
@@ -111,63 +170,17 @@ func (x *auth) afterFailure(ctx context.Context, method string, at attempt, err 
 	return true, nil
 }
 
-// afterRetry returns the error of a call's last attempt. If that attempt
-// was rejected because its token was withheld (the first attempt went out
-// with no token, the refresh got one, and the connection turned out not to
-// be secure), the error says so, as it does for a first attempt.
-func (x *auth) afterRetry(method string, at attempt, err error) error {
-	if err != nil && at.wasWithheld() && x.o.refreshable(status.Code(err)) {
-		return x.withheld(method, err)
+// accepted tells the authenticator that the server accepted the token an
+// attempt carried.
+func (x *auth) accepted(at attempt) {
+	if x.acc != nil && at.sent() {
+		x.acc.Accepted(at.value)
 	}
-	return err
 }
 
 func (x *auth) withheld(method string, err error) error {
-	x.o.logger.Warn("grpcauth: call rejected; its token was withheld on an insecure connection", "method", method)
+	x.o.logger.Warn("grpcauth: call rejected; its token was withheld on an insecure transport", "method", method)
 	return withheldError(err)
-}
-
-// probeCreds sends the token as per-RPC credentials, which lets it see the
-// transport's security before anything is sent, and records it for the
-// connection's later calls.
-type probeCreds struct {
-	x          *auth
-	cc         *grpc.ClientConn
-	key, value string
-	withheld   atomic.Bool
-}
-
-func (p *probeCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
-	ri, _ := credentials.RequestInfoFromContext(ctx)
-	secure := isSecure(ri.AuthInfo)
-	if p.cc != nil {
-		p.x.conn.Store(&connSecurity{cc: p.cc, secure: secure})
-	}
-	if !secure {
-		p.withheld.Store(true)
-		p.x.o.logger.Warn("grpcauth: not sending the token: the connection has no transport security; use TLS, or WithInsecure for a plaintext development cluster", "method", ri.Method)
-		return nil, nil
-	}
-	return map[string]string{p.key: p.value}, nil
-}
-
-// RequireTransportSecurity is false so that gRPC does not fail the call on
-// an insecure connection: GetRequestMetadata withholds the token instead.
-func (p *probeCreds) RequireTransportSecurity() bool { return false }
-
-// isSecure reports whether a transport offers privacy and integrity, or is
-// local (loopback or a Unix socket, through credentials/local).
-func isSecure(ai credentials.AuthInfo) bool {
-	if ai == nil {
-		return false
-	}
-	if ai.AuthType() == "local" {
-		return true
-	}
-	ci, ok := ai.(interface {
-		GetCommonAuthInfo() credentials.CommonAuthInfo
-	})
-	return ok && ci.GetCommonAuthInfo().SecurityLevel == credentials.PrivacyAndIntegrity
 }
 
 // missingAuthenticator is the error of every call through an interceptor

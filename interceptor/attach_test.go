@@ -25,8 +25,8 @@ func TestAttachesTokenUnderConfiguredKeyBesideCallerMetadata(t *testing.T) {
 			e := newEnv(t, envConfig{headerKey: key})
 			e.prime(t)
 			want := e.token(t)
-			// The first call learns the connection's security, the second
-			// takes the fast path: both must carry the same metadata.
+			// Each call decides for its own transport: both must carry the
+			// same metadata.
 			for i := range 2 {
 				ctx := metadata.AppendToOutgoingContext(testContext(t), "x-caller", "1")
 				got, err := sh.call(ctx, e.echo)
@@ -63,17 +63,21 @@ func TestAttachesTokenUnderKeyAdvertisedByTheServer(t *testing.T) {
 }
 
 func TestNoTokenOpenServerPassesWithoutTokenRequest(t *testing.T) {
+	// An authenticator that holds no token (the fake does not fetch one
+	// on first use): a call the server accepts without one costs no
+	// refresh and no retry.
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
 			var retries counter
-			e := newEnv(t, envConfig{open: true, opts: []interceptor.Option{retries.option()}})
+			e := newFakeEnv(t, envConfig{open: true, opts: []interceptor.Option{retries.option()}})
 			got, err := sh.call(testContext(t), e.echo)
 			require.NoError(t, err)
 			assert.Equal(t, sh.want, got)
-			assert.Zero(t, e.tokens.Requests())
+			assert.Zero(t, e.auth.refreshes.Load())
 			assert.EqualValues(t, 1, e.admin.EchoCalls())
 			assert.Empty(t, e.admin.LastEchoMetadata().Get(authenticator.DefaultHeaderKey))
 			assert.Zero(t, retries.n.Load())
+			assert.Empty(t, e.auth.acceptedValues(), "no token was accepted")
 		})
 	}
 }
@@ -83,8 +87,8 @@ func TestPlaintextWithoutOptInSendsNoToken(t *testing.T) {
 		t.Run(sh.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{plaintext: true})
 			e.prime(t)
-			// The first call learns that the connection is plaintext, the
-			// second already knows it.
+			// Every call decides for its own transport, the first as the
+			// second.
 			for i := range 2 {
 				_, err := sh.call(testContext(t), e.echo)
 				require.Error(t, err, "call %d", i)
@@ -101,22 +105,23 @@ func TestPlaintextWithoutOptInSendsNoToken(t *testing.T) {
 
 func TestPlaintextWithoutOptInNoTokenYet(t *testing.T) {
 	// The first attempt has no token to withhold; the refresh gets one, and
-	// the retry learns the connection is plaintext: the error says so.
+	// the retry withholds it on the plaintext transport: the error says so.
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{plaintext: true})
+			e := newFakeEnv(t, envConfig{plaintext: true})
 			_, err := sh.call(testContext(t), e.echo)
 			require.Error(t, err)
 			assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
 			assert.Contains(t, status.Convert(err).Message(), "transport security")
-			assert.EqualValues(t, 1, e.tokens.Requests())
+			assert.EqualValues(t, 1, e.auth.refreshes.Load())
 			assert.EqualValues(t, 2, e.admin.EchoCalls())
 			assert.Empty(t, e.admin.LastEchoMetadata().Get(authenticator.DefaultHeaderKey))
 
-			// From now on the connection is known to be plaintext.
+			// With a token held, it is withheld at once, and the rejection
+			// causes no refresh.
 			_, err = sh.call(testContext(t), e.echo)
 			assert.Contains(t, status.Convert(err).Message(), "transport security")
-			assert.EqualValues(t, 1, e.tokens.Requests())
+			assert.EqualValues(t, 1, e.auth.refreshes.Load())
 			assert.EqualValues(t, 3, e.admin.EchoCalls())
 		})
 	}

@@ -10,7 +10,10 @@ import (
 // RefreshError is returned by a call that the server rejected and whose
 // credentials could not be refreshed. status.Code(err) reports Code, the
 // code of the rejected call; errors.As reaches the cause of the refresh
-// failure, such as an *authenticator.TokenError.
+// failure, such as an *authenticator.TokenError. When the caller's own
+// context ended while the call waited for the refresh, the call's error
+// reports that context's code (codes.DeadlineExceeded or codes.Canceled)
+// instead, and errors.As still reaches the RefreshError.
 type RefreshError struct {
 	// Code is the status code of the rejected call.
 	Code codes.Code
@@ -31,6 +34,19 @@ func (e *RefreshError) Unwrap() error { return e.Err }
 // GRPCStatus makes status.Code and status.Convert see the rejected call's
 // code, with Error() as the message.
 func (e *RefreshError) GRPCStatus() *status.Status { return status.New(e.Code, e.Error()) }
+
+// contextEnded is the error of a call whose caller's context ended while
+// it waited for a token or a refresh: it reports the context's code, and
+// unwraps to the RefreshError or to the context's error.
+type contextEnded struct {
+	code codes.Code
+	msg  string
+	err  error
+}
+
+func (e *contextEnded) Error() string              { return e.msg }
+func (e *contextEnded) Unwrap() error              { return e.err }
+func (e *contextEnded) GRPCStatus() *status.Status { return status.New(e.code, e.msg) }
 
 // withheldError explains a rejection of a call whose token was withheld
 // because the connection is not secure.

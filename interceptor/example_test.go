@@ -14,9 +14,9 @@ import (
 )
 
 // Example installs both interceptors on a connection to a protected
-// service. The first call goes out without a token, is rejected, and is sent
-// again once the authenticator has fetched one; later calls carry it from
-// the start.
+// service. The authenticator fetches its first token when the first call
+// asks for it; every call carries it from the start, and a rejected one
+// would be sent again once with a fresh token.
 func Example() {
 	// An OAuth2 token endpoint, and a FlyteAdmin stand-in that serves TLS
 	// and accepts only the tokens that endpoint issued.
@@ -62,6 +62,6 @@ func Example() {
 		fmt.Printf("%s: %d attempts so far, %d token request\n", reply, admin.EchoCalls(), tokens.Requests())
 	}
 	// Output:
-	// hello: 2 attempts so far, 1 token request
-	// again: 3 attempts so far, 1 token request
+	// hello: 1 attempts so far, 1 token request
+	// again: 2 attempts so far, 1 token request
 }

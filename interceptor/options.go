@@ -41,10 +41,11 @@ func newOptions(opts []Option) *options {
 	return o
 }
 
-// WithInsecure lets the interceptors send tokens over a connection without
+// WithInsecure lets the interceptors send tokens over a transport without
 // transport security (Flyte's insecure: true, for plaintext development
 // clusters). Default: a token goes only over TLS, ALTS or local
-// credentials; on any other connection the call goes out without it.
+// credentials, decided per call for the transport it uses; on any other
+// transport the call goes out without it.
 func WithInsecure() Option {
 	return func(o *options) { o.insecure = true }
 }
@@ -69,10 +70,12 @@ func WithSkipMethods(methods ...string) Option {
 }
 
 // WithMaxReplay bounds how many sent messages a client- or bidi-streaming
-// call keeps so it can replay them on a retry. A stream that has sent more
-// is not retried: its error is returned. 0 turns stream replay off (a
-// stream is then retried only if it has sent nothing). Default:
-// DefaultMaxReplay. A negative value keeps the default.
+// call keeps so it can replay them on a retry. A stream that has sent more,
+// or more than 64 KiB on the wire (protobuf messages' encoded size; a
+// message of another kind counts as past the bound), is not retried: its
+// error is returned. 0 turns stream replay off (a stream is then retried
+// only if it has sent nothing). Default: DefaultMaxReplay. A negative value
+// keeps the default.
 func WithMaxReplay(n int) Option {
 	return func(o *options) {
 		if n >= 0 {

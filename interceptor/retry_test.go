@@ -21,14 +21,17 @@ import (
 )
 
 func TestNoTokenYetProtectedServer(t *testing.T) {
+	// An authenticator that holds no token (the fake does not fetch one on
+	// first use): the call goes out without one, is rejected, and is sent
+	// again after one refresh.
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
 			var retries counter
-			e := newEnv(t, envConfig{opts: []interceptor.Option{retries.option()}})
+			e := newFakeEnv(t, envConfig{opts: []interceptor.Option{retries.option()}})
 			got, err := sh.call(testContext(t), e.echo)
 			require.NoError(t, err)
 			assert.Equal(t, sh.want, got)
-			assert.EqualValues(t, 1, e.tokens.Requests())
+			assert.EqualValues(t, 1, e.auth.refreshes.Load())
 			assert.EqualValues(t, 2, e.admin.EchoCalls())
 			assert.EqualValues(t, 1, e.admin.Rejected())
 			assert.EqualValues(t, 1, retries.n.Load())
@@ -36,7 +39,7 @@ func TestNoTokenYetProtectedServer(t *testing.T) {
 			// The token is kept: the next call needs neither.
 			_, err = sh.call(testContext(t), e.echo)
 			require.NoError(t, err)
-			assert.EqualValues(t, 1, e.tokens.Requests())
+			assert.EqualValues(t, 1, e.auth.refreshes.Load())
 			assert.EqualValues(t, 3, e.admin.EchoCalls())
 		})
 	}
@@ -229,30 +232,44 @@ func TestLateRejectionOfReplacedTokenCostsNoTokenRequest(t *testing.T) {
 }
 
 func TestCallerDeadlineBoundsTheRefresh(t *testing.T) {
-	for _, sh := range shapes {
-		t.Run(sh.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, envConfig{})
-			e.tokens.SetFault(testserver.FaultHang())
+	// The token endpoint never answers. The caller's deadline, far beyond
+	// what a rejection takes, ends the wait that would otherwise last the
+	// token timeout, and the call reports it: DeadlineExceeded, not
+	// Unauthenticated.
+	for _, primed := range []bool{false, true} {
+		name := "first token"
+		if primed {
+			name = "after a rejection"
+		}
+		for _, sh := range shapes {
+			t.Run(name+"/"+sh.name, func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t, envConfig{})
+				if primed {
+					e.prime(t)
+					e.tokens.RevokeAll()
+				}
+				e.tokens.SetFault(testserver.FaultHang())
 
-			// The deadline is far beyond what the rejection takes, and ends
-			// a refresh that would otherwise wait for the token timeout.
-			ctx, cancel := context.WithTimeout(testContext(t), time.Second)
-			defer cancel()
-			_, err := sh.call(ctx, e.echo)
-			require.Error(t, err)
-			switch status.Code(err) {
-			case codes.DeadlineExceeded:
-			case codes.Unauthenticated:
+				ctx, cancel := context.WithTimeout(testContext(t), time.Second)
+				defer cancel()
+				_, err := sh.call(ctx, e.echo)
+				require.Error(t, err)
+				assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
 				assert.ErrorIs(t, err, context.DeadlineExceeded)
-				var re *interceptor.RefreshError
-				assert.ErrorAs(t, err, &re)
-			default:
-				t.Fatalf("got %v, want DeadlineExceeded or Unauthenticated wrapping it", err)
-			}
-			assert.EqualValues(t, 1, e.admin.EchoCalls())
-			eventually(t, func() bool { return e.tokens.Requests() == 1 }, "the refresh started")
-		})
+				if primed {
+					// Rejected, then waiting for the refresh.
+					var re *interceptor.RefreshError
+					assert.ErrorAs(t, err, &re)
+					assert.EqualValues(t, 1, e.admin.EchoCalls())
+				} else {
+					// Waiting for the first token: nothing was sent.
+					assert.Contains(t, err.Error(), "waiting for a token")
+					assert.Zero(t, e.admin.EchoCalls())
+				}
+				eventually(t, func() bool { return e.tokens.Requests() == 1 }, "the refresh started")
+			})
+		}
 	}
 }
 
@@ -314,6 +331,8 @@ func TestCancelledCallerIsNotRetried(t *testing.T) {
 				unaryInner:  []grpc.UnaryClientInterceptor{c.unary},
 				streamInner: []grpc.StreamClientInterceptor{c.stream},
 			})
+			e.prime(t)
+			e.tokens.RevokeAll()
 			ctx, cancel := context.WithCancel(testContext(t))
 			defer cancel()
 			c.set(cancel)
@@ -372,11 +391,114 @@ func TestWithRefreshCodes(t *testing.T) {
 
 func TestWithRefreshCodesWithoutUnauthenticated(t *testing.T) {
 	// Only the listed codes refresh: a rejection is then returned as is.
-	e := newEnv(t, envConfig{opts: []interceptor.Option{interceptor.WithRefreshCodes(codes.Unknown)}})
+	e := newFakeEnv(t, envConfig{opts: []interceptor.Option{interceptor.WithRefreshCodes(codes.Unknown)}})
+	e.prime(t)
+	e.auth.revoke()
 	for _, sh := range shapes {
 		_, err := sh.call(testContext(t), e.echo)
 		assert.Equal(t, codes.Unauthenticated, status.Code(err), "%s: %v", sh.name, err)
 	}
-	assert.Zero(t, e.tokens.Requests())
+	assert.Zero(t, e.auth.refreshes.Load())
 	assert.EqualValues(t, len(shapes), e.admin.EchoCalls())
+}
+
+func TestCallerCancelledWhileRefreshingGetsCanceled(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			e := newFakeEnv(t, envConfig{})
+			e.prime(t)
+			e.auth.revoke()
+			t.Cleanup(e.auth.holdRefreshes())
+
+			ctx, cancel := context.WithCancel(testContext(t))
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() {
+				_, err := sh.call(ctx, e.echo)
+				errc <- err
+			}()
+			eventually(t, func() bool { return e.auth.refreshes.Load() == 1 }, "the call waits for a refresh")
+			cancel()
+			err := <-errc
+			assert.Equal(t, codes.Canceled, status.Code(err), "%v", err)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.EqualValues(t, 1, e.admin.EchoCalls())
+		})
+	}
+}
+
+func TestAcceptedHearsOfTheTokenThatWorked(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			t.Run("accepted", func(t *testing.T) {
+				e := newFakeEnv(t, envConfig{})
+				e.prime(t)
+				_, err := sh.call(testContext(t), e.echo)
+				require.NoError(t, err)
+				assert.Equal(t, []string{e.auth.current()}, e.auth.acceptedValues(), "once per call")
+			})
+			t.Run("rejected, then accepted", func(t *testing.T) {
+				e := newFakeEnv(t, envConfig{})
+				e.prime(t)
+				old := e.auth.current()
+				e.auth.revoke()
+				_, err := sh.call(testContext(t), e.echo)
+				require.NoError(t, err)
+				assert.NotEqual(t, old, e.auth.current())
+				assert.Equal(t, []string{e.auth.current()}, e.auth.acceptedValues(), "the retry's token only")
+			})
+			t.Run("always rejected", func(t *testing.T) {
+				e := newFakeEnv(t, envConfig{})
+				e.prime(t)
+				e.admin.SetRejectAll(true)
+				_, err := sh.call(testContext(t), e.echo)
+				require.Error(t, err)
+				assert.Empty(t, e.auth.acceptedValues())
+			})
+			t.Run("withheld on plaintext", func(t *testing.T) {
+				e := newFakeEnv(t, envConfig{plaintext: true, open: true})
+				e.prime(t)
+				_, err := sh.call(testContext(t), e.echo)
+				require.NoError(t, err)
+				assert.Empty(t, e.auth.acceptedValues(), "no token went out")
+			})
+		})
+	}
+}
+
+func TestAcceptedAllocatesNothing(t *testing.T) {
+	e := newFakeEnv(t, envConfig{open: true})
+	e.prime(t)
+	ours := interceptor.UnaryClientInterceptor(e.auth)
+	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	ctx := context.Background()
+	// The fake's Accepted appends to a slice: give it room first.
+	e.auth.mu.Lock()
+	e.auth.accepted = make([]string, 0, 2000)
+	e.auth.mu.Unlock()
+	// The invoker never asks the credentials, so nothing is withheld and
+	// every call reports its token: only the attach allocates.
+	n := testing.AllocsPerRun(1000, func() { _ = ours(ctx, testserver.EchoUnaryMethod, nil, nil, nil, invoker) })
+	assert.LessOrEqual(t, n, 1.0, "allocations per call")
+	assert.NotEmpty(t, e.auth.acceptedValues())
+}
+
+func TestRefreshErrorWrapsTheAuthenticatorsError(t *testing.T) {
+	sentinel := errors.New("fake: the identity provider said no")
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			e := newFakeEnv(t, envConfig{})
+			e.prime(t)
+			e.auth.revoke()
+			e.auth.setFail(sentinel)
+
+			_, err := sh.call(testContext(t), e.echo)
+			assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+			assert.ErrorIs(t, err, sentinel)
+			var re *interceptor.RefreshError
+			assert.ErrorAs(t, err, &re)
+			assert.EqualValues(t, 1, e.auth.refreshes.Load())
+			assert.EqualValues(t, 1, e.admin.EchoCalls(), "no retry without new credentials")
+		})
+	}
 }

@@ -24,20 +24,19 @@ func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.
 		if x.o.skip[method] {
 			return invoker(ctx, method, req, reply, cc, callOpts...)
 		}
-		actx, aopts, at := x.attach(ctx, cc, callOpts)
-		err := invoker(actx, method, req, reply, cc, aopts...)
-		if err == nil {
-			x.accepted(at)
-			return nil
+		for retried := false; ; retried = true {
+			aopts, at, err := x.attach(ctx, callOpts, nil)
+			if err != nil {
+				return err
+			}
+			err = invoker(ctx, method, req, reply, cc, aopts...)
+			if err == nil {
+				x.accepted(at)
+				return nil
+			}
+			if retry, err := x.afterAttempt(ctx, method, at, err, retried); !retry {
+				return err
+			}
 		}
-		if retry, err := x.afterFailure(ctx, method, at, err); !retry {
-			return err
-		}
-		actx, aopts, at = x.attach(ctx, cc, callOpts)
-		err = invoker(actx, method, req, reply, cc, aopts...)
-		if err == nil {
-			x.accepted(at)
-		}
-		return x.afterRetry(method, at, err)
 	}
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
+
+	"github.com/flyteauth/grpcauth"
 )
 
 const configSummary = `Usage: grpcauth config [flags]
@@ -11,7 +14,10 @@ const configSummary = `Usage: grpcauth config [flags]
 Prints the configuration that 'grpcauth token' would use, and where each
 value came from: the config file (--config, else $FLYTECTL_CONFIG, else
 ~/.flyte/config.yaml), an environment variable, a flag, or the default.
-The client secret is shown as [REDACTED].`
+The client secret is shown as [REDACTED], and URLs without their user
+information and query. Warnings (unknown keys with the closest known one,
+keys the chosen flow does not read, flows not supported yet) go to stderr;
+they do not change the exit status.`
 
 func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("config", configSummary, stderr)
@@ -43,6 +49,33 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 		fmt.Fprintf(stderr, "grpcauth config: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "\nclient secret read from: %s\n", cfg.ClientSecretSource())
+	fmt.Fprintf(stdout, "\nauthentication: %s\n", describeFlow(cfg))
+	fmt.Fprintf(stdout, "client secret read from: %s\n", cfg.ClientSecretSource())
+	for _, w := range configWarnings(cfg) {
+		fmt.Fprintf(stderr, "grpcauth config: warning: %s\n", w)
+	}
 	return exitOK
+}
+
+// describeFlow names the flow cfg selects, and says how to choose one when
+// it selects none.
+func describeFlow(cfg grpcauth.Config) string {
+	flow, err := cfg.Flow()
+	switch {
+	case err != nil:
+		return "unknown authType"
+	case flow == "":
+		return "none: " + strings.TrimPrefix(grpcauth.ErrNoAuth.Error(), "no authentication configured: ")
+	}
+	return flow
+}
+
+// configWarnings lists what the config command warns about: the loader's
+// warnings, an auth type that cannot be used, and keys the flow ignores.
+func configWarnings(cfg grpcauth.Config) []string {
+	w := cfg.Warnings()
+	if err := cfg.CheckFlow(); err != nil {
+		w = append(w, strings.TrimPrefix(err.Error(), "grpcauth: "))
+	}
+	return append(w, cfg.UnusedKeys()...)
 }

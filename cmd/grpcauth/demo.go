@@ -101,6 +101,7 @@ type report struct {
 	calls       [numKinds]int64
 	failed      int64
 	errs        []string // the first few distinct errors
+	target      string   // FlyteAdmin's address and how it is trusted, for errors
 	tokenReqs   int64    // seen by the token server
 	issued      int64
 	authStats   authStats
@@ -145,6 +146,9 @@ func (r *report) print(w io.Writer) {
 		r.authStats.rejected, r.authStats.proactive, r.authStats.expired)
 	fmt.Fprintf(w, "  retries:         %d calls sent again after a refresh (%d rejected by the server)\n", r.retries, r.rejected)
 	fmt.Fprintf(w, "  latency:         p50 %s, p99 %s, max %s\n", roundLatency(r.p50), roundLatency(r.p99), roundLatency(r.maxLatency))
+	if len(r.errs) > 0 {
+		fmt.Fprintf(w, "  errors from:     %s\n", r.target)
+	}
 	for _, e := range r.errs {
 		fmt.Fprintf(w, "  error:           %s\n", e)
 	}
@@ -170,6 +174,7 @@ func roundLatency(d time.Duration) time.Duration {
 // demoEnv is the servers and the client of one demo run.
 type demoEnv struct {
 	dir     string
+	caFile  string
 	tokens  *testserver.TokenServer
 	admin   *testserver.AdminServer
 	client  *grpcauth.Client
@@ -195,6 +200,7 @@ func startDemoEnv(tokenLifetime time.Duration) (_ *demoEnv, err error) {
 	if err != nil {
 		return nil, err
 	}
+	e.caFile = caFile
 	secret := rand.Text()
 	e.tokens, err = testserver.NewTokenServer(
 		testserver.WithTokenTLS(ca),
@@ -306,7 +312,7 @@ func demo(ctx context.Context, o demoOptions, progress io.Writer) (*report, erro
 		})
 	}
 
-	rep := &report{opts: o}
+	rep := &report{opts: o, target: fmt.Sprintf("FlyteAdmin at %s (TLS, trusting the CA file %s), token endpoint %s", e.admin.Addr(), e.caFile, e.tokens.TokenURL())}
 	end := time.NewTimer(o.duration)
 	defer end.Stop()
 	revoke := time.NewTimer(o.duration / 2)

@@ -5,6 +5,8 @@
 //	grpcauth [demo] [flags]   run the loopback demo (the default)
 //	grpcauth token [flags]    print an access token for a Flyte deployment
 //	grpcauth config [flags]   print the resolved configuration
+//	grpcauth login [flags]    log in through the browser and keep the token
+//	grpcauth logout [flags]   remove the kept token
 //
 // `grpcauth demo` needs nothing but Go: it starts an in-process FlyteAdmin
 // over TLS and an OAuth2 token endpoint on loopback, dials them with
@@ -32,6 +34,8 @@ import (
 type environment struct {
 	lookup func(name string) (string, bool)
 	home   string
+	// browser opens the login URL; nil means the system's browser.
+	browser func(ctx context.Context, url string) error
 }
 
 func osEnvironment() environment {
@@ -59,6 +63,8 @@ Usage:
   grpcauth [demo] [flags]   run the loopback demo (the default)
   grpcauth token [flags]    print an access token for a Flyte deployment
   grpcauth config [flags]   print the resolved configuration, secret redacted
+  grpcauth login [flags]    log in through the browser (authType Pkce), keep the token
+  grpcauth logout [flags]   remove the kept token
 
 Run 'grpcauth <command> --help' for the flags of a command.
 `
@@ -83,6 +89,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env envir
 		return runToken(ctx, rest, stdout, stderr, env)
 	case "config":
 		return runConfig(rest, stdout, stderr, env)
+	case "login":
+		return runLogin(ctx, rest, stdout, stderr, env)
+	case "logout":
+		return runLogout(ctx, rest, stdout, stderr, env)
 	}
 	fmt.Fprintf(stderr, "grpcauth: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage

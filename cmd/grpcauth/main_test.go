@@ -272,3 +272,64 @@ func TestPercentile(t *testing.T) {
 	assert.Equal(t, time.Duration(1), percentile(d[:1], 99))
 	assert.Zero(t, percentile(nil, 50))
 }
+
+func TestConfigCommandWarnings(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(config, []byte(`admin:
+  endpoint: dns:///flyte.example.com:443
+  authType: Pkce
+  clientID: typo
+  clientSecretLocation: /etc/secret
+  httpProxyURL: http://alice:password@proxy:3128/?token=abc
+  pkceConfig:
+    timeout: 1m
+`), 0o600))
+	code, out, errOut := runCmd(t, fakeEnv(nil), "config", "--config", config)
+	require.Equal(t, exitOK, code, "warnings do not fail the command; stderr: %s", errOut)
+
+	assert.Contains(t, errOut, "grpcauth config: warning: "+config+":4: unknown key admin.clientID, ignored; did you mean clientId?")
+	assert.Contains(t, errOut, "grpcauth config: warning: clientSecretLocation is set ("+config+") but authType Pkce does not read it")
+	assert.Contains(t, out, "authentication: Pkce")
+	assert.Contains(t, out, "http://[REDACTED]@proxy:3128/?[REDACTED]")
+	assert.Contains(t, out, "pkceConfig.timeout")
+	assert.NotContains(t, out+errOut, "password")
+	assert.NotContains(t, out+errOut, "abc")
+
+	code, out, errOut = runCmd(t, fakeEnv(nil), "config", "--auth-type", "magic")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, errOut, `warning: unknown authType "magic"`)
+	assert.Contains(t, out, "authentication: unknown authType")
+
+	code, out, _ = runCmd(t, fakeEnv(nil), "config")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, out, "authentication: none: admin.authType (FLYTE_CREDENTIALS_AUTH_MODE) selects the flow")
+}
+
+// Issue 16: a failure to reach FlyteAdmin names it, and says how its
+// certificate was checked.
+func TestTokenErrorsNameTheEndpoint(t *testing.T) {
+	s := newServers(t)
+	otherCA, err := testserver.NewCA()
+	require.NoError(t, err)
+	otherCAFile, err := otherCA.WriteCertFile(t.TempDir())
+	require.NoError(t, err)
+	vars := map[string]string{"FLYTE_CREDENTIALS_CLIENT_SECRET": secret}
+
+	t.Run("system roots", func(t *testing.T) {
+		code, _, errOut := runCmd(t, fakeEnv(vars), "token", "--endpoint", s.admin.Addr(), "--client-id", clientID, "--timeout", "5s")
+		assert.Equal(t, exitFail, code)
+		assert.Contains(t, errOut, "FlyteAdmin at "+s.admin.Addr()+" (TLS, trusting the system's roots only (no caCertFilePath))")
+		assert.Contains(t, errOut, "hint: the server's certificate is not trusted: name its CA with --ca-cert")
+	})
+	t.Run("a CA file that did not sign it", func(t *testing.T) {
+		code, _, errOut := runCmd(t, fakeEnv(vars), "token", "--endpoint", s.admin.Addr(), "--ca-cert", otherCAFile, "--client-id", clientID, "--timeout", "5s")
+		assert.Equal(t, exitFail, code)
+		assert.Contains(t, errOut, "FlyteAdmin at "+s.admin.Addr()+" (TLS, trusting the system's roots and the CA file "+otherCAFile+")")
+		assert.Contains(t, errOut, "hint: the server's certificate is not trusted: check that "+otherCAFile)
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		code, _, errOut := runCmd(t, fakeEnv(vars), "token", "--endpoint", "dns:///127.0.0.1:1", "--insecure", "--client-id", clientID, "--timeout", "5s")
+		assert.Equal(t, exitFail, code)
+		assert.Contains(t, errOut, "FlyteAdmin at dns:///127.0.0.1:1 (plaintext, insecure)")
+	})
+}

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
-	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 const tokenSummary = `Usage: grpcauth token [flags]
@@ -26,7 +26,11 @@ asked of FlyteAdmin's AuthMetadataService unless --token-url is given.
 The client secret is read from $FLYTE_CREDENTIALS_CLIENT_SECRET, else from
 the variable named by --client-secret-env (admin.clientSecretEnvVar), else
 from the file named by --client-secret-file (admin.clientSecretLocation).
-It is never printed.`
+It is never printed.
+
+With --proxy, it prints the proxy token instead: the output of
+admin.proxyCommand, which is sent as "proxy-authorization: Bearer <token>"
+to an identity-aware proxy in front of FlyteAdmin.`
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("token", tokenSummary, stderr)
@@ -34,6 +38,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	cf.register(fs)
 	header := fs.Bool("header", false, "print \"key: Bearer <token>\", the gRPC metadata to send, instead of the bare token")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `duration`")
+	proxy := fs.Bool("proxy", false, "print the proxy token of admin.proxyCommand instead of the access token")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -48,9 +53,16 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	key, value, err := fetchToken(ctx, cfg)
+	fetch := fetchToken
+	if *proxy {
+		fetch = fetchProxyToken
+	}
+	key, value, err := fetch(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
+		if hint := tlsHint(err, cfg); hint != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", hint)
+		}
 		var te *authenticator.TokenError
 		if errors.As(err, &te) && te.ErrorCode != "" {
 			fmt.Fprintf(stderr, "OAuth error: %s\n", te.ErrorCode)
@@ -70,36 +82,72 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 }
 
 // fetchToken requests a token as cfg describes and returns the metadata
-// key and value ("Bearer <token>") to send it with. The config store uses
-// a connection of its own, without interceptors: its RPCs are anonymous.
+// key and value ("Bearer <token>") to send it with. It builds the client
+// New builds, so that the config store's RPCs and the token request pass a
+// proxyCommand proxy like every other call; the store's RPCs are anonymous.
 func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
-	target, err := cfg.Target()
+	c, err := grpcauth.New(cfg)
 	if err != nil {
 		return "", "", err
 	}
-	creds, err := cfg.TransportCredentials()
-	if err != nil {
+	defer c.Close()
+	if c.Authenticator == nil {
+		return "", "", fmt.Errorf("grpcauth: %w", grpcauth.ErrNoAuth)
+	}
+	if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
+		var te *authenticator.TokenError
+		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
+			// Asking FlyteAdmin failed: say which one, and how it was
+			// trusted. (A token endpoint's error names that endpoint.)
+			return "", "", fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(cfg.Endpoint), describeTransport(cfg), err)
+		}
 		return "", "", err
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		return "", "", fmt.Errorf("dialing %s: %w", target, err)
-	}
-	defer conn.Close()
-	store, err := configstore.NewRemote(conn)
-	if err != nil {
-		return "", "", err
-	}
-	auth, err := cfg.NewAuthenticator(store)
-	if err != nil {
-		return "", "", err
-	}
-	if err := auth.RefreshCredentials(ctx); err != nil {
-		return "", "", err
-	}
-	key, value, ok := auth.FetchGRPCCallAuthMetadata(ctx)
+	key, value, ok := c.Authenticator.FetchGRPCCallAuthMetadata(ctx)
 	if !ok {
 		return "", "", errors.New("the authenticator holds no token after a successful refresh")
 	}
 	return key, value, nil
+}
+
+// describeTransport says how cfg secures the connection to FlyteAdmin, for
+// error messages: plaintext, or TLS with which roots.
+func describeTransport(cfg grpcauth.Config) string {
+	switch {
+	case cfg.Insecure:
+		return "plaintext, insecure"
+	case cfg.InsecureSkipVerify:
+		return "TLS without certificate verification"
+	case cfg.CACertFilePath != "":
+		return "TLS, trusting the system's roots and the CA file " + cfg.CACertFilePath
+	}
+	return "TLS, trusting the system's roots only (no caCertFilePath)"
+}
+
+// tlsHint suggests a fix for an error that looks like a certificate
+// problem, or returns "".
+func tlsHint(err error, cfg grpcauth.Config) string {
+	msg := err.Error()
+	switch {
+	case !strings.Contains(msg, "x509:") && !strings.Contains(msg, "tls:"):
+		return ""
+	case cfg.CACertFilePath != "":
+		return "the server's certificate is not trusted: check that " + cfg.CACertFilePath + " (--ca-cert, admin.caCertFilePath) holds the CA that signed it, and that the endpoint's host name is one the certificate names"
+	}
+	return "the server's certificate is not trusted: name its CA with --ca-cert (admin.caCertFilePath), or check that the endpoint's host name is one the certificate names"
+}
+
+// fetchProxyToken runs cfg's proxyCommand and returns the metadata key and
+// value ("Bearer <token>") to send its token with.
+func fetchProxyToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
+	k, err := cfg.NewProxyAuthenticator()
+	if err != nil {
+		return "", "", err
+	}
+	defer k.Close()
+	tok, err := k.Token(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return grpcauth.ProxyAuthorizationKey, "Bearer " + tok.AccessToken, nil
 }

@@ -1,0 +1,138 @@
+package authenticator_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/tokencache"
+)
+
+// newPKCEKeeper is a Keeper running fx's browser login with cache.
+func newPKCEKeeper(t *testing.T, fx *pkceFixture, cache authenticator.TokenCache, opts ...authenticator.Option) *authenticator.Keeper {
+	t.Helper()
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(*fx.cfg), fx.flow(t),
+		append([]authenticator.Option{authenticator.WithCache(cache), authenticator.WithLogger(discardLogger())}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = k.Close() })
+	return k
+}
+
+func newFileCache(t *testing.T, dir string) *tokencache.File {
+	t.Helper()
+	c, err := tokencache.NewFile(tokencache.WithDir(dir))
+	require.NoError(t, err)
+	return c
+}
+
+// TestPKCECacheHitAcrossKeepers: the second Keeper (a second process would
+// be the same) takes the first one's login from the cache and makes no
+// request at all.
+func TestPKCECacheHitAcrossKeepers(t *testing.T) {
+	fx := newPKCEFixture(t)
+	dir := filepath.Join(t.TempDir(), "tokens")
+
+	first := newPKCEKeeper(t, fx, newFileCache(t, dir))
+	tok1, err := first.Token(t.Context())
+	require.NoError(t, err)
+	fx.lastPage(t)
+	require.NoError(t, first.Close())
+	requests := fx.as.TokenRequests()
+	require.Equal(t, int64(1), fx.as.Authorizations())
+
+	second := newPKCEKeeper(t, fx, newFileCache(t, dir))
+	tok2, err := second.Token(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, tok1.AccessToken, tok2.AccessToken)
+	assert.Equal(t, requests, fx.as.TokenRequests(), "no token request")
+	assert.Equal(t, int64(1), fx.as.Authorizations(), "no browser")
+	assert.Equal(t, int64(1), fx.opened.Load())
+	assert.Equal(t, int64(1), second.Stats().CacheHits)
+	_, value, ok := second.FetchGRPCCallAuthMetadata(t.Context())
+	require.True(t, ok)
+	_, err = fx.as.Validate(t.Context(), accessToken(t, value))
+	require.NoError(t, err)
+}
+
+// TestPKCEExpiredCacheUsesTheRefreshToken: a cached token that has expired
+// hands its refresh token to the flow: a refresh grant, no browser, and the
+// new token goes back to the cache.
+func TestPKCEExpiredCacheUsesTheRefreshToken(t *testing.T) {
+	clock := testserver.NewClock(time.Now())
+	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Hour), testserver.WithAuthorizeClock(clock.Now))
+	dir := t.TempDir()
+	cache := newFileCache(t, dir)
+
+	first := newPKCEKeeper(t, fx, cache, authenticator.WithClock(clock.Now))
+	tok1, err := first.Token(t.Context())
+	require.NoError(t, err)
+	fx.lastPage(t)
+	require.NoError(t, first.Close())
+	key := authenticator.CacheKey(testEndpoint, pkceClientID)
+	before, err := cache.Load(t.Context(), key)
+	require.NoError(t, err)
+	require.NotEmpty(t, before.RefreshToken)
+	assert.Empty(t, tok1.RefreshToken, "the Keeper keeps the refresh token to itself")
+
+	clock.Advance(2 * time.Hour)
+	second := newPKCEKeeper(t, fx, newFileCache(t, dir), authenticator.WithClock(clock.Now))
+	tok2, err := second.Token(t.Context())
+	require.NoError(t, err)
+	assert.NotEqual(t, tok1.AccessToken, tok2.AccessToken)
+	assert.Equal(t, int64(1), fx.as.RefreshGrants())
+	assert.Equal(t, int64(1), fx.as.Authorizations(), "no second browser login")
+	assert.Equal(t, int64(1), fx.opened.Load())
+
+	saved, err := cache.Load(t.Context(), key)
+	require.NoError(t, err)
+	assert.Equal(t, tok2.AccessToken, saved.AccessToken, "the refreshed token is cached")
+	assert.NotEmpty(t, saved.RefreshToken)
+	assert.NotEqual(t, before.RefreshToken, saved.RefreshToken, "with the rotated refresh token")
+}
+
+// TestPKCECorruptCacheMeansLogin: a cache file that cannot be read is
+// ignored; the Keeper logs in and replaces it.
+func TestPKCECorruptCacheMeansLogin(t *testing.T) {
+	fx := newPKCEFixture(t)
+	cache := newFileCache(t, t.TempDir())
+	key := authenticator.CacheKey(testEndpoint, pkceClientID)
+	require.NoError(t, writeFile(cache.Path(key), "{not json"))
+
+	k := newPKCEKeeper(t, fx, cache)
+	tok, err := k.Token(t.Context())
+	require.NoError(t, err)
+	fx.lastPage(t)
+	assert.Equal(t, int64(1), fx.as.Authorizations())
+	saved, err := cache.Load(t.Context(), key)
+	require.NoError(t, err)
+	require.NotNil(t, saved)
+	assert.Equal(t, tok.AccessToken, saved.AccessToken)
+}
+
+// TestPKCEKeeperGivesTheLoginItsTimeout: the Keeper bounds the flow by
+// the login timeout, not by its (shorter) token timeout.
+func TestPKCEKeeperGivesTheLoginItsTimeout(t *testing.T) {
+	fx := newPKCEFixture(t)
+	var deadline time.Duration
+	flow := fx.flow(t, authenticator.WithLoginTimeout(time.Hour), authenticator.WithBrowser(func(ctx context.Context, u string) error {
+		if d, ok := ctx.Deadline(); ok {
+			deadline = time.Until(d)
+		}
+		return fx.browser(ctx, u)
+	}))
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(*fx.cfg), flow,
+		authenticator.WithTokenTimeout(time.Second), authenticator.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	defer k.Close()
+	_, err = k.Token(t.Context())
+	require.NoError(t, err)
+	fx.lastPage(t)
+	assert.Greater(t, deadline, time.Minute, "the login has the login timeout")
+}

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"google.golang.org/grpc"
+
+	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/tokencache"
+)
+
+const loginSummary = `Usage: grpcauth login [flags]
+
+Logs in through the browser (authType Pkce: the authorization code grant
+with PKCE) and keeps the token, with its refresh token, in the token cache,
+so that later runs need no browser until the refresh token is refused. The
+authorization URL is always printed on stderr; a browser is opened where one
+can be (xdg-open, open, rundll32). The authorization and token endpoints,
+the public client id and the redirect URI come from FlyteAdmin's
+AuthMetadataService unless the configuration names them.
+
+Tokens are kept in one file per endpoint and client id, mode 0600, under
+--token-cache-dir (default: the user cache directory, such as
+~/.cache/grpcauth/tokens).`
+
+const logoutSummary = `Usage: grpcauth logout [flags]
+
+Removes the cached token of the configured endpoint and client id. The
+client id is the configured one, else the one FlyteAdmin advertises. The
+token is not revoked at the server: FlyteAdmin's metadata advertises no
+revocation endpoint.`
+
+// cacheFlags are the flags that choose the token cache, shared by login
+// and logout.
+type cacheFlags struct {
+	dir string
+}
+
+func (c *cacheFlags) register(fs interface {
+	StringVar(p *string, name, value, usage string)
+}) {
+	fs.StringVar(&c.dir, "token-cache-dir", "", "`directory` of the token cache (default: the user cache directory's grpcauth/tokens)")
+}
+
+func (c *cacheFlags) open(stderr io.Writer) (*tokencache.File, error) {
+	opts := []tokencache.Option{tokencache.WithLogger(warnLogger(stderr))}
+	if c.dir != "" {
+		opts = append(opts, tokencache.WithDir(c.dir))
+	}
+	return tokencache.NewFile(opts...)
+}
+
+// warnLogger shows warnings (such as an unreadable cache file) on stderr.
+func warnLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
+	fs := newFlagSet("login", loginSummary, stderr)
+	var cf configFlags
+	cf.register(fs)
+	var cache cacheFlags
+	cache.register(fs)
+	timeout := fs.Duration("timeout", authenticator.DefaultLoginTimeout, "give up when the login is not done within this `duration`")
+	noBrowser := fs.Bool("no-browser", false, "only print the URL, do not open a browser")
+	redirect := fs.String("redirect-uri", "", "loopback redirect `URI` to listen on (default: the one FlyteAdmin advertises, else "+authenticator.DefaultRedirectURI+")")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if *timeout <= 0 {
+		fmt.Fprintln(stderr, "grpcauth login: --timeout must be positive")
+		return exitUsage
+	}
+	cfg, err := cf.load(fs, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		return exitFail
+	}
+	if !isPkce(cfg.AuthType) {
+		fmt.Fprintf(stderr, "grpcauth login: authType is %q; login runs the browser login of authType Pkce (set admin.authType: Pkce, or --auth-type Pkce)\n", cfg.AuthType)
+		return exitUsage
+	}
+	files, err := cache.open(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		return exitFail
+	}
+	flowOpts := []authenticator.PKCEOption{authenticator.WithLoginTimeout(*timeout), authenticator.WithLoginOutput(stderr)}
+	if id := strings.TrimSpace(cfg.ClientID); id != "" {
+		flowOpts = append(flowOpts, authenticator.WithPKCEClientID(id))
+	}
+	if *redirect != "" {
+		flowOpts = append(flowOpts, authenticator.WithRedirectURI(*redirect))
+	}
+	switch {
+	case *noBrowser:
+		flowOpts = append(flowOpts, authenticator.WithBrowser(nil))
+	case env.browser != nil:
+		flowOpts = append(flowOpts, authenticator.WithBrowser(env.browser))
+	}
+	flow, err := authenticator.NewPKCEFlow(flowOpts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		return exitUsage
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout+30*time.Second)
+	defer cancel()
+	err = withStore(cfg, func(store configstore.ClientConfigStore) error {
+		// The Keeper resolves the configuration and saves the token; a
+		// cache it cannot read from makes it log in afresh.
+		k, err := authenticator.New(cfg.Endpoint, store, flow, append(keeperOptions(cfg),
+			authenticator.WithCache(freshLogin{files}),
+			authenticator.WithLogger(warnLogger(stderr)))...)
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		if err := k.RefreshCredentials(ctx); err != nil {
+			return err
+		}
+		id, err := loginClientID(ctx, cfg, store)
+		if err != nil {
+			return err
+		}
+		tok, err := files.Load(ctx, authenticator.CacheKey(cfg.Endpoint, id))
+		if err != nil || tok == nil {
+			return fmt.Errorf("the token could not be kept in %s; see the warnings above", files.Dir())
+		}
+		fmt.Fprintf(stdout, "Logged in to %s as client %s.\n", cfg.Endpoint, id)
+		fmt.Fprintf(stdout, "The token is kept in %s%s%s.\n", files.Path(authenticator.CacheKey(cfg.Endpoint, id)), validity(tok), refreshNote(tok))
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		var ae *authenticator.AuthorizationError
+		if errors.As(err, &ae) {
+			fmt.Fprintf(stderr, "OAuth error: %s\n", ae.ErrorCode)
+		}
+		return exitFail
+	}
+	return exitOK
+}
+
+func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
+	fs := newFlagSet("logout", logoutSummary, stderr)
+	var cf configFlags
+	cf.register(fs)
+	var cache cacheFlags
+	cache.register(fs)
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `duration` (when the client id must be asked of FlyteAdmin)")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	cfg, err := cf.load(fs, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		return exitFail
+	}
+	files, err := cache.open(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	id := strings.TrimSpace(cfg.ClientID)
+	if id == "" {
+		err = withStore(cfg, func(store configstore.ClientConfigStore) error {
+			var err error
+			id, err = loginClientID(ctx, cfg, store)
+			return err
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "grpcauth logout: cannot tell which token to remove (set --client-id): %v\n", err)
+			return exitFail
+		}
+	}
+	key := authenticator.CacheKey(cfg.Endpoint, id)
+	tok, err := files.Load(ctx, key)
+	if err != nil {
+		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		return exitFail
+	}
+	if err := files.Delete(ctx, key); err != nil {
+		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		return exitFail
+	}
+	if tok == nil {
+		fmt.Fprintf(stdout, "No cached token for %s (client %s) in %s.\n", cfg.Endpoint, id, files.Dir())
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "Logged out: removed the cached token for %s (client %s) from %s.\n", cfg.Endpoint, id, files.Path(key))
+	fmt.Fprintln(stdout, "Not revoked: the server advertises no revocation endpoint.")
+	return exitOK
+}
+
+// isPkce reports whether authType names the browser login, in any of the
+// spellings Flyte accepts.
+func isPkce(authType string) bool {
+	switch strings.ToLower(strings.TrimSpace(authType)) {
+	case "pkce", "standard":
+		return true
+	}
+	return false
+}
+
+// withStore dials FlyteAdmin for its AuthMetadataService (anonymous RPCs,
+// a connection without interceptors) and runs f with the store.
+func withStore(cfg grpcauth.Config, f func(configstore.ClientConfigStore) error) error {
+	target, err := cfg.Target()
+	if err != nil {
+		return err
+	}
+	creds, err := cfg.TransportCredentials()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return fmt.Errorf("dialing %s: %w", target, err)
+	}
+	defer conn.Close()
+	store, err := configstore.NewRemote(conn)
+	if err != nil {
+		return err
+	}
+	return f(store)
+}
+
+// loginClientID is the configured client id, else the one the store advertises.
+func loginClientID(ctx context.Context, cfg grpcauth.Config, store configstore.ClientConfigStore) (string, error) {
+	if id := strings.TrimSpace(cfg.ClientID); id != "" {
+		return id, nil
+	}
+	cc, err := store.GetClientConfig(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cc.ClientID == "" {
+		return "", authenticator.ErrNoClientID
+	}
+	return cc.ClientID, nil
+}
+
+// keeperOptions are the Keeper options cfg gives, as for client
+// credentials: the settings a browser login shares with it.
+func keeperOptions(cfg grpcauth.Config) []authenticator.Option {
+	var o []authenticator.Option
+	if cfg.TokenURL != "" {
+		o = append(o, authenticator.WithTokenURL(cfg.TokenURL))
+	}
+	if len(cfg.Scopes) > 0 {
+		o = append(o, authenticator.WithScopes(cfg.Scopes...))
+	}
+	if cfg.Audience != "" {
+		o = append(o, authenticator.WithAudience(cfg.Audience))
+	}
+	if cfg.AuthorizationHeader != "" {
+		o = append(o, authenticator.WithHeaderKey(cfg.AuthorizationHeader))
+	}
+	if cfg.HTTPProxyURL != "" {
+		o = append(o, authenticator.WithHTTPProxyURL(cfg.HTTPProxyURL))
+	}
+	if cfg.CACertFilePath != "" {
+		o = append(o, authenticator.WithCACertFile(cfg.CACertFilePath))
+	}
+	if cfg.InsecureSkipVerify {
+		o = append(o, authenticator.WithInsecureSkipVerify())
+	}
+	if cfg.Insecure {
+		o = append(o, authenticator.WithAllowHTTP())
+	}
+	return o
+}
+
+// freshLogin is a TokenCache that is written but never read: login logs
+// in afresh even when a token is cached, and replaces it.
+type freshLogin struct{ authenticator.TokenCache }
+
+func (freshLogin) Load(context.Context, string) (*oauth2.Token, error) { return nil, nil }
+
+func validity(tok *oauth2.Token) string {
+	if tok.Expiry.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("; the access token is valid until %s", tok.Expiry.Local().Format(time.RFC1123))
+}
+
+func refreshNote(tok *oauth2.Token) string {
+	if tok.RefreshToken == "" {
+		return ", and there is no refresh token: log in again when it expires"
+	}
+	return ", with a refresh token for the next ones"
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/proto/authmetapb"
+)
+
+const publicClientID = "flytectl"
+
+// loginServers are a fake authorization server and an admin server on
+// loopback TCP (plaintext) whose metadata points at it.
+type loginServers struct {
+	auth     *testserver.AuthorizationServer
+	admin    *testserver.AdminServer
+	redirect string
+}
+
+func newLoginServers(t *testing.T) *loginServers {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", l.Addr().(*net.TCPAddr).Port)
+	require.NoError(t, l.Close())
+	s := &loginServers{redirect: redirect}
+	s.auth, err = testserver.NewAuthorizationServer(testserver.WithPublicClient(publicClientID, redirect))
+	require.NoError(t, err)
+	t.Cleanup(s.auth.Close)
+	s.admin, err = testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(s.auth),
+		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{
+			AuthorizationEndpoint: s.auth.AuthorizeURL(),
+			TokenEndpoint:         s.auth.TokenURL(),
+		}),
+		testserver.WithPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{
+			ClientId:    publicClientID,
+			RedirectUri: redirect,
+			Scopes:      []string{"openid", "offline"},
+		}))
+	require.NoError(t, err)
+	t.Cleanup(s.admin.Close)
+	return s
+}
+
+// followBrowser is a "browser" that loads the URL and follows redirects.
+func followBrowser(t *testing.T) (func(context.Context, string) error, func() int) {
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	t.Cleanup(client.CloseIdleConnections)
+	var opened int
+	return func(ctx context.Context, u string) error {
+			opened++
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			_, err = io.Copy(io.Discard, resp.Body)
+			return err
+		}, func() int {
+			return opened
+		}
+}
+
+func TestLoginLogout(t *testing.T) {
+	s := newLoginServers(t)
+	dir := filepath.Join(t.TempDir(), "tokens")
+	browser, opened := followBrowser(t)
+	env := fakeEnv(nil)
+	env.browser = browser
+	common := []string{"--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce", "--token-cache-dir", dir}
+
+	code, out, errOut := runCmd(t, env, append([]string{"login"}, common...)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "Logged in to "+s.admin.Addr()+" as client "+publicClientID)
+	assert.Contains(t, out, "with a refresh token")
+	assert.Contains(t, errOut, s.auth.AuthorizeURL()+"?", "the URL is printed on stderr")
+	assert.Equal(t, 1, opened())
+	assert.Equal(t, int64(1), s.auth.CodeGrants())
+	assert.Equal(t, "openid offline", s.auth.LastAuthorization().Get("scope"))
+
+	files, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var tokens int
+	for _, f := range files {
+		if filepath.Ext(f.Name()) == ".json" {
+			tokens++
+			info, err := f.Info()
+			require.NoError(t, err)
+			assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+			data, err := os.ReadFile(filepath.Join(dir, f.Name()))
+			require.NoError(t, err)
+			assert.NotContains(t, out+errOut, string(data), "no token on the terminal")
+		}
+	}
+	assert.Equal(t, 1, tokens, "one token file")
+
+	// Logging in again replaces the token, even though it is still valid.
+	code, out, errOut = runCmd(t, env, append([]string{"login"}, common...)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, 2, opened())
+
+	code, out, errOut = runCmd(t, env, append([]string{"logout"}, common...)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "Logged out")
+	assert.Contains(t, out, "Not revoked: the server advertises no revocation endpoint.")
+	code, out, _ = runCmd(t, env, append([]string{"logout"}, common...)...)
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, out, "No cached token")
+}
+
+func TestLoginDenied(t *testing.T) {
+	s := newLoginServers(t)
+	s.auth.SetConsent(testserver.ConsentDeny)
+	browser, _ := followBrowser(t)
+	env := fakeEnv(nil)
+	env.browser = browser
+	dir := t.TempDir()
+	code, out, errOut := runCmd(t, env, "login", "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce", "--token-cache-dir", dir)
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, errOut, "OAuth error: access_denied")
+	files, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, f := range files {
+		assert.NotEqual(t, ".json", filepath.Ext(f.Name()), "nothing cached")
+	}
+}
+
+func TestLoginNeedsPkce(t *testing.T) {
+	code, _, errOut := runCmd(t, fakeEnv(nil), "login", "--endpoint", "127.0.0.1:1", "--auth-type", "ClientSecret")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "authType Pkce")
+	code, _, errOut = runCmd(t, fakeEnv(nil), "login", "--auth-type", "Pkce", "--timeout", "0s")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "--timeout must be positive")
+}
+
+func TestLogoutWithoutAServer(t *testing.T) {
+	// With a configured client id, logout needs no server.
+	dir := t.TempDir()
+	code, out, errOut := runCmd(t, fakeEnv(nil), "logout", "--endpoint", "127.0.0.1:1", "--client-id", "x", "--token-cache-dir", dir)
+	require.Equal(t, exitOK, code, "stderr:\n%s", errOut)
+	assert.Contains(t, out, "No cached token")
+}
+
+func TestLoginLogoutHelp(t *testing.T) {
+	for _, cmd := range []string{"login", "logout"} {
+		code, _, errOut := runCmd(t, fakeEnv(nil), cmd, "--help")
+		assert.Equal(t, exitOK, code)
+		assert.Contains(t, errOut, "-token-cache-dir")
+	}
+	code, out, _ := runCmd(t, fakeEnv(nil), "--help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "grpcauth login")
+	assert.Contains(t, out, "grpcauth logout")
+}

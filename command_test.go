@@ -1,0 +1,207 @@
+//go:build unix
+
+package grpcauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/proto/authmetapb"
+)
+
+// countingCommand writes a script that prints prefix-1, prefix-2, ... on
+// successive runs, and returns its argv and a function counting its runs.
+func countingCommand(t *testing.T, prefix string) ([]string, func() int) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cmd.sh")
+	body := fmt.Sprintf("#!/bin/sh\nn=$(cat '%[1]s/count' 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > '%[1]s/count'\nprintf '%[2]s-%%s\\n' \"$n\"\n", dir, prefix)
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o700))
+	return []string{path, "--an-argument"}, func() int {
+		b, err := os.ReadFile(filepath.Join(dir, "count"))
+		if errors.Is(err, os.ErrNotExist) {
+			return 0
+		}
+		require.NoError(t, err)
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		require.NoError(t, err)
+		return n
+	}
+}
+
+func TestConfigCommandFlow(t *testing.T) {
+	_, err := Config{AuthType: "ExternalCommand"}.commandFlow()
+	assert.ErrorContains(t, err, "needs a command")
+	_, err = Config{Command: []string{" "}}.commandFlow()
+	assert.ErrorIs(t, err, authenticator.ErrCommandEmpty)
+
+	argv, runs := countingCommand(t, "access")
+	f, err := Config{Command: argv}.commandFlow(authenticator.WithCommandTimeout(10 * time.Second))
+	require.NoError(t, err)
+	tok, err := f.Token(t.Context(), &configstore.ClientConfig{}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "access-1", tok.AccessToken)
+	assert.Equal(t, 1, runs())
+}
+
+func TestConfigNewProxyAuthenticator(t *testing.T) {
+	_, err := Config{Endpoint: "admin.example:443"}.NewProxyAuthenticator()
+	assert.ErrorIs(t, err, ErrNoProxyCommand)
+	p, err := Config{Endpoint: "admin.example:443"}.proxySetup(nil)
+	require.NoError(t, err)
+	assert.Nil(t, p, "no proxyCommand, no proxy")
+
+	argv, runs := countingCommand(t, "proxy")
+	k, err := Config{Endpoint: "admin.example:443", ProxyCommand: argv}.NewProxyAuthenticator()
+	require.NoError(t, err)
+	defer k.Close()
+	key, value, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+	require.True(t, ok)
+	assert.Equal(t, "proxy-authorization", key)
+	assert.Equal(t, "Bearer proxy-1", value)
+	assert.Equal(t, 1, runs())
+}
+
+func TestConfigTokenHTTPOptions(t *testing.T) {
+	o, err := Config{}.tokenHTTPOptions(nil)
+	require.NoError(t, err)
+	assert.Empty(t, o)
+	o, err = Config{HTTPProxyURL: "http://proxy:3128", CACertFilePath: "x.pem", InsecureSkipVerify: true}.tokenHTTPOptions(nil)
+	require.NoError(t, err)
+	assert.Len(t, o, 3)
+
+	argv, _ := countingCommand(t, "proxy")
+	cfg := Config{Endpoint: "admin.example:443", ProxyCommand: argv}
+	p, err := cfg.proxySetup(nil)
+	require.NoError(t, err)
+	defer p.keeper.Close()
+	o, err = cfg.tokenHTTPOptions(p)
+	require.NoError(t, err)
+	assert.Len(t, o, 1, "one WithHTTPClient that carries everything")
+
+	cfg.HTTPProxyURL = "ftp://user:hunter2@proxy"
+	_, err = cfg.tokenHTTPOptions(p)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2")
+	cfg.HTTPProxyURL, cfg.CACertFilePath = "", filepath.Join(t.TempDir(), "missing.pem")
+	_, err = cfg.tokenHTTPOptions(p)
+	assert.ErrorContains(t, err, "caCertFilePath")
+}
+
+// TestProxyCommandEndToEnd wires a client as New will, from a Config with
+// proxyCommand: FlyteAdmin, its token endpoint and its HTTP API all sit
+// behind an IAP-like proxy; every gRPC call shape, the AuthMetadataService
+// RPCs, the token request and an HTTP API call pass, and an expired proxy
+// token is replaced by one run of the command.
+func TestProxyCommandEndToEnd(t *testing.T) {
+	const clientID, secret = "flyte-client", "s3cr3t-value"
+	px, err := testserver.NewProxy()
+	require.NoError(t, err)
+	t.Cleanup(px.Close)
+	for i := 1; i <= 10; i++ {
+		px.Allow(fmt.Sprintf("proxy-%d", i))
+	}
+	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
+	require.NoError(t, err)
+	t.Cleanup(tokens.Close)
+	tokenFront, err := px.FrontHTTP(tokens.URL(), nil)
+	require.NoError(t, err)
+	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
+		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokenFront + testserver.TokenPath}))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	grpcFront, err := px.FrontGRPC(admin.Addr())
+	require.NoError(t, err)
+	var sawAuth sync.Map
+	api := httptest.NewServer(px.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawAuth.Store(r.Header.Get("Authorization") != "" && r.Header.Get("Proxy-Authorization") == "", true)
+		w.WriteHeader(http.StatusNoContent)
+	})))
+	t.Cleanup(api.Close)
+
+	argv, runs := countingCommand(t, "proxy")
+	cfg := Config{Endpoint: grpcFront, Insecure: true, ClientID: clientID, ClientSecret: secret, ProxyCommand: argv}
+
+	// What New does, once wired: the proxy first, then the OAuth2 Keeper
+	// whose token requests go through the proxy transport, then the
+	// connection with the proxy interceptors inside the OAuth2 ones.
+	p, err := cfg.proxySetup(nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.keeper.Close() })
+	hopts, err := cfg.tokenHTTPOptions(p)
+	require.NoError(t, err)
+	late := new(configstore.LateConn)
+	store, err := configstore.NewRemote(late)
+	require.NoError(t, err)
+	auth, err := authenticator.NewClientCredentialsAuthenticator(cfg.Endpoint, clientID, secret, store, hopts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = auth.Close() })
+	dial := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(auth, interceptor.WithInsecure())),
+		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth, interceptor.WithInsecure())),
+	}, p.dial...)
+	conn, err := grpc.NewClient(grpcFront, dial...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	late.Set(conn)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	echo := testserver.NewEchoClient(conn)
+	calls := func() {
+		t.Helper()
+		_, err := echo.Unary(ctx, "hi")
+		require.NoError(t, err)
+		_, err = echo.ServerStream(ctx, "hi")
+		require.NoError(t, err)
+		_, err = echo.ClientStream(ctx, []string{"a", "b"})
+		require.NoError(t, err)
+		_, err = echo.Bidi(ctx, []string{"a", "b"})
+		require.NoError(t, err)
+	}
+	calls()
+	assert.Equal(t, 1, runs())
+	oauth, public := admin.MetadataCalls()
+	assert.Equal(t, [2]int64{1, 1}, [2]int64{oauth, public}, "both metadata RPCs passed the proxy")
+	assert.Equal(t, int64(1), tokens.Issued(), "the token request passed the proxy")
+	assert.Zero(t, px.Rejected())
+
+	// FlyteAdmin's HTTP API: both headers on one request.
+	hc := &http.Client{Transport: auth.Transport(p.wrap(nil))}
+	t.Cleanup(hc.CloseIdleConnections)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+"/api/v1/projects", nil)
+	require.NoError(t, err)
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	_, both := sawAuth.Load(true)
+	assert.True(t, both, "the API saw the OAuth2 token, and the proxy took its own header")
+
+	// The proxy token expires: one run of the command, every call passes.
+	px.Expire("proxy-1")
+	calls()
+	assert.Equal(t, 2, runs())
+	assert.Equal(t, int64(1), px.Rejected())
+	assert.Equal(t, int64(1), tokens.Issued(), "the OAuth2 token was not touched")
+}

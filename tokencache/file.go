@@ -1,0 +1,300 @@
+package tokencache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+	"golang.org/x/oauth2"
+)
+
+const (
+	// dirName is the directory under os.UserCacheDir that DefaultDir
+	// names.
+	dirName = "grpcauth/tokens"
+	// lockName is the lock file every change of a directory holds.
+	lockName = ".lock"
+	// fileVersion is the "version" of the files this package writes; a
+	// file of another version is ignored.
+	fileVersion = 1
+	// maxFileSize bounds what Load reads: a token file is a few KB.
+	maxFileSize = 1 << 20
+	// lockRetry is how often a lock held by another process is tried
+	// again while the caller's context allows.
+	lockRetry = 10 * time.Millisecond
+
+	dirMode  fs.FileMode = 0o700
+	fileMode fs.FileMode = 0o600
+)
+
+// File is a token cache in a directory: one file per key. The zero value
+// is not usable; build one with NewFile. It is safe for concurrent use, by
+// goroutines and by processes.
+type File struct {
+	dir    string
+	logger *slog.Logger
+}
+
+// Option configures NewFile.
+type Option func(*File) error
+
+// WithDir keeps the tokens in dir instead of DefaultDir. The directory is
+// created with mode 0700 when missing; an existing one that other users
+// may write to is refused when a token is saved.
+func WithDir(dir string) Option {
+	return func(f *File) error {
+		if dir == "" {
+			return errors.New("tokencache: WithDir: empty directory")
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("tokencache: WithDir: %w", err)
+		}
+		f.dir = abs
+		return nil
+	}
+}
+
+// WithLogger sets the logger that warns about unreadable or foreign cache
+// files. The default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(f *File) error {
+		if l == nil {
+			return errors.New("tokencache: WithLogger: nil logger")
+		}
+		f.logger = l
+		return nil
+	}
+}
+
+// DefaultDir returns the directory a File uses without WithDir:
+// os.UserCacheDir()/grpcauth/tokens.
+func DefaultDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("tokencache: no user cache directory (set XDG_CACHE_HOME or HOME, or choose a directory): %w", err)
+	}
+	return filepath.Join(base, filepath.FromSlash(dirName)), nil
+}
+
+// NewFile returns a cache in DefaultDir or the directory WithDir names. It
+// touches nothing on disk until the first Save.
+func NewFile(opts ...Option) (*File, error) {
+	f := &File{logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(f); err != nil {
+			return nil, err
+		}
+	}
+	if f.dir == "" {
+		dir, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		f.dir = dir
+	}
+	return f, nil
+}
+
+// Dir returns the directory the tokens are kept in.
+func (f *File) Dir() string { return f.dir }
+
+// Path returns the file the token of key is kept in: the SHA-256 of the
+// key, so that no endpoint or client id shows in a file name.
+func (f *File) Path(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(f.dir, hex.EncodeToString(sum[:16])+".json")
+}
+
+// String names the cache directory; it never shows a token.
+func (f *File) String() string { return "tokencache.File(" + f.dir + ")" }
+
+// record is what a cache file holds. Key is the whole cache key, so that
+// a file that is not ours (a hash collision, a file copied from elsewhere)
+// is recognised.
+type record struct {
+	Version      int       `json:"version"`
+	Key          string    `json:"key"`
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+}
+
+// Load returns the token kept under key, or nil when there is none. A file
+// that cannot be used is ignored with a warning and reported as no token;
+// only a cancelled ctx is an error.
+func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	path := f.Path(key)
+	file, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		f.warn("cannot open the token cache file; ignoring it", path, err)
+		return nil, nil
+	}
+	defer file.Close()
+	if err := checkOwner(file); err != nil {
+		f.warn("the token cache file is not the user's own; ignoring it", path, err)
+		return nil, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(file, maxFileSize+1))
+	if err != nil {
+		f.warn("cannot read the token cache file; ignoring it", path, err)
+		return nil, nil
+	}
+	if len(data) > maxFileSize {
+		f.warn("the token cache file is too large; ignoring it", path, nil)
+		return nil, nil
+	}
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		// json's errors quote at most a type or an offset, never the
+		// text, but say nothing more than "not JSON" to be sure.
+		f.warn("the token cache file is not valid JSON; ignoring it", path, nil)
+		return nil, nil
+	}
+	switch {
+	case rec.Version != fileVersion:
+		f.warn(fmt.Sprintf("the token cache file has version %d, not %d; ignoring it", rec.Version, fileVersion), path, nil)
+		return nil, nil
+	case rec.Key != key:
+		f.warn("the token cache file belongs to another endpoint or client; ignoring it", path, nil)
+		return nil, nil
+	case rec.AccessToken == "" && rec.RefreshToken == "":
+		f.warn("the token cache file holds no token; ignoring it", path, nil)
+		return nil, nil
+	}
+	return &oauth2.Token{
+		AccessToken:  rec.AccessToken,
+		TokenType:    rec.TokenType,
+		RefreshToken: rec.RefreshToken,
+		Expiry:       rec.Expiry,
+	}, nil
+}
+
+// Save keeps tok under key: written to a temporary file in the directory
+// and renamed over the old one, under the directory's lock, so a reader
+// sees the old token or the new one, never a mix.
+func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
+	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
+		return errors.New("tokencache: Save: no token to keep")
+	}
+	data, err := json.Marshal(record{
+		Version:      fileVersion,
+		Key:          key,
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.TokenType,
+		RefreshToken: tok.RefreshToken,
+		Expiry:       tok.Expiry,
+	})
+	if err != nil {
+		return fmt.Errorf("tokencache: encode the token: %w", err)
+	}
+	if err := f.ensureDir(); err != nil {
+		return err
+	}
+	unlock, err := f.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	tmp, err := os.CreateTemp(f.dir, ".token-*.tmp") // mode 0600
+	if err != nil {
+		return fmt.Errorf("tokencache: create a file in %s: %w", f.dir, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(fileMode); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("tokencache: chmod %s: %w", tmp.Name(), err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("tokencache: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("tokencache: sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("tokencache: close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), f.Path(key)); err != nil {
+		return fmt.Errorf("tokencache: rename into %s: %w", f.Path(key), err)
+	}
+	committed = true
+	return nil
+}
+
+// Delete removes the token kept under key; no token there is no error.
+func (f *File) Delete(ctx context.Context, key string) error {
+	if _, err := os.Stat(f.dir); errors.Is(err, fs.ErrNotExist) {
+		return ctx.Err()
+	}
+	unlock, err := f.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.Remove(f.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("tokencache: %w", err)
+	}
+	return nil
+}
+
+// ensureDir creates the directory with mode 0700, or checks that an
+// existing one is not open to other users.
+func (f *File) ensureDir() error {
+	if err := os.MkdirAll(f.dir, dirMode); err != nil {
+		return fmt.Errorf("tokencache: create %s: %w", f.dir, err)
+	}
+	return checkDir(f.dir)
+}
+
+// lock takes the exclusive lock of the directory, waiting for another
+// process that holds it as long as ctx allows, and returns its release.
+func (f *File) lock(ctx context.Context) (func(), error) {
+	l := flock.New(filepath.Join(f.dir, lockName), flock.SetPermissions(fileMode))
+	ok, err := l.TryLockContext(ctx, lockRetry)
+	if err != nil {
+		_ = l.Close()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("tokencache: waiting for the lock of %s: %w", f.dir, ctxErr)
+		}
+		return nil, fmt.Errorf("tokencache: lock %s: %w", f.dir, err)
+	}
+	if !ok {
+		_ = l.Close()
+		return nil, fmt.Errorf("tokencache: could not lock %s", f.dir)
+	}
+	return func() { _ = l.Close() }, nil // Close unlocks
+}
+
+func (f *File) warn(msg, path string, err error) {
+	attrs := []any{slog.String("file", path)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	f.logger.Warn("tokencache: "+msg, attrs...)
+}

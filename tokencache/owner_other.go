@@ -1,0 +1,12 @@
+//go:build !unix
+
+package tokencache
+
+import "os"
+
+// checkOwner accepts every file: outside Unix the per-user directory's
+// access control list is what keeps other users out.
+func checkOwner(*os.File) error { return nil }
+
+// checkDir accepts every directory, for the same reason.
+func checkDir(string) error { return nil }
