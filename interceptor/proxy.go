@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -163,8 +164,26 @@ func (p *proxyAuth) attach(ctx context.Context, opts []grpc.CallOption) ([]grpc.
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &proxyCreds{p: p, key: key, value: value}
+	c := &proxyCreds{p: p, key: key, value: value, inner: innerCreds(opts)}
 	return append(opts[:len(opts):len(opts)], grpc.PerRPCCredentials(c)), c, nil
+}
+
+// innerCreds returns the per-RPC credentials that opts already carry (the
+// OAuth2 interceptor's, or the caller's). gRPC keeps only the last
+// PerRPCCredentials option of a call, so the proxy credential, added
+// last, must send them too.
+func innerCreds(opts []grpc.CallOption) credentials.PerRPCCredentials {
+	for i := len(opts) - 1; i >= 0; i-- {
+		switch o := opts[i].(type) {
+		case *callCreds:
+			return o
+		case grpc.PerRPCCredsCallOption:
+			return o.Creds
+		case *grpc.PerRPCCredsCallOption:
+			return o.Creds
+		}
+	}
+	return nil
 }
 
 // refresh gets a new proxy credential after the proxy refused sent. It
@@ -187,22 +206,36 @@ func (p *proxyAuth) refresh(ctx context.Context, method string, sent *proxyCreds
 	return true, nil
 }
 
-// proxyCreds sends the proxy credential of one attempt.
+// proxyCreds sends the proxy credential of one attempt, and the per-RPC
+// credentials the call already carried (inner).
 type proxyCreds struct {
 	p          *proxyAuth
 	key, value string
+	inner      credentials.PerRPCCredentials
 	withheld   atomic.Bool // set by GetRequestMetadata before the call goes out
 }
 
-func (c *proxyCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+func (c *proxyCreds) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
+	var md map[string]string
+	if c.inner != nil {
+		var err error
+		if md, err = c.inner.GetRequestMetadata(ctx, uri...); err != nil {
+			return nil, err
+		}
+	}
 	if !c.p.o.insecure {
 		if secure, method := transportsec.SecureContext(ctx); !secure {
 			c.withheld.Store(true)
 			c.p.o.logger.Warn("grpcauth: not sending the proxy credential: the connection has no transport security; use TLS, or WithInsecure for a plaintext development cluster", "method", method)
-			return nil, nil
+			return md, nil
 		}
 	}
-	return map[string]string{c.key: c.value}, nil
+	out := make(map[string]string, len(md)+1)
+	for k, v := range md {
+		out[k] = v
+	}
+	out[c.key] = c.value
+	return out, nil
 }
 
 // sentValue is the value that went out, "" if it was withheld.
@@ -214,8 +247,11 @@ func (c *proxyCreds) sentValue() string {
 }
 
 // RequireTransportSecurity is false so that gRPC does not fail the call on
-// an insecure connection: GetRequestMetadata withholds the credential.
-func (c *proxyCreds) RequireTransportSecurity() bool { return false }
+// an insecure connection: GetRequestMetadata withholds the credential. It
+// is true only when the inner credentials require it.
+func (c *proxyCreds) RequireTransportSecurity() bool {
+	return c.inner != nil && c.inner.RequireTransportSecurity()
+}
 
 // ProxyUnaryClientInterceptor returns an interceptor that sends a's
 // credential, the proxy token of Flyte's proxyCommand, on every unary call
