@@ -1,6 +1,7 @@
 package connectauth_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyteauth/grpcauth/connectauth"
+	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb/flyte2pbconnect"
 )
@@ -207,4 +209,54 @@ func TestStreamStormOneRefresh(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, int64(1), r.tokens.Requests())
+}
+
+// The caller's context bounds a stream's refresh; the stream ends with the
+// context's code.
+func TestStreamCallerDeadline(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			r := newRig(t, rigConfig{})
+			require.NoError(t, r.auth.RefreshCredentials(ctx(t)))
+			echo := r.echo(t, p.opts)
+			r.tokens.RevokeAll()
+			r.tokens.SetFault(testserver.FaultHang())
+			before := r.tokens.Requests()
+			c, cancel := context.WithCancel(ctx(t))
+			defer cancel()
+			go func() {
+				// Cancel once the rejected stream's refresh waits on the
+				// hanging token endpoint.
+				for r.tokens.Requests() == before && c.Err() == nil {
+					waitABit(c)
+				}
+				cancel()
+			}()
+			s := echo.Chat(c)
+			require.NoError(t, s.Send(&flyte2pb.EchoRequest{Value: "a"}))
+			require.NoError(t, s.CloseRequest())
+			_, err := s.Receive()
+			require.Error(t, err)
+			assert.Equal(t, connect.CodeCanceled, connect.CodeOf(err), "%v", err)
+			_ = s.CloseResponse()
+			assert.Equal(t, int64(1), r.srv.EchoCalls(), "not retried")
+		})
+	}
+}
+
+// A stream to plain HTTP on a host that is not loopback carries no token
+// without the opt-in, and its rejection says why.
+func TestStreamNoTokenOverPlainHTTP(t *testing.T) {
+	r := newRig(t, rigConfig{plaintext: true})
+	require.NoError(t, r.auth.RefreshCredentials(ctx(t)))
+	hc := redirectDialer(r.srv.Addr())
+	t.Cleanup(hc.CloseIdleConnections)
+	const base = "http://flyte.example"
+	ic, err := connectauth.NewInterceptor(r.auth, base)
+	require.NoError(t, err)
+	echo := flyte2pbconnect.NewEchoServiceClient(hc, base, connect.WithInterceptors(ic))
+	_, err = chat(t, echo, "a")
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Contains(t, err.Error(), "no token was sent")
+	assert.Equal(t, []string{""}, r.srv.EchoAuthValues())
 }
