@@ -46,6 +46,14 @@ type Client struct {
 	metaConn *grpc.ClientConn // the config store's connection, if New made one
 }
 
+// String describes the client without secrets or tokens.
+func (c *Client) String() string {
+	return fmt.Sprintf("connectauth.Client{BaseURL: %q, Authenticator: %v, ConfigStore: %v}", c.BaseURL, c.Authenticator, c.ConfigStore)
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
 // Close ends the authenticator (a token request in flight or a background
 // refresh stops promptly), closes the config store's connection and the
 // idle connections of the HTTP client. It is safe for concurrent use.

@@ -1,6 +1,8 @@
 package connectauth_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -134,4 +136,24 @@ func TestNewWithoutAuthAndErrors(t *testing.T) {
 	require.ErrorContains(t, err, "caCertFilePath")
 	_, err = connectauth.New(grpcauth.Config{Endpoint: "x:1", ClientID: "id"})
 	require.ErrorIs(t, err, grpcauth.ErrNoClientSecret)
+}
+
+// No secret or token in anything printed.
+func TestNothingPrintsSecrets(t *testing.T) {
+	r := newFlyte2Rig(t, false)
+	c := newClient(t, r.cfg)
+	echo := flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, c.Options...)
+	_, err := echo.Echo(ctx(t), req("x"))
+	require.NoError(t, err)
+	_, bearer, ok := c.Authenticator.FetchGRPCCallAuthMetadata(ctx(t))
+	require.True(t, ok)
+	token := strings.TrimPrefix(bearer, "Bearer ")
+	for _, s := range []string{
+		fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", *c),
+		fmt.Sprintf("%+v", c.Interceptor), fmt.Sprintf("%#v", c.Interceptor),
+	} {
+		assert.NotContains(t, s, clientSecret)
+		assert.NotContains(t, s, token)
+	}
+	assert.Contains(t, fmt.Sprint(c), c.BaseURL)
 }

@@ -66,6 +66,15 @@ func (i *Interceptor) accepted(at attempt) {
 	}
 }
 
+// String describes the interceptor without its authenticator's internals,
+// so no secret or token is ever printed.
+func (i *Interceptor) String() string {
+	return fmt.Sprintf("connectauth.Interceptor{authenticator: %T, token over this base URL: %t}", i.a, i.mayCarry)
+}
+
+// GoString is String, for %#v.
+func (i *Interceptor) GoString() string { return i.String() }
+
 // attempt is what one attempt of a call carried.
 type attempt struct {
 	key      string // the header key of the token, "" if none was held
