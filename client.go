@@ -41,9 +41,6 @@ var (
 	// ErrNoClientSecret reports a ClientSecret config without any client
 	// secret: no ClientSecret, clientSecretEnvVar or clientSecretLocation.
 	ErrNoClientSecret = errors.New("no client secret: set Config.ClientSecret (FLYTE_CREDENTIALS_CLIENT_SECRET), clientSecretEnvVar or clientSecretLocation")
-	// ErrNoAuth reports that the Config asks for no authentication (no
-	// authType and no clientId) where an authenticator is needed.
-	ErrNoAuth = errors.New("no authentication configured: admin.authType (FLYTE_CREDENTIALS_AUTH_MODE) selects the flow, one of ClientSecret (clientId and a client secret), Pkce (browser login), DeviceFlow (a code to enter on another device) or ExternalCommand (admin.command prints the token); a clientId without authType means ClientSecret")
 )
 
 // authAliases maps lower-cased authType values, Flyte's and flytekit's
@@ -59,24 +56,25 @@ var authAliases = map[string]string{
 	"external_process":   AuthTypeExternalCommand,
 }
 
-// authMode returns the canonical auth type, "" for no authentication, or
-// an error for an unknown or unsupported one.
+// defaultPkce is the flow of a Config without authType and clientId (what
+// flytectl config init writes): flytekit's, the browser login with the
+// public client id FlyteAdmin advertises, started only when a server asks
+// for a token, so that an open server costs nothing.
+const defaultPkce = "Pkce (default)"
+
+// authMode returns the canonical auth type (defaultPkce without authType
+// and clientId), or an error for an unknown or unsupported one.
 func (c Config) authMode() (string, error) {
-	t := strings.TrimSpace(c.AuthType)
-	if t == "" {
-		if strings.TrimSpace(c.ClientID) == "" {
-			return "", nil
-		}
-		return AuthTypeClientSecret, nil
+	flow, err := c.Flow()
+	switch {
+	case err != nil:
+		return "", err
+	case flow == "":
+		return defaultPkce, nil
+	case flow == AuthTypeDeviceFlow:
+		return "", fmt.Errorf("grpcauth: authType %s: %w (ClientSecret, Pkce and ExternalCommand are)", flow, ErrUnsupported)
 	}
-	canon, ok := authAliases[strings.ToLower(t)]
-	if !ok {
-		return "", fmt.Errorf("grpcauth: unknown authType %q: want ClientSecret, Pkce, DeviceFlow or ExternalCommand", clip(t))
-	}
-	if canon != AuthTypeClientSecret && canon != AuthTypeExternalCommand {
-		return "", fmt.Errorf("grpcauth: authType %s: %w (ClientSecret and ExternalCommand are)", canon, ErrUnsupported)
-	}
-	return canon, nil
+	return flow, nil
 }
 
 // Target returns the gRPC target of Endpoint for grpc.NewClient: "host:port"
@@ -168,7 +166,7 @@ func (c Config) secretOption() (secret string, opt authenticator.Option, err err
 // describes, resolving the rest of its configuration through store. Options
 // from c come first (tokenUrl, scopes, audience, authorizationHeader,
 // httpProxyURL, caCertFilePath, insecureSkipVerify), then opts, which win.
-// It fails with ErrNoAuth when c asks for no authentication, wraps
+// It wraps
 // ErrUnsupported for other auth types, and reports a missing client id or
 // secret. It reads the secret source once to check it; it does no network
 // I/O. It is safe for concurrent use with other reads of c.
@@ -186,9 +184,6 @@ func (c Config) newAuthenticator(store configstore.ClientConfigStore, p *proxy, 
 	mode, err := c.authMode()
 	if err != nil {
 		return nil, err
-	}
-	if mode == "" {
-		return nil, fmt.Errorf("grpcauth: %w", ErrNoAuth)
 	}
 	var o []authenticator.Option
 	if c.TokenURL != "" {
@@ -214,11 +209,26 @@ func (c Config) newAuthenticator(store configstore.ClientConfigStore, p *proxy, 
 	if c.Insecure {
 		o = append(o, authenticator.WithAllowHTTP())
 	}
-	if mode == AuthTypeExternalCommand {
-		flow, err := c.commandFlow()
-		if err != nil {
-			return nil, err
+	var flow authenticator.Flow
+	switch mode {
+	case AuthTypeExternalCommand:
+		flow, err = c.commandFlow()
+	case AuthTypePkce, defaultPkce:
+		if flow, err = c.pkceFlow(); err == nil {
+			var io []authenticator.Option
+			io, err = c.interactiveOptions(c.PkceConfig.RefreshTime)
+			o = append(o, io...)
 		}
+		if mode == defaultPkce {
+			// Chosen by default, not by the user: log in only when a
+			// server asks for a token.
+			o = append(o, authenticator.WithLazyStart())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if flow != nil {
 		a, err := authenticator.New(c.Endpoint, store, flow, append(o, opts...)...)
 		if err != nil {
 			return nil, fmt.Errorf("grpcauth: %w", err)
@@ -292,16 +302,18 @@ func NewClient(cfg Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 // AuthMetadataService on the same connection (whose two RPCs the
 // interceptors leave alone).
 //
-// The connection's security comes from TransportCredentials. When cfg asks
-// for authentication (authType ClientSecret, or a clientId), both
+// The connection's security comes from TransportCredentials. Both
 // interceptors are installed with cfg's authenticator (see
-// NewAuthenticator; with Insecure, interceptor.WithInsecure too); a Config
-// without authType and clientId gives a plain connection. tokenUrl, scopes,
+// NewAuthenticator; with Insecure, interceptor.WithInsecure too), and the
+// proxy interceptors with proxyCommand. A Config without authType and
+// clientId gets flytekit's default, the browser login (Pkce) with the
+// public client id FlyteAdmin advertises, started only when a server
+// rejects a call, so that an open server costs no token request. tokenUrl, scopes,
 // audience and authorizationHeader win over what FlyteAdmin advertises,
 // which fills in what cfg leaves empty (whatever useAudienceFromAdmin
 // says); when cfg names the token URL, the scopes and the header key, no
-// AuthMetadataService RPC is made at all. With credentials configured, the
-// first call on the connection already carries a token.
+// AuthMetadataService RPC is made at all. With a flow chosen, the first
+// call on the connection already carries a token.
 //
 // opts are appended after New's own options, so they win; use
 // WithInterceptorOptions and WithAuthenticatorOptions to pass options to
@@ -311,8 +323,7 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode, err := cfg.authMode()
-	if err != nil {
+	if _, err := cfg.authMode(); err != nil {
 		return nil, err
 	}
 	creds, err := cfg.TransportCredentials()
@@ -347,18 +358,6 @@ func New(cfg Config, opts ...grpc.DialOption) (*Client, error) {
 	if p != nil {
 		proxyKeeper = p.keeper
 	}
-	if mode == "" {
-		if p != nil {
-			dial = append(dial, p.dial...)
-		}
-		cc, err := grpc.NewClient(target, append(dial, rest...)...)
-		if err != nil {
-			closeKeeper(proxyKeeper)
-			return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
-		}
-		return &Client{Conn: cc, Proxy: proxyKeeper}, nil
-	}
-
 	// The store needs the connection, the connection needs the
 	// interceptors, and they need the authenticator, which needs the
 	// store: the store gets a forwarder, pointed at the connection once it

@@ -33,13 +33,17 @@ const (
 	// wait between two attempts of a call, and between two connection
 	// attempts.
 	DefaultMaxBackoffDelay = 8 * time.Second
-	// DefaultKeepaliveTime is flytekit's keepalive interval: a ping after
-	// 30 s without activity, also on an idle connection, so a connection
-	// silently dropped by a load balancer or NAT is noticed.
-	DefaultKeepaliveTime = 30 * time.Second
-	// DefaultKeepaliveTimeout is flytekit's keepalive timeout: a ping
-	// unanswered for 10 s closes the connection.
-	DefaultKeepaliveTimeout = 10 * time.Second
+	// DefaultKeepaliveTime is the keepalive interval: a ping after 5 min
+	// without activity while a call is open, so that a connection silently
+	// dropped by a load balancer or NAT under a long stream is noticed.
+	// flytekit pings every 30 s, also on idle connections; a gRPC-Go server
+	// with its default enforcement policy, as FlyteAdmin runs, allows one
+	// ping per 5 min and only with a call open, and answers more with
+	// GOAWAY too_many_pings, closing the connection.
+	DefaultKeepaliveTime = 5 * time.Minute
+	// DefaultKeepaliveTimeout is how long a ping may go unanswered before
+	// the connection is closed.
+	DefaultKeepaliveTimeout = 20 * time.Second
 )
 
 // retryInitialBackoff is the wait before the first retry; later ones
@@ -88,8 +92,8 @@ func moduleVersion(info *debug.BuildInfo, ok bool) string {
 
 // DialOptions returns the connection options New applies before the
 // caller's (which win): the receive limit (MaxMessageSizeBytes), keepalive
-// (DefaultKeepaliveTime, DefaultKeepaliveTimeout, pings also without
-// calls, as flytekit), connection backoff up to MaxBackoffDelay, the
+// (DefaultKeepaliveTime, DefaultKeepaliveTimeout, pings only while a call
+// is open), connection backoff up to MaxBackoffDelay, the
 // user-agent of UserAgent, and a default service config: DefaultServiceConfig
 // when set, else a retry policy for Unavailable only, with MaxRetries
 // retries waiting up to MaxBackoffDelay. It does not include transport
@@ -119,7 +123,7 @@ func (c Config) DialOptions() ([]grpc.DialOption, error) {
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:                DefaultKeepaliveTime,
 			Timeout:             DefaultKeepaliveTimeout,
-			PermitWithoutStream: true,
+			PermitWithoutStream: false,
 		}),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: minConnectTimeout}),
 		grpc.WithUserAgent(UserAgent()),

@@ -1,6 +1,7 @@
 package grpcauth
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,8 +21,10 @@ var flowKeys = map[string][]string{
 
 // Flow returns the canonical name of the flow c selects (AuthTypeClientSecret,
 // AuthTypePkce, AuthTypeDeviceFlow or AuthTypeExternalCommand), whether
-// this module supports it yet or not; "" when c asks for no
-// authentication (no authType and no clientId); and an error for an
+// this module supports it yet or not; "" when c names none (no authType
+// and no clientId: New then logs in through the browser, Pkce with the
+// public client id FlyteAdmin advertises, once a server asks for a
+// token); and an error for an
 // authType no Flyte client knows. It is safe for concurrent use with other
 // reads of c.
 func (c Config) Flow() (string, error) {
@@ -49,7 +52,7 @@ func (c Config) UnusedKeys() []string {
 	if err != nil {
 		return nil
 	}
-	used := flowKeys[flow]
+	used := flowKeys[cmp.Or(flow, AuthTypePkce)]
 	var out []string
 	for _, key := range Keys() {
 		if !flowOnly(key) || slices.Contains(used, key) {
@@ -60,7 +63,7 @@ func (c Config) UnusedKeys() []string {
 			continue
 		}
 		if flow == "" {
-			out = append(out, fmt.Sprintf("%s is set (%s) but no authentication is configured (no authType, no clientId), so nothing reads it", key, src))
+			out = append(out, fmt.Sprintf("%s is set (%s) but no authType is set, so the default browser login (Pkce) does not read it", key, src))
 		} else {
 			out = append(out, fmt.Sprintf("%s is set (%s) but authType %s does not read it", key, src, flow))
 		}

@@ -53,8 +53,9 @@ func TestUnusedKeys(t *testing.T) {
 	loaded.AuthType = "Pkce"
 	assert.Empty(t, loaded.UnusedKeys())
 
-	noAuth := grpcauth.Config{Scopes: []string{"all"}}
-	assert.Equal(t, []string{"scopes is set (explicit) but no authentication is configured (no authType, no clientId), so nothing reads it"}, noAuth.UnusedKeys())
+	noAuth := grpcauth.Config{Scopes: []string{"all"}, Command: []string{"x"}}
+	assert.Equal(t, []string{"command is set (explicit) but no authType is set, so the default browser login (Pkce) does not read it"}, noAuth.UnusedKeys(),
+		"the default flow reads scopes")
 	assert.Empty(t, grpcauth.Config{AuthType: "magic", Command: []string{"x"}}.UnusedKeys())
 }
 

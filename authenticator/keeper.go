@@ -132,8 +132,9 @@ func New(endpoint string, store configstore.ClientConfigStore, flow Flow, opts .
 }
 
 // FetchGRPCCallAuthMetadata returns the header key and "Bearer <token>" of
-// the current token. Before the first token it gets one, bounded by ctx; ok
-// is false if that fails (the call then goes out without a token, and the
+// the current token. Before the first token it gets one, bounded by ctx
+// (unless WithLazyStart was given: then ok is false until a rejection
+// asked for one); ok is false if that fails (the call then goes out without a token, and the
 // server's answer decides). While the token is valid this is a lock-free
 // load, and it starts a background refresh once the token is within its
 // refresh margin. Only a token that has really expired makes the caller
@@ -142,7 +143,7 @@ func New(endpoint string, store configstore.ClientConfigStore, flow Flow, opts .
 func (k *Keeper) FetchGRPCCallAuthMetadata(ctx context.Context) (key, value string, ok bool) {
 	c := k.current.Load()
 	if c == nil {
-		if k.recentFailure(false) != nil {
+		if k.opts.lazy || k.recentFailure(false) != nil {
 			return "", "", false // the server's answer decides; no second request
 		}
 		if c, err := k.refresh(ctx, nil, causeFirstUse); err == nil {

@@ -43,6 +43,7 @@ type options struct {
 	retryPause time.Duration
 	cache      TokenCache
 	allowHTTP  bool
+	lazy       bool
 	// minCachedLife is how long a cached token must still be valid to be
 	// used without a request.
 	minCachedLife time.Duration
@@ -183,4 +184,13 @@ func WithCache(c TokenCache) Option {
 // https:// and http:// on loopback are always allowed.
 func WithAllowHTTP() Option {
 	return func(o *options) { o.allowHTTP = true }
+}
+
+// WithLazyStart sends calls without a token until a server rejects one:
+// only then does the Keeper get a token (from its cache, else its flow).
+// It suits an interactive flow chosen by default rather than by the user,
+// so that a server that asks for no authentication never opens a browser.
+// Default: the first call waits for a token and carries it.
+func WithLazyStart() Option {
+	return func(o *options) { o.lazy = true }
 }

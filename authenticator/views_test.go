@@ -337,3 +337,18 @@ func TestPlainHTTPTokenEndpointRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestLazyStartWaitsForARejection(t *testing.T) {
+	flow := &toyFlow{}
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(configstore.ClientConfig{}), flow, authenticator.WithLazyStart())
+	require.NoError(t, err)
+	defer k.Close()
+	for range 3 {
+		_, _, ok := k.FetchGRPCCallAuthMetadata(context.Background())
+		require.False(t, ok, "no token before a server asked for one")
+	}
+	assert.Zero(t, flow.calls.Load())
+	require.NoError(t, k.RefreshRejected(context.Background(), ""))
+	assert.Equal(t, "Bearer toy-1", currentValue(t, k))
+	assert.EqualValues(t, 1, flow.calls.Load())
+}

@@ -65,7 +65,7 @@ func describeFlow(cfg grpcauth.Config) string {
 	case err != nil:
 		return "unknown authType"
 	case flow == "":
-		return "none: " + strings.TrimPrefix(grpcauth.ErrNoAuth.Error(), "no authentication configured: ")
+		return "Pkce by default (no authType, no clientId): a browser login with the client id FlyteAdmin advertises, started when a server asks for a token; admin.authType selects ClientSecret, Pkce, DeviceFlow or ExternalCommand"
 	}
 	return flow
 }

@@ -186,8 +186,7 @@ func TestTokenErrors(t *testing.T) {
 		want string
 	}{
 		{name: "no endpoint", args: []string{"--client-id", "x"}, want: "endpoint is empty"},
-		{name: "no client id", args: []string{"--endpoint", "localhost:1"}, want: "no authentication configured"},
-		{name: "unsupported auth type", args: []string{"--endpoint", "localhost:1", "--client-id", "x", "--auth-type", "Pkce"}, want: "authType Pkce: not supported yet"},
+		{name: "unsupported auth type", args: []string{"--endpoint", "localhost:1", "--client-id", "x", "--auth-type", "DeviceFlow"}, want: "authType DeviceFlow: not supported yet"},
 		{name: "missing secret file", args: []string{"--endpoint", "localhost:1", "--client-id", "x", "--client-secret-file", "/no/such/secret"}, want: "/no/such/secret"},
 		{name: "missing config file", args: []string{"--config", "/no/such/config.yaml"}, want: "/no/such/config.yaml: cannot read the config file"},
 		{name: "bad boolean env", args: nil, want: `env FLYTE_PLATFORM_INSECURE: insecure: want a boolean, got "maybe"`},
@@ -302,7 +301,7 @@ func TestConfigCommandWarnings(t *testing.T) {
 
 	code, out, _ = runCmd(t, fakeEnv(nil), "config")
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, out, "authentication: none: admin.authType (FLYTE_CREDENTIALS_AUTH_MODE) selects the flow")
+	assert.Contains(t, out, "authentication: Pkce by default (no authType, no clientId)")
 }
 
 // Issue 16: a failure to reach FlyteAdmin names it, and says how its

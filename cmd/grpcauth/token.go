@@ -91,9 +91,6 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 		return "", "", err
 	}
 	defer c.Close()
-	if c.Authenticator == nil {
-		return "", "", fmt.Errorf("grpcauth: %w", grpcauth.ErrNoAuth)
-	}
 	if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
 		var te *authenticator.TokenError
 		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
