@@ -2,7 +2,6 @@ package connectauth
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -29,18 +28,16 @@ type Client struct {
 	// BaseURL is "https://host:port", or "http://host:port" when the
 	// config says insecure.
 	BaseURL string
-	// Options installs the Interceptor (connect.WithInterceptors); empty
-	// when the config asks for no authentication. Add a protocol option
+	// Options installs the Interceptor (connect.WithInterceptors). Add a
+	// protocol option
 	// (connect.WithGRPC(), connect.WithGRPCWeb()) after it if wanted;
 	// connect-go's default is the Connect protocol.
 	Options []connect.ClientOption
-	// Interceptor is the interceptor of Options; nil without
-	// authentication.
+	// Interceptor is the interceptor of Options.
 	Interceptor *Interceptor
-	// Authenticator gets the tokens; nil without authentication.
+	// Authenticator gets the tokens.
 	Authenticator *authenticator.Keeper
-	// ConfigStore says where the token endpoint is; nil without
-	// authentication.
+	// ConfigStore says where the token endpoint is.
 	ConfigStore configstore.ClientConfigStore
 
 	metaConn *grpc.ClientConn // the config store's connection, if New made one
@@ -114,9 +111,11 @@ func WithConfigStore(s configstore.ClientConfigStore) DialOption {
 // AuthMetadataService over a grpc-go connection to the same endpoint
 // (connect-go handlers answer the gRPC protocol); its RPCs carry no token.
 // When cfg sets tokenUrl, a Flyte 2 server without an identity provider is
-// no error (configstore.AllowMissingTokenEndpoint). A cfg without authType
-// and clientId gives a plain client (no Options). Close releases what New
-// opened.
+// no error (configstore.AllowMissingTokenEndpoint). The flow is the one
+// grpcauth.Config.NewAuthenticator picks from authType; a cfg without
+// authType and clientId gets flytekit's default, the browser login, started
+// only when a server rejects a call, so an open server costs nothing. Close
+// releases what New opened.
 func New(cfg grpcauth.Config, opts ...DialOption) (*Client, error) {
 	var o dialOptions
 	for _, opt := range opts {
@@ -161,13 +160,6 @@ func New(cfg grpcauth.Config, opts ...DialOption) (*Client, error) {
 		c.metaConn = conn
 	}
 	auth, err := cfg.NewAuthenticator(store, o.aopts...)
-	if errors.Is(err, grpcauth.ErrNoAuth) {
-		if c.metaConn != nil {
-			_ = c.metaConn.Close()
-			c.metaConn = nil
-		}
-		return c, nil
-	}
 	if err != nil {
 		_ = c.Close()
 		return nil, err

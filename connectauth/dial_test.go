@@ -125,12 +125,23 @@ func TestNewWithDiscoveryAndService(t *testing.T) {
 }
 
 func TestNewWithoutAuthAndErrors(t *testing.T) {
-	c := newClient(t, grpcauth.Config{Endpoint: "flyte.example:443"})
-	assert.Empty(t, c.Options)
-	assert.Nil(t, c.Authenticator)
+	// No authType, no clientId: the default browser login, started only
+	// when a server asks; an open server costs no token request.
+	open, err := testserver.NewConnectServer(testserver.WithConnectOpen())
+	require.NoError(t, err)
+	t.Cleanup(open.Close)
+	c := newClient(t, grpcauth.Config{Endpoint: open.Addr(), Insecure: true})
+	assert.Equal(t, "http://"+open.Addr(), c.BaseURL)
+	echo := flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, c.Options...)
+	_, err = echo.Echo(ctx(t), req("x"))
+	require.NoError(t, err)
+	assert.Zero(t, c.Authenticator.Stats().TokenRequests)
+	assert.Equal(t, []string{""}, open.EchoAuthValues())
+
+	c = newClient(t, grpcauth.Config{Endpoint: "dns:///flyte.example:443", ClientID: "id", ClientSecret: "s"})
 	assert.Equal(t, "https://flyte.example:443", c.BaseURL)
 
-	_, err := connectauth.New(grpcauth.Config{})
+	_, err = connectauth.New(grpcauth.Config{})
 	require.ErrorContains(t, err, "endpoint is empty")
 	_, err = connectauth.New(grpcauth.Config{Endpoint: "x:1", CACertFilePath: "/nonexistent/ca.pem"})
 	require.ErrorContains(t, err, "caCertFilePath")
