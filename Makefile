@@ -15,13 +15,17 @@ all: lint test
 test:
 	$(GO) test -race -count=1 ./...
 
-## generate: regenerate proto/authmetapb/authmeta.pb.go with the pinned buf and protoc-gen-go
-generate: $(BIN)/buf $(BIN)/protoc-gen-go
+## generate: regenerate the Go code of proto/ (proto/authmetapb, proto/authmeta2pb
+## and the test-only internal/testserver/flyte2pb) with the pinned buf,
+## protoc-gen-go and protoc-gen-connect-go
+GENERATED := proto internal/testserver/flyte2pb
+generate: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go
 	cd proto && PATH="$(BIN):$$PATH" buf generate
 
 ## check-generate: fail if the committed generated code differs from a fresh generation
 check-generate: generate
-	git diff --exit-code -- proto
+	git diff --exit-code -- $(GENERATED)
+	@out="$$(git ls-files --others --exclude-standard -- $(GENERATED))"; if [ -n "$$out" ]; then echo "generated files not committed:"; echo "$$out"; exit 1; fi
 
 ## lint: gofmt, go vet and staticcheck
 lint: $(BIN)/staticcheck
@@ -52,13 +56,16 @@ bench: $(BIN)/benchstat
 demo:
 	$(GO) run ./cmd/grpcauth demo
 
-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/staticcheck
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go $(BIN)/staticcheck
 
 $(BIN)/buf: tools/go.mod
 	$(GO) build $(TOOLMOD) -o $(BIN)/ github.com/bufbuild/buf/cmd/buf
 
 $(BIN)/protoc-gen-go: tools/go.mod
 	$(GO) build $(TOOLMOD) -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go
+
+$(BIN)/protoc-gen-connect-go: tools/go.mod
+	$(GO) build $(TOOLMOD) -o $(BIN)/ connectrpc.com/connect/cmd/protoc-gen-connect-go
 
 $(BIN)/staticcheck: tools/go.mod
 	$(GO) build $(TOOLMOD) -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck

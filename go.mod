@@ -3,6 +3,7 @@ module github.com/flyteauth/grpcauth
 go 1.26.0
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/gofrs/flock v0.13.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e

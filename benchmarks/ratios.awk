@@ -54,6 +54,26 @@ function basename(s) {
 	return s
 }
 
+# connect-go (connectauth): floor and ours only, no generic variant.
+/^BenchmarkConnectInterleaved/ {
+	for (i = 3; i < NF; i++)
+		if ($(i + 1) == "ours/floor") add("connect-inter", $i)
+	next
+}
+
+/^BenchmarkConnect.*\/variant=/ {
+	name = basename($1)
+	variant = name
+	sub(/.*\/variant=/, "", variant)
+	sub(/\/variant=[^\/]*$/, "", name)
+	row(name, "connect", seen)
+	for (i = 3; i < NF; i++) {
+		u = $(i + 1)
+		if (u == "ns/op" || u == "cpu-ns/op" || u == "allocs/op") add(name SUBSEP variant SUBSEP u, $i)
+	}
+	next
+}
+
 /^BenchmarkInterleaved\// {
 	name = basename($1)
 	row(name, "inter", seen)
@@ -77,7 +97,7 @@ function basename(s) {
 }
 
 END {
-	if (rows["calls"] + rows["inter"] + rows["hot"] == 0) {
+	if (rows["calls"] + rows["inter"] + rows["hot"] + rows["connect"] + count["connect-inter"] == 0) {
 		print "ratios.awk: no benchmark results in the input" > "/dev/stderr"
 		exit 1
 	}
@@ -132,6 +152,19 @@ END {
 			printf "  %-40s ours - floor = %5.0f ns/call (floor %.0f ns, ours %.0f ns); allocs/op floor %s, ours %s\n", name, o - f, f, o,
 				median(name SUBSEP "floor" SUBSEP "allocs/op"), median(name SUBSEP "ours" SUBSEP "allocs/op")
 		}
+	}
+	if (rows["connect"] || count["connect-inter"]) {
+		print ""
+		print "connect-go (connectauth), medians: ours/floor (target <= 1.05), allocs ours - floor"
+		for (r = 1; r <= rows["connect"]; r++) {
+			name = order["connect", r]
+			printf "  %-30s ns/op %s  cpu %s  allocs %s\n", name,
+				ratio(median(name SUBSEP "ours" SUBSEP "ns/op"), median(name SUBSEP "floor" SUBSEP "ns/op")),
+				ratio(median(name SUBSEP "ours" SUBSEP "cpu-ns/op"), median(name SUBSEP "floor" SUBSEP "cpu-ns/op")),
+				median(name SUBSEP "ours" SUBSEP "allocs/op") - median(name SUBSEP "floor" SUBSEP "allocs/op")
+		}
+		if (count["connect-inter"])
+			printf "  %-30s ours/floor %s (median of %d rounds)\n", "ConnectInterleaved", ratio(median("connect-inter"), 1), count["connect-inter"]
 	}
 	if (rows["calls"]) {
 		print ""

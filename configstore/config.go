@@ -32,6 +32,9 @@ type ClientConfig struct {
 	Audience string
 	// ServiceHTTPEndpoint is the HTTP endpoint of the service.
 	ServiceHTTPEndpoint string
+	// DataplaneDomain is the domain of a Flyte 2 deployment's data plane
+	// (flyteidl2's dataplane_domain); empty from Flyte 1 and discovery.
+	DataplaneDomain string
 }
 
 // Clone returns a deep copy of c.

@@ -43,6 +43,10 @@ type Remote struct {
 	timeout time.Duration
 	logger  *slog.Logger
 
+	// missingTokenEndpointOK is read by the Flyte 2 stores; see
+	// AllowMissingTokenEndpoint.
+	missingTokenEndpointOK bool
+
 	cached atomic.Pointer[ClientConfig]
 	group  flight.Group[*ClientConfig] // one fetch at a time
 }

@@ -11,6 +11,7 @@ replace github.com/gobuffalo/pop/v6 => github.com/ory/pop/v6 v6.2.1-0.2024112111
 tool github.com/ory/hydra/v2
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/chromedp/chromedp v0.23.0
 	github.com/flyteauth/grpcauth v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1

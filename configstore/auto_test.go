@@ -1,0 +1,146 @@
+package configstore_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+)
+
+const (
+	v1Meta = "/flyteidl.service.AuthMetadataService/GetOAuth2Metadata"
+	v1Pub  = "/flyteidl.service.AuthMetadataService/GetPublicClientConfig"
+	v2Meta = "/flyteidl2.auth.AuthMetadataService/GetOAuth2Metadata"
+	v2Pub  = "/flyteidl2.auth.AuthMetadataService/GetPublicClientConfig"
+)
+
+func TestAutoRemoteFindsFlyte2(t *testing.T) {
+	_, cc, log := newFlyte2Server(t, false, testserver.WithFlyte2Metadata(flyte2Metadata), testserver.WithFlyte2PublicConfig(flyte2Public))
+	a, err := configstore.NewAutoRemote(cc)
+	require.NoError(t, err)
+	assert.Equal(t, configstore.ServiceAuto, a.Service())
+	got, err := a.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, flyte2Want, got)
+	assert.Equal(t, configstore.ServiceFlyte2, a.Service())
+	assert.Equal(t, map[string]int{v2Meta: 1, v2Pub: 1}, log.take(), "Flyte 1's service is never asked")
+}
+
+// A Flyte 1 server: the first fetch asks Flyte 2's service once, falls
+// back, and from then on asks only Flyte 1's, even when that fetch failed.
+func TestAutoRemoteFallsBackToFlyte1AndRemembers(t *testing.T) {
+	srv, err := testserver.NewAdminServer(testserver.WithOAuth2Metadata(fullMetadata), testserver.WithPublicClientConfig(fullPublic))
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	log := new(methodLog)
+	cc, err := grpc.NewClient(srv.Addr(), append(srv.DialOptions(), log.interceptor())...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+
+	a, err := configstore.NewAutoRemote(cc)
+	require.NoError(t, err)
+	srv.SetMetadataError(status.Error(codes.Unavailable, "down for a moment"))
+	_, err = a.GetClientConfig(t.Context())
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	assert.Equal(t, configstore.ServiceFlyte1, a.Service(), "the server said it does not serve Flyte 2")
+	calls := log.take()
+	assert.Equal(t, 1, calls[v2Pub])
+	assert.Positive(t, calls[v1Pub]+calls[v1Meta])
+
+	srv.SetMetadataError(nil)
+	got, err := a.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "https://idp/token", got.TokenEndpoint)
+	assert.Equal(t, "flytectl", got.ClientID)
+	assert.Empty(t, got.DataplaneDomain)
+	assert.Equal(t, map[string]int{v1Meta: 1, v1Pub: 1}, log.take(), "no second probe of Flyte 2")
+
+	_, err = a.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, log.take(), "cached")
+}
+
+func TestAutoRemoteNoIdentityProvider(t *testing.T) {
+	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2PublicConfig(flyte2Public))
+	srv.SetOAuth2MetadataError(errUnimplemented)
+	a, err := configstore.NewAutoRemote(cc)
+	require.NoError(t, err)
+	_, err = a.GetClientConfig(t.Context())
+	require.ErrorIs(t, err, configstore.ErrNoIdentityProvider, "a Flyte 2 server without IdP is not taken for Flyte 1")
+	assert.Contains(t, err.Error(), "admin.tokenUrl")
+	assert.Equal(t, configstore.ServiceFlyte2, a.Service())
+}
+
+// A server that serves neither service: a clear error, nothing remembered.
+func TestAutoRemoteNeitherService(t *testing.T) {
+	srv := grpc.NewServer()
+	lis := listen(t)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	cc, err := grpc.NewClient(lis.Addr().String(), insecureDial())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+	a, err := configstore.NewAutoRemote(cc)
+	require.NoError(t, err)
+	_, err = a.GetClientConfig(t.Context())
+	require.Error(t, err)
+	assert.Equal(t, codes.Unimplemented, status.Code(err))
+	assert.Contains(t, err.Error(), "neither flyteidl2.auth.AuthMetadataService nor flyteidl.service.AuthMetadataService")
+	assert.Equal(t, configstore.ServiceAuto, a.Service())
+}
+
+func TestParseServiceAndNewServiceRemote(t *testing.T) {
+	for in, want := range map[string]configstore.Service{
+		"": configstore.ServiceAuto, "Auto": configstore.ServiceAuto,
+		"flyte1": configstore.ServiceFlyte1, "FlyteAdmin": configstore.ServiceFlyte1, "flyteidl": configstore.ServiceFlyte1,
+		"flyte2": configstore.ServiceFlyte2, "flyteidl2": configstore.ServiceFlyte2,
+	} {
+		got, err := configstore.ParseService(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+		back, err := configstore.ParseService(got.String())
+		require.NoError(t, err)
+		assert.Equal(t, got, back)
+	}
+	_, err := configstore.ParseService("flyte3")
+	require.ErrorContains(t, err, "want auto, flyte1 or flyte2")
+
+	_, cc, _ := newFlyte2Server(t, false)
+	for svc, want := range map[configstore.Service]string{
+		configstore.ServiceAuto:   "*configstore.AutoRemote",
+		configstore.ServiceFlyte1: "*configstore.Remote",
+		configstore.ServiceFlyte2: "*configstore.Flyte2Remote",
+	} {
+		s, err := configstore.NewServiceRemote(cc, svc)
+		require.NoError(t, err)
+		assert.Equal(t, want, typeName(s))
+	}
+	_, err = configstore.NewServiceRemote(cc, configstore.Service(9))
+	require.Error(t, err)
+	_, err = configstore.NewAutoRemote(nil)
+	require.Error(t, err)
+}
+
+var errUnimplemented = connect.NewError(connect.CodeUnimplemented, errors.New("no identity provider configured"))
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return lis
+}
+
+func insecureDial() grpc.DialOption { return grpc.WithTransportCredentials(insecure.NewCredentials()) }
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }

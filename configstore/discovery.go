@@ -1,0 +1,300 @@
+package configstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Well-known paths of authorization server metadata.
+const (
+	// OAuthMetadataPath is RFC 8414's path (§3), which Flyte 2 serves.
+	OAuthMetadataPath = "/.well-known/oauth-authorization-server"
+	// OpenIDConfigurationPath is OpenID Connect Discovery's path, the
+	// only one some servers (ORY Hydra among them) serve.
+	OpenIDConfigurationPath = "/.well-known/openid-configuration"
+)
+
+// DefaultMaxDocumentSize caps a metadata document when no
+// WithDiscoveryMaxSize option is given.
+const DefaultMaxDocumentSize = 1 << 20
+
+// Discovery is a ClientConfigStore that reads authorization server metadata
+// (RFC 8414) over HTTPS: from <base>/.well-known/oauth-authorization-server,
+// and, when the server answers 404 there, from OpenID Connect's
+// <base>/.well-known/openid-configuration. It maps token_endpoint,
+// authorization_endpoint and device_authorization_endpoint; scopes,
+// audience, client id and header key stay empty (scopes_supported lists
+// what a server accepts, not what to ask for), so the authenticator's own
+// settings and defaults apply.
+//
+// Its caching rules are Remote's: one fetch on first use, shared by
+// concurrent first callers and bounded by its own timeout; the result kept
+// for the life of the store; a failure never kept. The document is read up
+// to a size cap. It must come over HTTPS, or plain HTTP to a loopback host,
+// or any HTTP with WithDiscoveryAllowHTTP, redirects included: the token
+// endpoint it names will receive the client's secret.
+//
+// Discovery does not check that the document's issuer matches the base URL
+// (RFC 8414 §3.3): Flyte 2 proxies its identity provider's document, whose
+// issuer is the provider's.
+//
+// Discovery is safe for concurrent use.
+type Discovery struct {
+	urls      []string // documents to try, in order; the next on 404
+	client    *http.Client
+	maxSize   int64
+	allowHTTP bool
+	cache     fetchCache
+}
+
+// DiscoveryOption configures a Discovery.
+type DiscoveryOption func(*discoveryOptions)
+
+type discoveryOptions struct {
+	client    *http.Client
+	allowHTTP bool
+	maxSize   int64
+	timeout   time.Duration
+	logger    *slog.Logger
+}
+
+// WithDiscoveryHTTPClient sets the HTTP client that fetches the document
+// (for a private CA or a proxy). Default: http.DefaultClient. Its redirects
+// are checked against the same scheme rule as the document's URL.
+func WithDiscoveryHTTPClient(c *http.Client) DiscoveryOption {
+	return func(o *discoveryOptions) {
+		if c != nil {
+			o.client = c
+		}
+	}
+}
+
+// WithDiscoveryAllowHTTP lets the document come over plain HTTP from a host
+// that is not loopback, for development clusters. Default: HTTPS only, or
+// HTTP to localhost, 127.0.0.0/8 or ::1.
+func WithDiscoveryAllowHTTP() DiscoveryOption {
+	return func(o *discoveryOptions) { o.allowHTTP = true }
+}
+
+// WithDiscoveryMaxSize caps the document's size in bytes; a longer one is
+// an error. Default: DefaultMaxDocumentSize. A value <= 0 keeps the
+// default.
+func WithDiscoveryMaxSize(n int64) DiscoveryOption {
+	return func(o *discoveryOptions) {
+		if n > 0 {
+			o.maxSize = n
+		}
+	}
+}
+
+// WithDiscoveryTimeout bounds the shared fetch (both documents, when the
+// first is missing). Default: DefaultFetchTimeout. A value <= 0 keeps the
+// default.
+func WithDiscoveryTimeout(d time.Duration) DiscoveryOption {
+	return func(o *discoveryOptions) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// WithDiscoveryLogger logs fetches at debug level and failures at warn
+// level. Default: nothing is logged.
+func WithDiscoveryLogger(l *slog.Logger) DiscoveryOption {
+	return func(o *discoveryOptions) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// NewDiscovery returns a store that reads the metadata of the server at
+// baseURL. baseURL is the server's URL or issuer ("https://flyte.example",
+// "https://idp.example/tenant"), or the URL of a metadata document itself
+// (any URL whose path holds "/.well-known/"), which is then the only one
+// read. For an issuer with a path, RFC 8414's document is
+// https://host/.well-known/oauth-authorization-server/path and OpenID
+// Connect's https://host/path/.well-known/openid-configuration. It fails on
+// a URL that is not absolute, has a query or fragment, or is plain HTTP to a
+// non-loopback host without WithDiscoveryAllowHTTP. It does no I/O.
+func NewDiscovery(baseURL string, opts ...DiscoveryOption) (*Discovery, error) {
+	o := discoveryOptions{
+		client:  http.DefaultClient,
+		maxSize: DefaultMaxDocumentSize,
+		timeout: DefaultFetchTimeout,
+		logger:  slog.New(slog.DiscardHandler),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("configstore: NewDiscovery: %q is not an absolute http(s) URL", truncate(baseURL, 200))
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("configstore: NewDiscovery: %q has a query, fragment or user info", truncate(u.Redacted(), 200))
+	}
+	if err := checkTransport(u, o.allowHTTP); err != nil {
+		return nil, fmt.Errorf("configstore: NewDiscovery: %w", err)
+	}
+	d := &Discovery{
+		maxSize:   o.maxSize,
+		allowHTTP: o.allowHTTP,
+		cache:     fetchCache{timeout: o.timeout, logger: o.logger, what: "authorization server metadata"},
+	}
+	client := *o.client
+	client.CheckRedirect = d.checkRedirect(o.client.CheckRedirect)
+	d.client = &client
+	d.urls = documentURLs(u)
+	return d, nil
+}
+
+// documentURLs returns the documents to try for base: RFC 8414's, then
+// OpenID Connect's; or base alone if it names a document.
+func documentURLs(base *url.URL) []string {
+	if strings.Contains(base.Path, "/.well-known/") {
+		return []string{base.String()}
+	}
+	path := strings.TrimSuffix(base.Path, "/")
+	rfc, oidc := *base, *base
+	rfc.Path, rfc.RawPath = OAuthMetadataPath+path, ""
+	oidc.Path, oidc.RawPath = path+OpenIDConfigurationPath, ""
+	return []string{rfc.String(), oidc.String()}
+}
+
+// checkTransport enforces the scheme rule on a document's URL.
+func checkTransport(u *url.URL, allowHTTP bool) error {
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && (allowHTTP || isLoopback(u.Hostname())):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithDiscoveryAllowHTTP for a development cluster", truncate(u.Redacted(), 200))
+	}
+	return fmt.Errorf("%s is not an http(s) URL", truncate(u.Redacted(), 200))
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (d *Discovery) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if err := checkTransport(req.URL, d.allowHTTP); err != nil {
+			return fmt.Errorf("redirected: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// String describes the store and the first document it reads.
+func (d *Discovery) String() string {
+	return "configstore.Discovery{" + d.urls[0] + ", " + d.cache.state() + "}"
+}
+
+// GoString is String, for %#v.
+func (d *Discovery) GoString() string { return d.String() }
+
+// GetClientConfig returns the cached configuration, fetching the document
+// first if no fetch has succeeded yet. It returns when the fetch ends or
+// ctx is done, whichever comes first. An answer that is not a usable
+// document is an error that wraps ErrInvalidMetadata.
+func (d *Discovery) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+	return d.cache.get(ctx, d.fetch)
+}
+
+// errNotFound marks a document the server does not have (404).
+var errNotFound = errors.New("not found")
+
+func (d *Discovery) fetch(ctx context.Context) (*ClientConfig, error) {
+	var tried []string
+	for _, u := range d.urls {
+		cfg, err := d.read(ctx, u)
+		if errors.Is(err, errNotFound) {
+			tried = append(tried, u)
+			continue
+		}
+		return cfg, err
+	}
+	return nil, fmt.Errorf("configstore: no authorization server metadata: %s answered 404", strings.Join(tried, " and "))
+}
+
+// metadataDocument is the part of RFC 8414 §2 that a client needs.
+type metadataDocument struct {
+	Issuer                      string `json:"issuer"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
+}
+
+// read fetches and maps one document.
+func (d *Discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("configstore: metadata request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("configstore: reading %s: %w", u, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+	}()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, errNotFound
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("configstore: reading %s: HTTP %s", u, resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+			return nil, fmt.Errorf("configstore: %s: content type %q is not JSON: %w", u, truncate(mt, 64), ErrInvalidMetadata)
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, d.maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("configstore: reading %s: %w", u, err)
+	}
+	if int64(len(body)) > d.maxSize {
+		return nil, fmt.Errorf("configstore: %s: document is larger than %d bytes: %w", u, d.maxSize, ErrInvalidMetadata)
+	}
+	var doc metadataDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("configstore: %s: not a JSON metadata document (%v): %w", u, truncate(err.Error(), 200), ErrInvalidMetadata)
+	}
+	if err := checkEndpoint(doc.TokenEndpoint); err != nil {
+		return nil, fmt.Errorf("configstore: %s: token_endpoint %w", u, err)
+	}
+	d.cache.logger.Debug("configstore: read authorization server metadata", "url", u, "issuer", doc.Issuer)
+	return &ClientConfig{
+		TokenEndpoint:               doc.TokenEndpoint,
+		AuthorizationEndpoint:       doc.AuthorizationEndpoint,
+		DeviceAuthorizationEndpoint: doc.DeviceAuthorizationEndpoint,
+	}, nil
+}

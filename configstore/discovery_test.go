@@ -1,0 +1,229 @@
+package configstore_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
+)
+
+const discoveryDoc = `{
+  "issuer": "https://idp.example",
+  "authorization_endpoint": "https://idp.example/authorize",
+  "token_endpoint": "https://idp.example/token",
+  "device_authorization_endpoint": "https://idp.example/device",
+  "scopes_supported": ["openid", "offline"],
+  "grant_types_supported": ["client_credentials"]
+}`
+
+var discoveryWant = &configstore.ClientConfig{
+	TokenEndpoint:               "https://idp.example/token",
+	AuthorizationEndpoint:       "https://idp.example/authorize",
+	DeviceAuthorizationEndpoint: "https://idp.example/device",
+}
+
+// docServer serves body at the given paths (404 elsewhere) and counts
+// requests by path.
+type docServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	paths map[string]string // path -> body
+	hits  map[string]int
+	ctype string
+}
+
+func newDocServer(t *testing.T, tls bool, paths map[string]string) *docServer {
+	t.Helper()
+	d := &docServer{paths: paths, hits: map[string]int{}, ctype: "application/json"}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		d.hits[r.URL.Path]++
+		body, ok := d.paths[r.URL.Path]
+		ctype := d.ctype
+		d.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", ctype)
+		_, _ = w.Write([]byte(body))
+	})
+	if tls {
+		d.Server = httptest.NewTLSServer(h)
+	} else {
+		d.Server = httptest.NewServer(h)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+func (d *docServer) hitsOf(path string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hits[path]
+}
+
+func TestDiscoveryReadsRFC8414Document(t *testing.T) {
+	d := newDocServer(t, true, map[string]string{configstore.OAuthMetadataPath: discoveryDoc})
+	s, err := configstore.NewDiscovery(d.URL, configstore.WithDiscoveryHTTPClient(d.Client()))
+	require.NoError(t, err)
+	got, err := s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, discoveryWant, got, "scopes_supported is not what to ask for")
+	_, err = s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, d.hitsOf(configstore.OAuthMetadataPath), "cached")
+	assert.Equal(t, 0, d.hitsOf(configstore.OpenIDConfigurationPath))
+}
+
+// Servers such as ORY Hydra serve only OpenID Connect's document.
+func TestDiscoveryFallsBackToOpenIDConfiguration(t *testing.T) {
+	d := newDocServer(t, true, map[string]string{configstore.OpenIDConfigurationPath: discoveryDoc})
+	s, err := configstore.NewDiscovery(d.URL+"/", configstore.WithDiscoveryHTTPClient(d.Client()))
+	require.NoError(t, err)
+	got, err := s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, discoveryWant, got)
+	assert.Equal(t, 1, d.hitsOf(configstore.OAuthMetadataPath))
+	assert.Equal(t, 1, d.hitsOf(configstore.OpenIDConfigurationPath))
+}
+
+func TestDiscoveryIssuerWithPath(t *testing.T) {
+	d := newDocServer(t, false, map[string]string{
+		configstore.OAuthMetadataPath + "/tenant": discoveryDoc,
+	})
+	s, err := configstore.NewDiscovery(d.URL + "/tenant")
+	require.NoError(t, err)
+	got, err := s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, discoveryWant, got)
+
+	d2 := newDocServer(t, false, map[string]string{"/tenant" + configstore.OpenIDConfigurationPath: discoveryDoc})
+	s2, err := configstore.NewDiscovery(d2.URL + "/tenant")
+	require.NoError(t, err)
+	_, err = s2.GetClientConfig(t.Context())
+	require.NoError(t, err)
+
+	// A document URL is read as it is, and only it.
+	d3 := newDocServer(t, false, map[string]string{"/custom/.well-known/metadata.json": discoveryDoc})
+	s3, err := configstore.NewDiscovery(d3.URL + "/custom/.well-known/metadata.json")
+	require.NoError(t, err)
+	_, err = s3.GetClientConfig(t.Context())
+	require.NoError(t, err)
+}
+
+// The connect-go Flyte 2 fake serves its metadata at the RFC 8414 path.
+func TestDiscoveryAgainstFlyte2Server(t *testing.T) {
+	ca, err := testserver.NewCA()
+	require.NoError(t, err)
+	srv, err := testserver.NewConnectServer(testserver.WithConnectTLS(ca), testserver.WithFlyte2Metadata(&flyte2pb.GetOAuth2MetadataResponse{
+		Issuer: "https://idp.example", TokenEndpoint: "https://idp.example/token", AuthorizationEndpoint: "https://idp.example/authorize",
+	}))
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	s, err := configstore.NewDiscovery(srv.URL(), configstore.WithDiscoveryHTTPClient(srv.HTTPClient()))
+	require.NoError(t, err)
+	got, err := s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, &configstore.ClientConfig{TokenEndpoint: "https://idp.example/token", AuthorizationEndpoint: "https://idp.example/authorize"}, got)
+	assert.Equal(t, int64(1), srv.WellKnownCalls())
+}
+
+func TestDiscoveryNeverCachesFailure(t *testing.T) {
+	d := newDocServer(t, false, map[string]string{})
+	s, err := configstore.NewDiscovery(d.URL)
+	require.NoError(t, err)
+	_, err = s.GetClientConfig(t.Context())
+	require.ErrorContains(t, err, "answered 404")
+	assert.Contains(t, err.Error(), configstore.OAuthMetadataPath)
+	assert.Contains(t, err.Error(), configstore.OpenIDConfigurationPath)
+
+	d.mu.Lock()
+	d.paths[configstore.OAuthMetadataPath] = discoveryDoc
+	d.mu.Unlock()
+	got, err := s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, discoveryWant, got)
+}
+
+func TestDiscoverySingleFlight(t *testing.T) {
+	d := newDocServer(t, false, map[string]string{configstore.OAuthMetadataPath: discoveryDoc})
+	s, err := configstore.NewDiscovery(d.URL)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			if _, err := s.GetClientConfig(t.Context()); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, failed.Load())
+	assert.Equal(t, 1, d.hitsOf(configstore.OAuthMetadataPath))
+}
+
+func TestDiscoveryBadDocuments(t *testing.T) {
+	big := `{"token_endpoint":"https://idp/token","pad":"` + strings.Repeat("x", 2<<20) + `"}`
+	for name, tc := range map[string]struct {
+		body, ctype, want string
+		opts              []configstore.DiscoveryOption
+	}{
+		"not json":       {body: "<html>", want: "not a JSON metadata document"},
+		"html type":      {body: discoveryDoc, ctype: "text/html", want: "is not JSON"},
+		"no token":       {body: `{"issuer":"x"}`, want: "token_endpoint is empty"},
+		"relative token": {body: `{"token_endpoint":"/token"}`, want: "not an absolute http(s) URL"},
+		"too big":        {body: big, want: "larger than 1048576 bytes"},
+		"smaller cap":    {body: discoveryDoc, want: "larger than 10 bytes", opts: []configstore.DiscoveryOption{configstore.WithDiscoveryMaxSize(10)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := newDocServer(t, false, map[string]string{configstore.OAuthMetadataPath: tc.body})
+			if tc.ctype != "" {
+				d.ctype = tc.ctype
+			}
+			s, err := configstore.NewDiscovery(d.URL, tc.opts...)
+			require.NoError(t, err)
+			_, err = s.GetClientConfig(t.Context())
+			require.ErrorIs(t, err, configstore.ErrInvalidMetadata)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Less(t, len(err.Error()), 1024)
+		})
+	}
+}
+
+func TestDiscoveryTransportRule(t *testing.T) {
+	for _, bad := range []string{"", "idp.example", "ftp://idp.example", "https://", "https://idp.example/?x=1", "https://user:pw@idp.example"} {
+		_, err := configstore.NewDiscovery(bad)
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), "pw", "no credentials in errors")
+	}
+	_, err := configstore.NewDiscovery("http://idp.example")
+	require.ErrorContains(t, err, "WithDiscoveryAllowHTTP")
+	for _, ok := range []string{"https://idp.example", "http://localhost:8080", "http://127.0.0.1:1", "http://[::1]:1"} {
+		_, err := configstore.NewDiscovery(ok)
+		require.NoError(t, err, ok)
+	}
+	_, err = configstore.NewDiscovery("http://idp.example", configstore.WithDiscoveryAllowHTTP())
+	require.NoError(t, err)
+
+	// A redirect to plain HTTP on a host that is not loopback is refused.
+	target := "http://idp.example" + configstore.OAuthMetadataPath
+	d := httptest.NewTLSServer(http.RedirectHandler(target, http.StatusFound))
+	t.Cleanup(d.Close)
+	s, err := configstore.NewDiscovery(d.URL, configstore.WithDiscoveryHTTPClient(d.Client()))
+	require.NoError(t, err)
+	_, err = s.GetClientConfig(t.Context())
+	require.ErrorContains(t, err, "redirected")
+	assert.Equal(t, fmt.Sprintf("configstore.Discovery{%s%s, not fetched yet}", d.URL, configstore.OAuthMetadataPath), s.String())
+}

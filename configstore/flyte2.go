@@ -1,0 +1,142 @@
+package configstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth/proto/authmeta2pb"
+)
+
+// ErrNoIdentityProvider is matched (errors.Is) by the error a Flyte 2 store
+// returns when the server's GetOAuth2Metadata answers Unimplemented, which
+// Flyte 2 does when the deployment has no external identity provider
+// configured: the server cannot say where the token endpoint is.
+var ErrNoIdentityProvider = errors.New("the Flyte 2 server advertises no OAuth2 metadata (GetOAuth2Metadata answered Unimplemented: no external identity provider is configured)")
+
+// errNotServed marks a Flyte 2 fetch whose server does not serve
+// flyteidl2.auth.AuthMetadataService at all (GetPublicClientConfig answered
+// Unimplemented); AutoRemote then asks Flyte 1's service.
+var errNotServed = errors.New("flyteidl2.auth.AuthMetadataService is not served")
+
+// noIdPHint tells the user what to set when the server has no IdP.
+const noIdPHint = "set admin.tokenUrl (authenticator.WithTokenURL) to the identity provider's token endpoint, or read its metadata with configstore.NewDiscovery from its issuer URL"
+
+// AllowMissingTokenEndpoint makes a Flyte 2 store (Flyte2Remote, and
+// AutoRemote when it finds Flyte 2) whose server answers GetOAuth2Metadata
+// with Unimplemented return the public client configuration with an empty
+// TokenEndpoint instead of failing with ErrNoIdentityProvider. It is for
+// callers that name the token endpoint themselves (Flyte's tokenUrl,
+// authenticator.WithTokenURL). Remote (Flyte 1) ignores it. Default: such a
+// server is an error.
+func AllowMissingTokenEndpoint() RemoteOption {
+	return func(r *Remote) { r.missingTokenEndpointOK = true }
+}
+
+// Flyte2Remote is a ClientConfigStore that asks Flyte 2's
+// flyteidl2.auth.AuthMetadataService for the configuration, over a grpc-go
+// connection (Flyte 2's connect-go handlers answer the gRPC protocol). It
+// follows Remote's rules: both RPCs on first use, in parallel; the result
+// cached for the life of the store; concurrent first callers share one
+// fetch; a failure is never cached. Its RPCs carry no token; the
+// interceptor package must be told to skip them when the connection has the
+// auth interceptors (interceptor.WithSkipMethods with
+// authmeta2pb.GetOAuth2MetadataMethod and GetPublicClientConfigMethod).
+//
+// The configuration has Flyte 1's fields plus DataplaneDomain. A server
+// without an external identity provider answers GetOAuth2Metadata with
+// Unimplemented; the error then wraps ErrNoIdentityProvider and names the
+// setting that fixes it (see also AllowMissingTokenEndpoint).
+//
+// Flyte2Remote is safe for concurrent use.
+type Flyte2Remote struct {
+	client            authmeta2pb.AuthMetadataServiceClient
+	missingEndpointOK bool
+	cache             fetchCache
+}
+
+// NewFlyte2Remote returns a store that reads the configuration from the
+// flyteidl2 AuthMetadataService served on cc. It takes Remote's options
+// (WithFetchTimeout, WithLogger, AllowMissingTokenEndpoint). It does no
+// I/O; the first GetClientConfig does.
+func NewFlyte2Remote(cc grpc.ClientConnInterface, opts ...RemoteOption) (*Flyte2Remote, error) {
+	if cc == nil {
+		return nil, errors.New("configstore: NewFlyte2Remote: connection is nil")
+	}
+	s := remoteSettings(opts)
+	return &Flyte2Remote{
+		client:            authmeta2pb.NewAuthMetadataServiceClient(cc),
+		missingEndpointOK: s.missingTokenEndpointOK,
+		cache:             fetchCache{timeout: s.timeout, logger: s.logger, what: "Flyte 2 auth metadata"},
+	}, nil
+}
+
+// String describes the store without walking its internals.
+func (r *Flyte2Remote) String() string { return "configstore.Flyte2Remote{" + r.cache.state() + "}" }
+
+// GoString is String, for %#v.
+func (r *Flyte2Remote) GoString() string { return r.String() }
+
+// GetClientConfig returns the cached configuration, fetching it first if no
+// fetch has succeeded yet. It returns when the fetch ends or ctx is done,
+// whichever comes first. Errors name the RPC that failed and keep its gRPC
+// status code.
+func (r *Flyte2Remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+	return r.cache.get(ctx, func(ctx context.Context) (*ClientConfig, error) {
+		cfg, _, err := r.fetch(ctx)
+		return cfg, err
+	})
+}
+
+// fetch calls both RPCs in parallel and maps their answers; served reports
+// that GetPublicClientConfig answered, so the server is a Flyte 2 one.
+// Unlike Remote's fetch, neither call cancels the other:
+// GetPublicClientConfig's answer tells "no IdP" (it succeeds) from "not
+// Flyte 2" (Unimplemented too).
+func (r *Flyte2Remote) fetch(ctx context.Context) (cfg *ClientConfig, served bool, _ error) {
+	var (
+		meta            *authmeta2pb.GetOAuth2MetadataResponse
+		pub             *authmeta2pb.GetPublicClientConfigResponse
+		metaErr, pubErr error
+		wg              sync.WaitGroup
+	)
+	wg.Go(func() { meta, metaErr = r.client.GetOAuth2Metadata(ctx, &authmeta2pb.GetOAuth2MetadataRequest{}) })
+	wg.Go(func() { pub, pubErr = r.client.GetPublicClientConfig(ctx, &authmeta2pb.GetPublicClientConfigRequest{}) })
+	wg.Wait()
+	if pubErr != nil {
+		if status.Code(pubErr) == codes.Unimplemented {
+			return nil, false, fmt.Errorf("configstore: %w: GetPublicClientConfig: %w", errNotServed, pubErr)
+		}
+		return nil, false, fmt.Errorf("configstore: flyteidl2 GetPublicClientConfig: %w", pubErr)
+	}
+	cfg = &ClientConfig{
+		RedirectURI:         pub.GetRedirectUri(),
+		ClientID:            pub.GetClientId(),
+		Scopes:              pub.GetScopes(),
+		HeaderKey:           pub.GetAuthorizationMetadataKey(),
+		Audience:            pub.GetAudience(),
+		ServiceHTTPEndpoint: pub.GetServiceHttpEndpoint(),
+		DataplaneDomain:     pub.GetDataplaneDomain(),
+	}
+	switch {
+	case status.Code(metaErr) == codes.Unimplemented:
+		if r.missingEndpointOK {
+			return cfg, true, nil
+		}
+		return nil, true, fmt.Errorf("configstore: flyteidl2 GetOAuth2Metadata: %w; %s (server said: %w)", ErrNoIdentityProvider, noIdPHint, metaErr)
+	case metaErr != nil:
+		return nil, true, fmt.Errorf("configstore: flyteidl2 GetOAuth2Metadata: %w", metaErr)
+	}
+	if err := checkEndpoint(meta.GetTokenEndpoint()); err != nil {
+		return nil, true, fmt.Errorf("configstore: flyteidl2 GetOAuth2Metadata: token_endpoint %w", err)
+	}
+	cfg.TokenEndpoint = meta.GetTokenEndpoint()
+	cfg.AuthorizationEndpoint = meta.GetAuthorizationEndpoint()
+	cfg.DeviceAuthorizationEndpoint = meta.GetDeviceAuthorizationEndpoint()
+	return cfg, true, nil
+}
