@@ -55,7 +55,7 @@ var configFlagList = []configFlag{
 	{name: "insecure", key: "insecure", help: "dial without TLS and send tokens in plaintext, for development clusters (admin.insecure)", isBool: true},
 	{name: "insecure-skip-verify", key: "insecureSkipVerify", help: "do not verify server certificates (admin.insecureSkipVerify)", isBool: true},
 	{name: "ca-cert", key: "caCertFilePath", help: "PEM `file` of CA certificates to trust besides the system's (admin.caCertFilePath)"},
-	{name: "auth-type", key: "authType", help: "authentication `flow`; only ClientSecret is supported (admin.authType)"},
+	{name: "auth-type", key: "authType", help: "authentication `flow`: ClientSecret, Pkce, DeviceFlow or ExternalCommand (admin.authType)"},
 	{name: "client-id", key: "clientId", help: "OAuth2 client `id` (admin.clientId)"},
 	{name: "client-secret-env", key: "clientSecretEnvVar", help: "environment `variable` holding the client secret (admin.clientSecretEnvVar)"},
 	{name: "client-secret-file", key: "clientSecretLocation", help: "`file` holding the client secret (admin.clientSecretLocation)"},

@@ -20,11 +20,13 @@ import (
 
 const loginSummary = `Usage: grpcauth login [flags]
 
-Logs in through the browser (authType Pkce: the authorization code grant
-with PKCE) and keeps the token, with its refresh token, in the token cache,
-so that later runs need no browser until the refresh token is refused. The
-authorization URL is always printed on stderr; a browser is opened where one
-can be (xdg-open, open, rundll32). The authorization and token endpoints,
+Logs in through the browser (authType Pkce, the default: the authorization
+code grant with PKCE) or with a code entered on another device (authType
+DeviceFlow), and keeps the token, with its refresh token, in the token
+cache, so that later runs ask no person until the refresh token is refused.
+The authorization URL, or the device code, is always printed on stderr; a
+browser is opened where one can be (xdg-open, open, rundll32). The
+authorization, device and token endpoints,
 the public client id and the redirect URI come from FlyteAdmin's
 AuthMetadataService unless the configuration names them.
 
@@ -85,8 +87,9 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
 		return exitFail
 	}
-	if !isPkce(cfg.AuthType) {
-		fmt.Fprintf(stderr, "grpcauth login: authType is %q; login runs the browser login of authType Pkce (set admin.authType: Pkce, or --auth-type Pkce)\n", cfg.AuthType)
+	mode, err := cfg.Flow()
+	if err != nil || (mode != "" && mode != grpcauth.AuthTypePkce && mode != grpcauth.AuthTypeDeviceFlow) {
+		fmt.Fprintf(stderr, "grpcauth login: authType is %q; login runs an interactive flow: the browser login (admin.authType: Pkce, the default) or the device code (DeviceFlow)\n", cfg.AuthType)
 		return exitUsage
 	}
 	files, err := cache.open(stderr)
@@ -94,20 +97,32 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
 		return exitFail
 	}
-	flowOpts := []authenticator.PKCEOption{authenticator.WithLoginTimeout(*timeout), authenticator.WithLoginOutput(stderr)}
-	if id := strings.TrimSpace(cfg.ClientID); id != "" {
-		flowOpts = append(flowOpts, authenticator.WithPKCEClientID(id))
+	var flow authenticator.Flow
+	if mode == grpcauth.AuthTypeDeviceFlow {
+		flowOpts := []authenticator.DeviceCodeOption{authenticator.WithDeviceTimeout(*timeout), authenticator.WithDevicePrompt(stderr)}
+		if id := strings.TrimSpace(cfg.ClientID); id != "" {
+			flowOpts = append(flowOpts, authenticator.WithDeviceClientID(id))
+		}
+		if cfg.DeviceFlowConfig.PollInterval > 0 {
+			flowOpts = append(flowOpts, authenticator.WithDevicePollInterval(cfg.DeviceFlowConfig.PollInterval))
+		}
+		flow, err = authenticator.NewDeviceCodeFlow(flowOpts...)
+	} else {
+		flowOpts := []authenticator.PKCEOption{authenticator.WithLoginTimeout(*timeout), authenticator.WithLoginOutput(stderr)}
+		if id := strings.TrimSpace(cfg.ClientID); id != "" {
+			flowOpts = append(flowOpts, authenticator.WithPKCEClientID(id))
+		}
+		if *redirect != "" {
+			flowOpts = append(flowOpts, authenticator.WithRedirectURI(*redirect))
+		}
+		switch {
+		case *noBrowser:
+			flowOpts = append(flowOpts, authenticator.WithBrowser(nil))
+		case env.browser != nil:
+			flowOpts = append(flowOpts, authenticator.WithBrowser(env.browser))
+		}
+		flow, err = authenticator.NewPKCEFlow(flowOpts...)
 	}
-	if *redirect != "" {
-		flowOpts = append(flowOpts, authenticator.WithRedirectURI(*redirect))
-	}
-	switch {
-	case *noBrowser:
-		flowOpts = append(flowOpts, authenticator.WithBrowser(nil))
-	case env.browser != nil:
-		flowOpts = append(flowOpts, authenticator.WithBrowser(env.browser))
-	}
-	flow, err := authenticator.NewPKCEFlow(flowOpts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
 		return exitUsage
@@ -202,16 +217,6 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	fmt.Fprintf(stdout, "Logged out: removed the cached token for %s (client %s) from %s.\n", cfg.Endpoint, id, files.Path(key))
 	fmt.Fprintln(stdout, "Not revoked: the server advertises no revocation endpoint.")
 	return exitOK
-}
-
-// isPkce reports whether authType names the browser login, in any of the
-// spellings Flyte accepts.
-func isPkce(authType string) bool {
-	switch strings.ToLower(strings.TrimSpace(authType)) {
-	case "pkce", "standard":
-		return true
-	}
-	return false
 }
 
 // withStore dials FlyteAdmin for its AuthMetadataService (anonymous RPCs,

@@ -63,7 +63,7 @@ Usage:
   grpcauth [demo] [flags]   run the loopback demo (the default)
   grpcauth token [flags]    print an access token for a Flyte deployment
   grpcauth config [flags]   print the resolved configuration, secret redacted
-  grpcauth login [flags]    log in through the browser (authType Pkce), keep the token
+  grpcauth login [flags]    log in (browser, or device code), keep the token
   grpcauth logout [flags]   remove the kept token
 
 Run 'grpcauth <command> --help' for the flags of a command.
