@@ -139,10 +139,12 @@ func TestLoginDenied(t *testing.T) {
 	}
 }
 
-func TestLoginNeedsPkce(t *testing.T) {
+func TestLoginNeedsAnInteractiveFlow(t *testing.T) {
 	code, _, errOut := runCmd(t, fakeEnv(nil), "login", "--endpoint", "127.0.0.1:1", "--auth-type", "ClientSecret")
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errOut, "authType Pkce")
+	assert.Contains(t, errOut, "login runs an interactive flow")
+	assert.Contains(t, errOut, "Pkce")
+	assert.Contains(t, errOut, "DeviceFlow")
 	code, _, errOut = runCmd(t, fakeEnv(nil), "login", "--auth-type", "Pkce", "--timeout", "0s")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "--timeout must be positive")

@@ -186,7 +186,7 @@ func TestTokenErrors(t *testing.T) {
 		want string
 	}{
 		{name: "no endpoint", args: []string{"--client-id", "x"}, want: "endpoint is empty"},
-		{name: "unsupported auth type", args: []string{"--endpoint", "localhost:1", "--client-id", "x", "--auth-type", "DeviceFlow"}, want: "authType DeviceFlow: not supported yet"},
+		{name: "unknown auth type", args: []string{"--endpoint", "localhost:1", "--client-id", "x", "--auth-type", "kerberos"}, want: `unknown authType "kerberos"`},
 		{name: "missing secret file", args: []string{"--endpoint", "localhost:1", "--client-id", "x", "--client-secret-file", "/no/such/secret"}, want: "/no/such/secret"},
 		{name: "missing config file", args: []string{"--config", "/no/such/config.yaml"}, want: "/no/such/config.yaml: cannot read the config file"},
 		{name: "bad boolean env", args: nil, want: `env FLYTE_PLATFORM_INSECURE: insecure: want a boolean, got "maybe"`},
