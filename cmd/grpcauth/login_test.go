@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -168,4 +169,40 @@ func TestLoginLogoutHelp(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "grpcauth login")
 	assert.Contains(t, out, "grpcauth logout")
+}
+
+func TestLoginDeviceFlow(t *testing.T) {
+	dev, err := testserver.NewDeviceServer(testserver.WithDeviceClient(publicClientID), testserver.WithDeviceInterval(0))
+	require.NoError(t, err)
+	t.Cleanup(dev.Close)
+	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(dev),
+		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{
+			TokenEndpoint:               dev.TokenURL(),
+			DeviceAuthorizationEndpoint: dev.DeviceAuthorizationURL(),
+		}),
+		testserver.WithPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{ClientId: publicClientID}))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+
+	// The person approves the code once it is shown.
+	approved := make(chan error, 1)
+	go func() {
+		for range 2000 {
+			if codes := dev.UserCodes(); len(codes) > 0 {
+				approved <- dev.Approve(codes[0])
+				return
+			}
+			time.Sleep(5 * time.Millisecond) // polling for the code, bounded by the loop
+		}
+		approved <- fmt.Errorf("no user code was issued")
+	}()
+	dir := filepath.Join(t.TempDir(), "tokens")
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("admin:\n  deviceFlowConfig:\n    pollInterval: 20ms\n"), 0o600))
+	code, out, errOut := runCmd(t, fakeEnv(nil), "login", "--config", cfgFile, "--endpoint", admin.Addr(), "--insecure", "--auth-type", "DeviceFlow", "--token-cache-dir", dir)
+	require.NoError(t, <-approved)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "Logged in to "+admin.Addr()+" as client "+publicClientID)
+	assert.Contains(t, errOut, dev.UserCodes()[0], "the code is shown to the person on stderr")
+	assert.EqualValues(t, 1, dev.Issued())
 }
