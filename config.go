@@ -681,7 +681,8 @@ type LoadOptions struct {
 // LoadConfig loads the configuration the way flytekit does: the admin
 // section of the file named by FLYTECTL_CONFIG, else of
 // ~/.flyte/config.yaml if it exists, overridden by the FLYTE_* environment
-// variables (see DESIGN.md). Assign fields of the result to override both.
+// variables (the README lists them). Assign fields of the result to
+// override both.
 // Keys it does not know are not errors, since Flyte files carry keys for
 // other tools: see Config.Warnings. It is safe for concurrent use.
 func LoadConfig() (Config, error) {

@@ -16,9 +16,21 @@
 //		Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error)
 //	}
 //
-// NewClientCredentialsAuthenticator is the Keeper with the client-credentials
-// flow (RFC 6749 §4.4, through golang.org/x/oauth2/clientcredentials), the
-// Go counterpart of flytekit's class of the same name. New takes any Flow.
+// The flows, named as flytekit names them:
+//   - client credentials (RFC 6749 §4.4, through
+//     golang.org/x/oauth2/clientcredentials): NewClientCredentialsAuthenticator,
+//     or ClientCredentials for the Flow alone;
+//   - the browser login, authorization code with PKCE (RFC 7636):
+//     NewPKCEFlow;
+//   - the device authorization grant (RFC 8628): NewDeviceCodeFlow,
+//     NewDeviceCodeAuthenticator;
+//   - a token printed by an external command: NewCommandFlow,
+//     NewCommandAuthenticator.
+//
+// New takes any Flow; a new flow is one small file that implements Token.
+// The interactive flows use the refresh token of the previous token first
+// and ask the person again only when the server answers invalid_grant;
+// WithCache (see package tokencache) keeps their tokens across processes.
 //
 // # Configuration
 //

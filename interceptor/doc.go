@@ -46,4 +46,10 @@
 //
 // AuthMetadataService's two RPCs are passed through untouched, so the
 // configstore.Remote that feeds the authenticator can share the connection.
+//
+// ProxyUnaryClientInterceptor, ProxyStreamClientInterceptor and
+// ProxyTransport send a second token, that of Flyte's proxyCommand, as
+// proxy-authorization on every call (the metadata RPCs included) and every
+// HTTP request, for deployments behind an identity-aware proxy; they
+// refresh it and retry once when the proxy, not the service, refuses.
 package interceptor
