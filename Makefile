@@ -101,3 +101,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTokenResponse$$' -fuzztime $(FUZZTIME) ./authenticator
 	$(GO) test -run '^$$' -fuzz '^FuzzRemoteResponses$$' -fuzztime $(FUZZTIME) ./configstore
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzClip$$' -fuzztime $(FUZZTIME) ./internal/redact
