@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 // maxLifetime is the longest expires_in taken at its word; a longer one is
@@ -229,13 +230,6 @@ func checkURL(s string) error {
 	return nil
 }
 
-// redactURL drops user information, query and fragment from a URL for
-// logs and errors.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
-}
+// redactURL hides the user information and query of a URL for logs and
+// errors.
+func redactURL(s string) string { return redact.URL(s) }

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -71,18 +72,4 @@ func (e *TokenError) Unwrap() error { return e.Err }
 
 // clip shortens s to at most n bytes of printable text, so that a hostile
 // or broken server cannot flood an error message.
-func clip(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > n {
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n-- // cut between runes, so the text stays valid UTF-8
-		}
-		return s[:n] + "…"
-	}
-	return s
-}
+func clip(s string, n int) string { return redact.Clip(s, n) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/flight"
+	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
 // Keeper keeps one token fresh for any Flow and hands it to the
@@ -502,7 +502,7 @@ func (k *Keeper) checkCleartext(what, raw string) error {
 	if err != nil {
 		return fmt.Errorf("%s %q cannot be parsed", what, clip(redactURL(raw), 200))
 	}
-	if u.Scheme == "https" || isLoopback(u.Hostname()) {
+	if u.Scheme == "https" || transportsec.LoopbackHost(u.Hostname()) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s %s is plain %s on a host that is not loopback, so credentials would travel in cleartext; use https, or opt in with WithAllowHTTP (Flyte's insecure: true)", ErrInsecureEndpoint, what, redactURL(raw), u.Scheme)
@@ -511,15 +511,6 @@ func (k *Keeper) checkCleartext(what, raw string) error {
 // ErrInsecureEndpoint reports a token endpoint or HTTP API URL that would
 // carry credentials in cleartext.
 var ErrInsecureEndpoint = errors.New("insecure endpoint")
-
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // margin is how long before expiry the background refresh starts.
 func (k *Keeper) margin(life time.Duration) time.Duration {

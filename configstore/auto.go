@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 // Service names which AuthMetadataService a store asks.
@@ -52,7 +54,7 @@ func ParseService(s string) (Service, error) {
 	case "flyte2", "flyteidl2":
 		return ServiceFlyte2, nil
 	}
-	return ServiceAuto, fmt.Errorf("configstore: unknown auth metadata service %q: want auto, flyte1 or flyte2", truncate(s, 64))
+	return ServiceAuto, fmt.Errorf("configstore: unknown auth metadata service %q: want auto, flyte1 or flyte2", redact.Clip(s, 64))
 }
 
 // NewServiceRemote returns the store for svc on cc: an AutoRemote, a Remote

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
 // Well-known paths of authorization server metadata.
@@ -141,10 +143,10 @@ func NewDiscovery(baseURL string, opts ...DiscoveryOption) (*Discovery, error) {
 	}
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("configstore: NewDiscovery: %q is not an absolute http(s) URL", truncate(baseURL, 200))
+		return nil, fmt.Errorf("configstore: NewDiscovery: %q is not an absolute http(s) URL", redact.Clip(baseURL, 200))
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("configstore: NewDiscovery: %q has a query, fragment or user info", truncate(u.Redacted(), 200))
+		return nil, fmt.Errorf("configstore: NewDiscovery: %q has a query, fragment or user info", redact.Clip(u.Redacted(), 200))
 	}
 	if err := checkTransport(u, o.allowHTTP); err != nil {
 		return nil, fmt.Errorf("configstore: NewDiscovery: %w", err)
@@ -179,21 +181,12 @@ func checkTransport(u *url.URL, allowHTTP bool) error {
 	switch {
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && (allowHTTP || isLoopback(u.Hostname())):
+	case u.Scheme == "http" && (allowHTTP || transportsec.LoopbackHost(u.Hostname())):
 		return nil
 	case u.Scheme == "http":
-		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithDiscoveryAllowHTTP for a development cluster", truncate(u.Redacted(), 200))
+		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithDiscoveryAllowHTTP for a development cluster", redact.Clip(u.Redacted(), 200))
 	}
-	return fmt.Errorf("%s is not an http(s) URL", truncate(u.Redacted(), 200))
-}
-
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return fmt.Errorf("%s is not an http(s) URL", redact.Clip(u.Redacted(), 200))
 }
 
 func (d *Discovery) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
@@ -274,7 +267,7 @@ func (d *Discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-			return nil, fmt.Errorf("configstore: %s: content type %q is not JSON: %w", u, truncate(mt, 64), ErrInvalidMetadata)
+			return nil, fmt.Errorf("configstore: %s: content type %q is not JSON: %w", u, redact.Clip(mt, 64), ErrInvalidMetadata)
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, d.maxSize+1))
@@ -286,7 +279,7 @@ func (d *Discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 	}
 	var doc metadataDocument
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("configstore: %s: not a JSON metadata document (%v): %w", u, truncate(err.Error(), 200), ErrInvalidMetadata)
+		return nil, fmt.Errorf("configstore: %s: not a JSON metadata document (%v): %w", u, redact.Clip(err.Error(), 200), ErrInvalidMetadata)
 	}
 	if err := checkEndpoint(doc.TokenEndpoint); err != nil {
 		return nil, fmt.Errorf("configstore: %s: token_endpoint %w", u, err)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth/internal/flight"
+	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
@@ -186,14 +187,7 @@ func checkEndpoint(s string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL: %w", truncate(s, 200), ErrInvalidMetadata)
+		return fmt.Errorf("%q is not an absolute http(s) URL: %w", redact.URL(s), ErrInvalidMetadata)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

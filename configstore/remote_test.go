@@ -244,3 +244,14 @@ func TestRemotePrintsWithoutInternals(t *testing.T) {
 	assert.Equal(t, "configstore.Remote{cached}", fmt.Sprintf("%+v", r))
 	assert.Equal(t, "configstore.Remote{cached}", fmt.Sprintf("%#v", r))
 }
+
+func TestInvalidTokenEndpointIsPrintedRedacted(t *testing.T) {
+	_, r := newRemote(t, testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{
+		TokenEndpoint: "ftp://alice:hunter2@idp.example/token?key=s3cret",
+	}))
+	_, err := r.GetClientConfig(context.Background())
+	require.ErrorIs(t, err, configstore.ErrInvalidMetadata)
+	assert.Contains(t, err.Error(), "idp.example")
+	assert.NotContains(t, err.Error(), "hunter2")
+	assert.NotContains(t, err.Error(), "s3cret")
+}

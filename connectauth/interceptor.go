@@ -3,15 +3,15 @@ package connectauth
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"reflect"
-	"strings"
 
 	"connectrpc.com/connect"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
 // Interceptor is a connect.Interceptor that authenticates a connect-go
@@ -43,10 +43,10 @@ func NewInterceptor(a authenticator.Authenticator, baseURL string, opts ...Optio
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("connectauth: base URL %q is not an absolute http(s) URL", clip(baseURL, 200))
+		return nil, fmt.Errorf("connectauth: base URL %q is not an absolute http(s) URL", redact.Clip(baseURL, 200))
 	}
 	o := newOptions(opts)
-	i := &Interceptor{a: a, o: o, mayCarry: u.Scheme == "https" || o.insecure || isLoopback(u.Hostname())}
+	i := &Interceptor{a: a, o: o, mayCarry: u.Scheme == "https" || o.insecure || transportsec.LoopbackHost(u.Hostname())}
 	i.rr, _ = a.(authenticator.RejectionRefresher)
 	i.ac, _ = a.(accepter)
 	if !i.mayCarry {
@@ -168,15 +168,6 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 	return next
 }
 
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // isNil reports whether a is nil, or an interface holding a nil pointer,
 // whose methods would panic on the first call.
 func isNil(a authenticator.Authenticator) bool {
@@ -189,11 +180,4 @@ func isNil(a authenticator.Authenticator) bool {
 		return v.IsNil()
 	}
 	return false
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

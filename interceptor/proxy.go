@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -635,10 +634,5 @@ func secureURL(r *http.Request) bool {
 	if strings.EqualFold(r.URL.Scheme, "https") {
 		return true
 	}
-	host := r.URL.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return transportsec.LoopbackHost(r.URL.Hostname())
 }

@@ -14,6 +14,8 @@ package transportsec
 
 import (
 	"context"
+	"net"
+	"strings"
 
 	"google.golang.org/grpc/credentials"
 )
@@ -39,4 +41,16 @@ func Secure(ai credentials.AuthInfo) bool {
 func SecureContext(ctx context.Context) (secure bool, method string) {
 	ri, _ := credentials.RequestInfoFromContext(ctx)
 	return Secure(ri.AuthInfo), ri.Method
+}
+
+// LoopbackHost reports whether host (a URL's Hostname) is localhost or a
+// loopback address: the one kind of host to which plain http:// may carry a
+// credential without the caller's opt-in, since the traffic never leaves
+// the machine.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
