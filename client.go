@@ -181,29 +181,9 @@ func (c Config) newAuthenticator(store configstore.ClientConfigStore, p *proxy, 
 	if err != nil {
 		return nil, err
 	}
-	var o []authenticator.Option
-	if c.TokenURL != "" {
-		o = append(o, authenticator.WithTokenURL(c.TokenURL))
-	}
-	if len(c.Scopes) > 0 {
-		o = append(o, authenticator.WithScopes(c.Scopes...))
-	}
-	if c.Audience != "" {
-		o = append(o, authenticator.WithAudience(c.Audience))
-	}
-	if c.AuthorizationHeader != "" {
-		o = append(o, authenticator.WithHeaderKey(c.AuthorizationHeader))
-	}
-	hopts, err := c.tokenHTTPOptions(p)
+	o, err := c.keeperOptions(p)
 	if err != nil {
 		return nil, err
-	}
-	o = append(o, hopts...)
-	if c.TokenRefreshWindow > 0 {
-		o = append(o, authenticator.WithRefreshMargin(c.TokenRefreshWindow))
-	}
-	if c.Insecure {
-		o = append(o, authenticator.WithAllowHTTP())
 	}
 	var flow authenticator.Flow
 	switch mode {
@@ -252,6 +232,50 @@ func (c Config) newAuthenticator(store configstore.ClientConfigStore, p *proxy, 
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
 	return a, nil
+}
+
+// AuthenticatorOptions returns the Keeper options c gives whatever the
+// flow: tokenUrl, scopes, audience, authorizationHeader, the HTTP client of
+// the token requests (httpProxyURL, caCertFilePath, insecureSkipVerify, and
+// proxyCommand's token), tokenRefreshWindow and insecure. It is for callers
+// that build a Keeper around a flow of their own. It reads
+// caCertFilePath; it does no network I/O. It is safe for concurrent use
+// with other reads of c.
+func (c Config) AuthenticatorOptions() ([]authenticator.Option, error) {
+	p, err := c.proxySetup(nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.keeperOptions(p)
+}
+
+// keeperOptions are AuthenticatorOptions with the proxy set up already.
+func (c Config) keeperOptions(p *proxy) ([]authenticator.Option, error) {
+	var o []authenticator.Option
+	if c.TokenURL != "" {
+		o = append(o, authenticator.WithTokenURL(c.TokenURL))
+	}
+	if len(c.Scopes) > 0 {
+		o = append(o, authenticator.WithScopes(c.Scopes...))
+	}
+	if c.Audience != "" {
+		o = append(o, authenticator.WithAudience(c.Audience))
+	}
+	if c.AuthorizationHeader != "" {
+		o = append(o, authenticator.WithHeaderKey(c.AuthorizationHeader))
+	}
+	hopts, err := c.tokenHTTPOptions(p)
+	if err != nil {
+		return nil, err
+	}
+	o = append(o, hopts...)
+	if c.TokenRefreshWindow > 0 {
+		o = append(o, authenticator.WithRefreshMargin(c.TokenRefreshWindow))
+	}
+	if c.Insecure {
+		o = append(o, authenticator.WithAllowHTTP())
+	}
+	return o, nil
 }
 
 // Client is an authenticated connection to FlyteAdmin together with the

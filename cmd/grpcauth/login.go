@@ -133,7 +133,11 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	err = withStore(cfg, func(store configstore.ClientConfigStore) error {
 		// The Keeper resolves the configuration and saves the token; a
 		// cache it cannot read from makes it log in afresh.
-		k, err := authenticator.New(cfg.Endpoint, store, flow, append(keeperOptions(cfg),
+		opts, err := cfg.AuthenticatorOptions()
+		if err != nil {
+			return err
+		}
+		k, err := authenticator.New(cfg.Endpoint, store, flow, append(opts,
 			authenticator.WithCache(freshLogin{files}),
 			authenticator.WithLogger(warnLogger(stderr)))...)
 		if err != nil {
@@ -257,36 +261,6 @@ func loginClientID(ctx context.Context, cfg grpcauth.Config, store configstore.C
 	return cc.ClientID, nil
 }
 
-// keeperOptions are the Keeper options cfg gives, as for client
-// credentials: the settings a browser login shares with it.
-func keeperOptions(cfg grpcauth.Config) []authenticator.Option {
-	var o []authenticator.Option
-	if cfg.TokenURL != "" {
-		o = append(o, authenticator.WithTokenURL(cfg.TokenURL))
-	}
-	if len(cfg.Scopes) > 0 {
-		o = append(o, authenticator.WithScopes(cfg.Scopes...))
-	}
-	if cfg.Audience != "" {
-		o = append(o, authenticator.WithAudience(cfg.Audience))
-	}
-	if cfg.AuthorizationHeader != "" {
-		o = append(o, authenticator.WithHeaderKey(cfg.AuthorizationHeader))
-	}
-	if cfg.HTTPProxyURL != "" {
-		o = append(o, authenticator.WithHTTPProxyURL(cfg.HTTPProxyURL))
-	}
-	if cfg.CACertFilePath != "" {
-		o = append(o, authenticator.WithCACertFile(cfg.CACertFilePath))
-	}
-	if cfg.InsecureSkipVerify {
-		o = append(o, authenticator.WithInsecureSkipVerify())
-	}
-	if cfg.Insecure {
-		o = append(o, authenticator.WithAllowHTTP())
-	}
-	return o
-}
 
 // freshLogin is a TokenCache that is written but never read: login logs
 // in afresh even when a token is cached, and replaces it.
