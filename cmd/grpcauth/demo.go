@@ -113,7 +113,7 @@ type report struct {
 }
 
 type authStats struct {
-	requests, failures, rejected, proactive, expired int64
+	requests, failures, firstUse, rejected, proactive, expired int64
 }
 
 func (r *report) total() int64 {
@@ -142,8 +142,8 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "  token requests:  %d (token server), %d issued, %d by the authenticator, %d failed\n",
 		r.tokenReqs, r.issued, r.authStats.requests, r.authStats.failures)
-	fmt.Fprintf(w, "  refreshes:       %d after Unauthenticated, %d proactive, %d on expiry\n",
-		r.authStats.rejected, r.authStats.proactive, r.authStats.expired)
+	fmt.Fprintf(w, "  refreshes:       %d before the first call, %d after Unauthenticated, %d proactive, %d on expiry\n",
+		r.authStats.firstUse, r.authStats.rejected, r.authStats.proactive, r.authStats.expired)
 	fmt.Fprintf(w, "  retries:         %d calls sent again after a refresh (%d rejected by the server)\n", r.retries, r.rejected)
 	fmt.Fprintf(w, "  latency:         p50 %s, p99 %s, max %s\n", roundLatency(r.p50), roundLatency(r.p99), roundLatency(r.maxLatency))
 	if len(r.errs) > 0 {
@@ -360,7 +360,7 @@ loop:
 		rep.maxLatency = all[len(all)-1]
 	}
 	st := e.client.Authenticator.Stats()
-	rep.authStats = authStats{requests: st.TokenRequests, failures: st.Failures, rejected: st.Rejected, proactive: st.Proactive, expired: st.Expired}
+	rep.authStats = authStats{requests: st.TokenRequests, failures: st.Failures, firstUse: st.FirstUse, rejected: st.Rejected, proactive: st.Proactive, expired: st.Expired}
 	rep.tokenReqs, rep.issued = e.tokens.Requests(), e.tokens.Issued()
 	rep.retries, rep.rejected = e.retries.Load(), e.admin.Rejected()
 	return rep, nil

@@ -261,7 +261,6 @@ func loginClientID(ctx context.Context, cfg grpcauth.Config, store configstore.C
 	return cc.ClientID, nil
 }
 
-
 // freshLogin is a TokenCache that is written but never read: login logs
 // in afresh even when a token is cached, and replaces it.
 type freshLogin struct{ authenticator.TokenCache }
