@@ -451,11 +451,29 @@ func WithAuthenticatorOptions(opts ...authenticator.Option) grpc.DialOption {
 }
 
 // configStore returns where the authenticator learns what cfg does not
-// name: FlyteAdmin's AuthMetadataService over cc, or, when cfg names the
-// token URL, the scopes and the header key itself, a static store, so that
-// no metadata RPC is made (flyte#2957).
+// name: FlyteAdmin's AuthMetadataService over cc, asked only for what is
+// missing (flyte#2957), or nothing at all when cfg names it all. For
+// client credentials, tokenUrl spares GetOAuth2Metadata, and scopes with
+// authorizationHeader (and audience, when useAudienceFromAdmin asks for
+// the server's) spare GetPublicClientConfig; an external command needs no
+// token endpoint. The interactive flows need the server's authorization or
+// device endpoint and public client, so they always ask.
 func (c Config) configStore(cc grpc.ClientConnInterface) (configstore.ClientConfigStore, error) {
-	if c.TokenURL != "" && len(c.Scopes) > 0 && c.AuthorizationHeader != "" {
+	mode, err := c.authMode()
+	if err != nil {
+		return nil, err
+	}
+	var needMeta, needPublic bool
+	switch mode {
+	case AuthTypeClientSecret:
+		needMeta = c.TokenURL == ""
+		needPublic = len(c.Scopes) == 0 || c.AuthorizationHeader == "" || (c.UseAudienceFromAdmin && c.Audience == "")
+	case AuthTypeExternalCommand:
+		needPublic = c.AuthorizationHeader == ""
+	default:
+		needMeta, needPublic = true, true
+	}
+	if !needMeta && !needPublic {
 		return configstore.NewStatic(configstore.ClientConfig{
 			TokenEndpoint: c.TokenURL,
 			Scopes:        c.Scopes,
@@ -463,7 +481,14 @@ func (c Config) configStore(cc grpc.ClientConnInterface) (configstore.ClientConf
 			Audience:      c.Audience,
 		}), nil
 	}
-	r, err := configstore.NewRemote(cc)
+	var opts []configstore.RemoteOption
+	if !needMeta {
+		opts = append(opts, configstore.WithoutOAuth2Metadata())
+	}
+	if !needPublic {
+		opts = append(opts, configstore.WithoutPublicClientConfig())
+	}
+	r, err := configstore.NewRemote(cc, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}

@@ -65,14 +65,29 @@ func TestFullyConfiguredMakesNoMetadataRPC(t *testing.T) {
 	assert.Zero(t, oauth2Calls+publicCalls, "no metadata RPC")
 	assert.Equal(t, "all", f.tokens.LastRequest().Form.Get("scope"))
 
-	// Only part of it named: the store is asked.
-	f.admin.ResetCounters()
-	cfg.AuthorizationHeader = ""
-	c = dial(t, cfg)
-	_, err = testserver.NewEchoClient(c.Conn).Unary(callCtx(t), "x")
-	require.NoError(t, err)
-	oauth2Calls, publicCalls = f.admin.MetadataCalls()
-	assert.Equal(t, int64(2), oauth2Calls+publicCalls)
+	// Only part of it named: the store is asked for the rest only.
+	for _, tt := range []struct {
+		name                   string
+		change                 func(*grpcauth.Config)
+		wantOAuth2, wantPublic int64
+	}{
+		{name: "tokenUrl alone", change: func(c *grpcauth.Config) { c.Scopes, c.AuthorizationHeader = nil, "" }, wantPublic: 1},
+		{name: "scopes and header alone", change: func(c *grpcauth.Config) { c.TokenURL = "" }, wantOAuth2: 1},
+		{name: "the server's audience asked for", change: func(c *grpcauth.Config) { c.UseAudienceFromAdmin = true }, wantPublic: 1},
+		{name: "nothing named", change: func(c *grpcauth.Config) { c.TokenURL, c.Scopes, c.AuthorizationHeader = "", nil, "" }, wantOAuth2: 1, wantPublic: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f.admin.ResetCounters()
+			partial := cfg
+			tt.change(&partial)
+			c := dial(t, partial)
+			_, err := testserver.NewEchoClient(c.Conn).Unary(callCtx(t), "x")
+			require.NoError(t, err)
+			oauth2Calls, publicCalls := f.admin.MetadataCalls()
+			assert.Equal(t, tt.wantOAuth2, oauth2Calls, "GetOAuth2Metadata")
+			assert.Equal(t, tt.wantPublic, publicCalls, "GetPublicClientConfig")
+		})
+	}
 }
 
 // TestCloseMidRefresh: closing the client while its token request hangs

@@ -44,6 +44,8 @@ type Remote struct {
 	timeout time.Duration
 	logger  *slog.Logger
 
+	// skipMeta and skipPublic leave out one of the two RPCs.
+	skipMeta, skipPublic bool
 	// missingTokenEndpointOK is read by the Flyte 2 stores; see
 	// AllowMissingTokenEndpoint.
 	missingTokenEndpointOK bool
@@ -77,6 +79,21 @@ func WithLogger(l *slog.Logger) RemoteOption {
 	}
 }
 
+// WithoutOAuth2Metadata leaves GetOAuth2Metadata out, for a caller that
+// names the token endpoint itself (Flyte's tokenUrl) and needs no other
+// endpoint: the answer's endpoints are then empty. Default: both RPCs.
+func WithoutOAuth2Metadata() RemoteOption {
+	return func(r *Remote) { r.skipMeta = true }
+}
+
+// WithoutPublicClientConfig leaves GetPublicClientConfig out, for a caller
+// that names the scopes, the header key and the audience itself: the
+// answer's client id, redirect URI, scopes, header key and audience are then
+// empty. Default: both RPCs.
+func WithoutPublicClientConfig() RemoteOption {
+	return func(r *Remote) { r.skipPublic = true }
+}
+
 // NewRemote returns a store that reads the configuration from the
 // AuthMetadataService served on cc. It does no I/O; the first
 // GetClientConfig does.
@@ -90,7 +107,12 @@ func NewRemote(cc grpc.ClientConnInterface, opts ...RemoteOption) (*Remote, erro
 		logger:  slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
-		o(r)
+		if o != nil {
+			o(r)
+		}
+	}
+	if r.skipMeta && r.skipPublic {
+		return nil, errors.New("configstore: NewRemote: WithoutOAuth2Metadata and WithoutPublicClientConfig leave nothing to ask: use NewStatic")
 	}
 	return r, nil
 }
@@ -144,27 +166,33 @@ func (r *Remote) fetch(ctx context.Context) (*ClientConfig, error) {
 		pub  *authmetapb.PublicClientAuthConfigResponse
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		var err error
-		meta, err = r.client.GetOAuth2Metadata(gctx, &authmetapb.OAuth2MetadataRequest{})
-		if err != nil {
-			return fmt.Errorf("configstore: GetOAuth2Metadata: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		var err error
-		pub, err = r.client.GetPublicClientConfig(gctx, &authmetapb.PublicClientAuthConfigRequest{})
-		if err != nil {
-			return fmt.Errorf("configstore: GetPublicClientConfig: %w", err)
-		}
-		return nil
-	})
+	if !r.skipMeta {
+		g.Go(func() error {
+			var err error
+			meta, err = r.client.GetOAuth2Metadata(gctx, &authmetapb.OAuth2MetadataRequest{})
+			if err != nil {
+				return fmt.Errorf("configstore: GetOAuth2Metadata: %w", err)
+			}
+			return nil
+		})
+	}
+	if !r.skipPublic {
+		g.Go(func() error {
+			var err error
+			pub, err = r.client.GetPublicClientConfig(gctx, &authmetapb.PublicClientAuthConfigRequest{})
+			if err != nil {
+				return fmt.Errorf("configstore: GetPublicClientConfig: %w", err)
+			}
+			return nil
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := checkEndpoint(meta.GetTokenEndpoint()); err != nil {
-		return nil, fmt.Errorf("configstore: GetOAuth2Metadata: token_endpoint %w", err)
+	if !r.skipMeta {
+		if err := checkEndpoint(meta.GetTokenEndpoint()); err != nil {
+			return nil, fmt.Errorf("configstore: GetOAuth2Metadata: token_endpoint %w", err)
+		}
 	}
 	return &ClientConfig{
 		TokenEndpoint:               meta.GetTokenEndpoint(),

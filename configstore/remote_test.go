@@ -255,3 +255,24 @@ func TestInvalidTokenEndpointIsPrintedRedacted(t *testing.T) {
 	assert.NotContains(t, err.Error(), "hunter2")
 	assert.NotContains(t, err.Error(), "s3cret")
 }
+
+func TestRemoteAsksOnlyForWhatIsMissing(t *testing.T) {
+	admin, err := testserver.NewAdminServer(testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: "https://idp.example/token"}),
+		testserver.WithPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{Scopes: []string{"all"}}))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	cc, err := grpc.NewClient(admin.Addr(), admin.DialOptions()...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cc.Close() })
+	only, err := configstore.NewRemote(cc, configstore.WithoutPublicClientConfig())
+	require.NoError(t, err)
+	cfg, err := only.GetClientConfig(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "https://idp.example/token", cfg.TokenEndpoint)
+	assert.Empty(t, cfg.Scopes, "GetPublicClientConfig was not asked")
+	oauth2Calls, publicCalls := admin.MetadataCalls()
+	assert.Equal(t, [2]int64{1, 0}, [2]int64{oauth2Calls, publicCalls})
+
+	_, err = configstore.NewRemote(cc, configstore.WithoutOAuth2Metadata(), configstore.WithoutPublicClientConfig())
+	require.ErrorContains(t, err, "use NewStatic")
+}
