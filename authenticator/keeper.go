@@ -50,12 +50,11 @@ type Keeper struct {
 	stats       statCounters
 	cacheLoaded atomic.Bool // the cache was read once
 
+	mu       sync.Mutex // guards lastFail, streak, and held.rejected and retryAt
+	lastFail failure
 	// streak counts tokens rejected before any call accepted them, in a
 	// row; it sets the backoff of RefreshRejected.
-	streak atomic.Int32
-
-	mu       sync.Mutex // guards lastFail
-	lastFail failure
+	streak int32
 }
 
 // failure is the last failed token request, kept briefly so that the
@@ -77,9 +76,13 @@ type held struct {
 	// nextBackground is the unix-nano time before which no background
 	// refresh starts; math.MaxInt64 while one runs.
 	nextBackground atomic.Int64
-	// accepted is set once a call carrying this token succeeded, rejected
-	// once the server rejected it.
-	accepted, rejected atomic.Bool
+	// accepted is set once a call carrying this token succeeded.
+	accepted atomic.Bool
+	// rejected is set once the server rejected the token before any call
+	// accepted it; retryAt is then the time before which such a rejection
+	// asks for no new token (the rejection backoff). Keeper.mu guards both.
+	rejected bool
+	retryAt  time.Time
 }
 
 // ErrClosed is returned by a Keeper after Close.
@@ -200,14 +203,18 @@ func (k *Keeper) RefreshRejected(ctx context.Context, value string) error {
 		return nil
 	}
 	if !c.accepted.Load() {
-		n := k.streak.Load()
-		if c.rejected.CompareAndSwap(false, true) {
-			n = k.streak.Add(1) // one count per token, however many calls carried it
+		k.mu.Lock()
+		if !c.rejected {
+			// One count per token, however many calls carried it, and one
+			// backoff drawn for it.
+			c.rejected = true
+			k.streak++
+			c.retryAt = c.obtained.Add(k.rejectBackoff(k.streak))
 		}
-		if wait := k.rejectBackoff(n); wait > 0 {
-			if left := c.obtained.Add(wait).Sub(k.opts.now()); left > 0 {
-				return fmt.Errorf("authenticator: %w: %d tokens in a row were rejected before any call accepted one; next token request in %s", ErrRejectedBackoff, n, left.Round(time.Millisecond))
-			}
+		n, left := k.streak, c.retryAt.Sub(k.opts.now())
+		k.mu.Unlock()
+		if left > 0 {
+			return fmt.Errorf("authenticator: %w: %d tokens in a row were rejected before any call accepted one; next token request in %s", ErrRejectedBackoff, n, left.Round(time.Millisecond))
 		}
 	}
 	_, err := k.refresh(ctx, c, causeRejected)
@@ -247,7 +254,9 @@ func (k *Keeper) Accepted(value string) {
 		return
 	}
 	c.accepted.Store(true)
-	k.streak.Store(0)
+	k.mu.Lock()
+	k.streak = 0
+	k.mu.Unlock()
 }
 
 // recentFailure returns the last token request's error if it failed
