@@ -205,4 +205,5 @@ func TestLoginDeviceFlow(t *testing.T) {
 	assert.Contains(t, out, "Logged in to "+admin.Addr()+" as client "+publicClientID)
 	assert.Contains(t, errOut, dev.UserCodes()[0], "the code is shown to the person on stderr")
 	assert.EqualValues(t, 1, dev.Issued())
+	t.Logf("transcript:\n$ grpcauth login --auth-type DeviceFlow ...\n%s%s", errOut, out)
 }
