@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"context"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,27 +104,6 @@ type oursConfig struct {
 	// every attempt.
 	inner    []grpc.UnaryClientInterceptor
 	authOpts []authenticator.Option
-	// lazy sends the first call without a token, as flytekit does and as
-	// this module did before its Keeper fetched a token on first use.
-	lazy bool
-}
-
-// lazyAuth holds back the Keeper's token until a call was rejected once.
-type lazyAuth struct {
-	*authenticator.Keeper
-	asked atomic.Bool
-}
-
-func (l *lazyAuth) FetchGRPCCallAuthMetadata(ctx context.Context) (string, string, bool) {
-	if !l.asked.Load() {
-		return "", "", false
-	}
-	return l.Keeper.FetchGRPCCallAuthMetadata(ctx)
-}
-
-func (l *lazyAuth) RefreshRejected(ctx context.Context, value string) error {
-	l.asked.Store(true)
-	return l.Keeper.RefreshRejected(ctx, value)
 }
 
 // newOurs builds the module's stack as an application would: a Remote
@@ -138,13 +116,9 @@ func (f *fixture) newOurs(tb testing.TB, cfg oursConfig) *ours {
 	require.NoError(tb, err)
 	auth, err := authenticator.NewClientCredentialsAuthenticator(f.admin.Addr(), clientID, clientSecret, store, cfg.authOpts...)
 	require.NoError(tb, err)
-	var a authenticator.Authenticator = auth
-	if cfg.lazy {
-		a = &lazyAuth{Keeper: auth}
-	}
 	conn := dial(tb, f.admin,
-		grpc.WithChainUnaryInterceptor(append([]grpc.UnaryClientInterceptor{interceptor.UnaryClientInterceptor(a)}, cfg.inner...)...),
-		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(a)),
+		grpc.WithChainUnaryInterceptor(append([]grpc.UnaryClientInterceptor{interceptor.UnaryClientInterceptor(auth)}, cfg.inner...)...),
+		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth)),
 	)
 	late.Set(conn)
 	return &ours{auth: auth, conn: conn, echo: testserver.NewEchoClient(conn)}

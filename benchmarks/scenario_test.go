@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
@@ -188,7 +189,12 @@ func TestColdStart(t *testing.T) {
 				f := newFixture(t)
 				f.admin.SetMetadataLatency(coldLatency)
 				f.tokens.SetLatency(coldLatency)
-				o := f.newOurs(t, oursConfig{lazy: lazy})
+				var cfg oursConfig
+				if lazy {
+					// flytekit's first call, and this module's before.
+					cfg.authOpts = []authenticator.Option{authenticator.WithLazyStart()}
+				}
+				o := f.newOurs(t, cfg)
 
 				began := time.Now()
 				require.NoError(t, shape.call(ctx, o.echo))

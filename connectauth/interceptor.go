@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"reflect"
 
 	"connectrpc.com/connect"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/nilcheck"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
@@ -38,7 +38,7 @@ var _ connect.Interceptor = (*Interceptor)(nil)
 // not loopback is accepted: its calls go out without a token unless
 // WithInsecure is given.
 func NewInterceptor(a authenticator.Authenticator, baseURL string, opts ...Option) (*Interceptor, error) {
-	if isNil(a) {
+	if nilcheck.Nil(a) {
 		return nil, errMissingAuthenticator
 	}
 	u, err := url.Parse(baseURL)
@@ -166,18 +166,4 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 // WrapStreamingHandler returns next: the interceptor is for clients.
 func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return next
-}
-
-// isNil reports whether a is nil, or an interface holding a nil pointer,
-// whose methods would panic on the first call.
-func isNil(a authenticator.Authenticator) bool {
-	if a == nil {
-		return true
-	}
-	v := reflect.ValueOf(a)
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
-		return v.IsNil()
-	}
-	return false
 }

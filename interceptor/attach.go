@@ -2,7 +2,6 @@ package interceptor
 
 import (
 	"context"
-	"reflect"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
@@ -186,18 +185,3 @@ func (x *auth) withheld(method string, err error) error {
 // missingAuthenticator is the error of every call through an interceptor
 // built without an authenticator.
 var missingAuthenticator = status.Error(codes.Internal, "grpcauth: interceptor built with a nil authenticator")
-
-// isNil reports whether a is nil, or an interface holding a nil pointer
-// (such as the *Keeper of a failed constructor),
-// whose methods would panic on the first call.
-func isNil(a authenticator.Authenticator) bool {
-	if a == nil {
-		return true
-	}
-	v := reflect.ValueOf(a)
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
-		return v.IsNil()
-	}
-	return false
-}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/nilcheck"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
@@ -270,7 +271,7 @@ func (c *proxyCreds) RequireTransportSecurity() bool {
 // credential). It is safe for concurrent use. With a nil a (or an a
 // holding a nil pointer), every call fails with codes.Internal.
 func ProxyUnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.UnaryClientInterceptor {
-	if isNil(a) {
+	if nilcheck.Nil(a) {
 		return func(context.Context, string, any, any, *grpc.ClientConn, grpc.UnaryInvoker, ...grpc.CallOption) error {
 			return missingAuthenticator
 		}
@@ -307,7 +308,7 @@ func ProxyUnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) 
 // past that, the refusal is returned). WithMaxReplay applies besides the
 // options ProxyUnaryClientInterceptor names. It is safe for concurrent use.
 func ProxyStreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.StreamClientInterceptor {
-	if isNil(a) {
+	if nilcheck.Nil(a) {
 		return func(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, grpc.Streamer, ...grpc.CallOption) (grpc.ClientStream, error) {
 			return nil, missingAuthenticator
 		}
@@ -564,7 +565,7 @@ func (t *proxyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			_ = b.Close()
 		}
 	}
-	if isNil(t.p.a) {
+	if nilcheck.Nil(t.p.a) {
 		closeBody(r.Body)
 		return nil, errors.New("grpcauth: proxy transport built with a nil authenticator")
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/nilcheck"
 )
 
 // maxReplayBytes bounds the bytes a replay sends: the initial HTTP/2 stream
@@ -30,7 +31,7 @@ const maxReplayBytes = 65535
 // With a nil a (or an a holding a nil pointer), every stream fails with
 // codes.Internal.
 func StreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.StreamClientInterceptor {
-	if isNil(a) {
+	if nilcheck.Nil(a) {
 		return func(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, grpc.Streamer, ...grpc.CallOption) (grpc.ClientStream, error) {
 			return nil, missingAuthenticator
 		}

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/nilcheck"
 )
 
 // UnaryClientInterceptor returns an interceptor that attaches a's
@@ -14,7 +15,7 @@ import (
 // concurrent use. With a nil a (or an a holding a nil pointer), every call
 // fails with codes.Internal.
 func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.UnaryClientInterceptor {
-	if isNil(a) {
+	if nilcheck.Nil(a) {
 		return func(context.Context, string, any, any, *grpc.ClientConn, grpc.UnaryInvoker, ...grpc.CallOption) error {
 			return missingAuthenticator
 		}
