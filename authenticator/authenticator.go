@@ -2,25 +2,22 @@ package authenticator
 
 import "context"
 
-// Authenticator provides the credentials of a gRPC client. Implementations
-// are safe for concurrent use.
+// Authenticator is the contract between a token keeper and the code that
+// sends calls: the gRPC interceptors, package connectauth and the HTTP
+// transports. A Keeper implements it; a test or a program with a token of
+// its own may too. Implementations are safe for concurrent use.
 type Authenticator interface {
-	// FetchGRPCCallAuthMetadata returns the metadata key and value to attach
-	// to a call. ok is false while no credentials are held; the call then
-	// goes out without them.
-	FetchGRPCCallAuthMetadata(ctx context.Context) (key, value string, ok bool)
-	// RefreshCredentials gets new credentials, or joins a refresh already
-	// in flight. It returns when the refresh ends or ctx is done.
-	RefreshCredentials(ctx context.Context) error
-}
-
-// RejectionRefresher is implemented by authenticators that can tell a
-// rejected credential from the current one. The interceptors use it, when
-// available, instead of RefreshCredentials: a late rejection of a value that
-// has already been replaced then costs no token request.
-type RejectionRefresher interface {
-	// RefreshRejected gets new credentials if value (as returned by
-	// FetchGRPCCallAuthMetadata, or "" if the call carried none) is still
-	// the current one, and returns at once otherwise.
-	RefreshRejected(ctx context.Context, value string) error
+	// Credential returns the header key and value ("Bearer <token>") to
+	// attach to a call. When no credential is held yet it may get one
+	// first, bounded by ctx. An error means none is at hand: the caller
+	// may send the call without one and let the server's answer decide.
+	Credential(ctx context.Context) (key, value string, err error)
+	// Rejected reports that the server rejected a call that carried value
+	// ("" for a call that carried none), and gets a new credential unless
+	// value has been replaced already (then it returns nil at once). It
+	// returns when the new credential is at hand or ctx is done.
+	Rejected(ctx context.Context, value string) error
+	// Accepted reports that the server accepted a call that carried
+	// value. It must be cheap: it is called once per successful call.
+	Accepted(value string)
 }

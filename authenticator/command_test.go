@@ -367,7 +367,7 @@ func TestCommandKeeperTokenUsed(t *testing.T) {
 	k := newCommandKeeper(t, cmd)
 	var values sync.Map
 	together(200, func() {
-		key, value, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+		key, value, ok := credOK(k.Credential(t.Context()))
 		if ok {
 			values.Store(key+": "+value, true)
 		}
@@ -386,15 +386,15 @@ func TestCommandKeeperRerunsAfterRejection(t *testing.T) {
 	toks := jwts(t, 3)
 	cmd := newTokenCommand(t, toks...)
 	k := newCommandKeeper(t, cmd)
-	_, v1, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+	_, v1, ok := credOK(k.Credential(t.Context()))
 	require.True(t, ok)
 	k.Accepted(v1)
-	together(200, func() { assert.NoError(t, k.RefreshRejected(t.Context(), v1)) })
+	together(200, func() { assert.NoError(t, k.Rejected(t.Context(), v1)) })
 	assert.Equal(t, 2, cmd.runs(t), "200 callers saw the token rejected, one run")
-	_, v2, _ := k.FetchGRPCCallAuthMetadata(t.Context())
+	_, v2, _ := credOK(k.Credential(t.Context()))
 	assert.Equal(t, "Bearer "+toks[1], v2)
 	// A late rejection of the replaced token costs nothing.
-	require.NoError(t, k.RefreshRejected(t.Context(), v1))
+	require.NoError(t, k.Rejected(t.Context(), v1))
 	assert.Equal(t, 2, cmd.runs(t))
 }
 
@@ -403,13 +403,13 @@ func TestCommandKeeperRerunsAtExpiry(t *testing.T) {
 	cmd := newTokenCommand(t, toks...)
 	clock := testserver.NewClock(time.Now())
 	k := newCommandKeeper(t, cmd, authenticator.WithClock(clock.Now))
-	_, v1, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+	_, v1, ok := credOK(k.Credential(t.Context()))
 	require.True(t, ok)
 
 	// Past the JWT's exp: every caller waits for the one new run.
 	clock.Advance(time.Hour + time.Second)
 	together(200, func() {
-		_, v, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+		_, v, ok := credOK(k.Credential(t.Context()))
 		assert.True(t, ok)
 		assert.Equal(t, "Bearer "+toks[1], v)
 	})
@@ -421,12 +421,12 @@ func TestCommandKeeperRerunsAtExpiry(t *testing.T) {
 	// start): callers go on with it while one background run replaces it.
 	clock.Advance(time.Hour - 5*time.Second)
 	together(200, func() {
-		_, v, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+		_, v, ok := credOK(k.Credential(t.Context()))
 		assert.True(t, ok)
 		assert.Contains(t, []string{"Bearer " + toks[1], "Bearer " + toks[2]}, v)
 	})
 	require.Eventually(t, func() bool {
-		_, v, _ := k.FetchGRPCCallAuthMetadata(t.Context())
+		_, v, _ := credOK(k.Credential(t.Context()))
 		return v == "Bearer "+toks[2]
 	}, waitFor, pollAt)
 	assert.Equal(t, 3, cmd.runs(t), "one proactive run")
@@ -437,11 +437,11 @@ func TestCommandKeeperOpaqueTokenNeverExpires(t *testing.T) {
 	cmd := newTokenCommand(t, "opaque-1", "opaque-2")
 	clock := testserver.NewClock(time.Now())
 	k := newCommandKeeper(t, cmd, authenticator.WithClock(clock.Now))
-	_, v, ok := k.FetchGRPCCallAuthMetadata(t.Context())
+	_, v, ok := credOK(k.Credential(t.Context()))
 	require.True(t, ok)
 	assert.Equal(t, "Bearer opaque-1", v)
 	clock.Advance(100 * 24 * time.Hour)
-	_, v, _ = k.FetchGRPCCallAuthMetadata(t.Context())
+	_, v, _ = credOK(k.Credential(t.Context()))
 	assert.Equal(t, "Bearer opaque-1", v, "used until rejected")
 	assert.Equal(t, 1, cmd.runs(t))
 }

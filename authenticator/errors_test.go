@@ -185,7 +185,7 @@ func TestTokenErrors(t *testing.T) {
 			t.Logf("error: %v", err)
 			requireNoSecret(t, err.Error())
 			tt.check(t, err)
-			_, _, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+			_, _, ok := credOK(a.Credential(context.Background()))
 			assert.False(t, ok, "a failed refresh installs nothing")
 			assert.EqualValues(t, authenticator.Stats{TokenRequests: 1, Failures: 1, Explicit: 1}, a.Stats())
 

@@ -36,7 +36,7 @@ func ExampleNewClientCredentialsAuthenticator() {
 		fmt.Println(err)
 		return
 	}
-	key, value, ok := auth.FetchGRPCCallAuthMetadata(ctx)
+	key, value, ok := credOK(auth.Credential(ctx))
 	fmt.Println("ok:", ok)
 	fmt.Println("key:", key)
 	fmt.Println("bearer:", strings.HasPrefix(value, "Bearer "))

@@ -111,7 +111,7 @@ func FuzzTokenResponse(f *testing.F) {
 		}
 
 		require.True(t, code >= 200 && code < 300, "HTTP %d was taken for a token", code)
-		key, value, ok := a.FetchGRPCCallAuthMetadata(ctx)
+		key, value, ok := credOK(a.Credential(ctx))
 		require.True(t, ok, "a successful refresh left no token")
 		require.Equal(t, authenticator.DefaultHeaderKey, key)
 		typ, tok, found := strings.Cut(value, " ")

@@ -134,41 +134,49 @@ func New(endpoint string, store configstore.ClientConfigStore, flow Flow, opts .
 	}, nil
 }
 
-// FetchGRPCCallAuthMetadata returns the header key and "Bearer <token>" of
-// the current token. Before the first token it gets one, bounded by ctx
-// (unless WithLazyStart was given: then ok is false until a rejection
-// asked for one); ok is false if that fails (the call then goes out without a token, and the
-// server's answer decides). While the token is valid this is a lock-free
+// ErrNoToken is wrapped by the error of Credential when the Keeper holds no
+// token and was not asked to get one yet (WithLazyStart), or its last
+// attempt failed a moment ago: the call may go out without a token.
+var ErrNoToken = errors.New("no token yet")
+
+// Credential returns the header key and "Bearer <token>" of the current
+// token. Before the first token it gets one, bounded by ctx (unless
+// WithLazyStart was given: then it fails with ErrNoToken until a
+// rejection asked for one). While the token is valid this is a lock-free
 // load, and it starts a background refresh once the token is within its
 // refresh margin. Only a token that has really expired makes the caller
 // wait for a new one; if that fails, the expired value is returned and the
 // server's rejection drives the retry.
-func (k *Keeper) FetchGRPCCallAuthMetadata(ctx context.Context) (key, value string, ok bool) {
+func (k *Keeper) Credential(ctx context.Context) (key, value string, err error) {
 	c := k.current.Load()
 	if c == nil {
-		if k.opts.lazy || k.recentFailure(false) != nil {
-			return "", "", false // the server's answer decides; no second request
+		if k.opts.lazy {
+			return "", "", fmt.Errorf("authenticator: %w: none is got before a server asks for one", ErrNoToken)
 		}
-		if c, err := k.refresh(ctx, nil, causeFirstUse); err == nil {
-			return c.key, c.value, true
+		if err := k.recentFailure(false); err != nil {
+			return "", "", err // the server's answer decides; no second request
 		}
-		return "", "", false
+		c, err := k.refresh(ctx, nil, causeFirstUse)
+		if err != nil {
+			return "", "", err
+		}
+		return c.key, c.value, nil
 	}
 	if c.refreshAt.IsZero() {
-		return c.key, c.value, true
+		return c.key, c.value, nil
 	}
 	now := k.opts.now()
 	if now.Before(c.refreshAt) {
-		return c.key, c.value, true
+		return c.key, c.value, nil
 	}
 	if now.Before(c.expiry) {
 		k.startBackgroundRefresh(c, now)
-		return c.key, c.value, true
+		return c.key, c.value, nil
 	}
 	if n, err := k.refresh(ctx, c, causeExpired); err == nil {
-		return n.key, n.value, true
+		return n.key, n.value, nil
 	}
-	return c.key, c.value, true
+	return c.key, c.value, nil
 }
 
 // RefreshCredentials requests a new token, or joins the request already in
@@ -180,8 +188,8 @@ func (k *Keeper) RefreshCredentials(ctx context.Context) error {
 	return err
 }
 
-// RefreshRejected requests a new token if value is still the current one
-// (or no token is held yet), and returns nil at once if it has already been
+// Rejected requests a new token if value is still the current one (or no
+// token is held yet), and returns nil at once if it has already been
 // replaced. The interceptors call it after the server rejected value.
 //
 // A server that rejects every fresh token would otherwise cost one token
@@ -190,7 +198,7 @@ func (k *Keeper) RefreshCredentials(ctx context.Context) error {
 // out a backoff (jittered, doubling from DefaultRejectBackoff up to
 // DefaultMaxRejectBackoff) before the next request, and fail at once with
 // an error that says so meanwhile. Any accepted call ends the backoff.
-func (k *Keeper) RefreshRejected(ctx context.Context, value string) error {
+func (k *Keeper) Rejected(ctx context.Context, value string) error {
 	c := k.current.Load()
 	if c == nil {
 		if err := k.recentFailure(true); err != nil {
@@ -221,11 +229,11 @@ func (k *Keeper) RefreshRejected(ctx context.Context, value string) error {
 	return err
 }
 
-// ErrRejectedBackoff is wrapped by the error of RefreshRejected while the
+// ErrRejectedBackoff is wrapped by the error of Rejected while the
 // Keeper backs off from a server that rejects every fresh token.
 var ErrRejectedBackoff = errors.New("the server rejects fresh tokens: backing off")
 
-// Defaults of the rejection backoff of RefreshRejected.
+// Defaults of the rejection backoff of Rejected.
 const (
 	DefaultRejectBackoff    = time.Second
 	DefaultMaxRejectBackoff = time.Minute
@@ -613,7 +621,4 @@ func (k *Keeper) Stats() Stats {
 	}
 }
 
-var (
-	_ Authenticator      = (*Keeper)(nil)
-	_ RejectionRefresher = (*Keeper)(nil)
-)
+var _ Authenticator = (*Keeper)(nil)

@@ -55,7 +55,7 @@ func TestPKCECacheHitAcrossKeepers(t *testing.T) {
 	assert.Equal(t, int64(1), fx.as.Authorizations(), "no browser")
 	assert.Equal(t, int64(1), fx.opened.Load())
 	assert.Equal(t, int64(1), second.Stats().CacheHits)
-	_, value, ok := second.FetchGRPCCallAuthMetadata(t.Context())
+	_, value, ok := credOK(second.Credential(t.Context()))
 	require.True(t, ok)
 	_, err = fx.as.Validate(t.Context(), accessToken(t, value))
 	require.NoError(t, err)

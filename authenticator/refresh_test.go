@@ -22,7 +22,7 @@ func fetchNow(t *testing.T, a authenticator.Authenticator) string {
 	t.Helper()
 	ch := make(chan string, 1)
 	go func() {
-		_, v, _ := a.FetchGRPCCallAuthMetadata(context.Background())
+		_, v, _ := credOK(a.Credential(context.Background()))
 		ch <- v
 	}()
 	return receiveWithin(t, ch, "FetchGRPCCallAuthMetadata")
@@ -30,7 +30,7 @@ func fetchNow(t *testing.T, a authenticator.Authenticator) string {
 
 // valueNow is FetchGRPCCallAuthMetadata's value, for polling conditions.
 func valueNow(a authenticator.Authenticator) string {
-	_, v, _ := a.FetchGRPCCallAuthMetadata(context.Background())
+	_, v, _ := credOK(a.Credential(context.Background()))
 	return v
 }
 
@@ -161,7 +161,7 @@ func TestExpiresInFormats(t *testing.T) {
 func TestFirstFetchGetsAToken(t *testing.T) {
 	ts := newDefaultTokenServer(t)
 	a := newAuth(t, staticFor(ts))
-	key, value, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+	key, value, ok := credOK(a.Credential(context.Background()))
 	require.True(t, ok, "the first call carries a token")
 	assert.Equal(t, "authorization", key)
 	_, err := ts.Validate(context.Background(), accessToken(t, value))
@@ -170,7 +170,7 @@ func TestFirstFetchGetsAToken(t *testing.T) {
 	assert.EqualValues(t, 1, a.Stats().FirstUse)
 
 	// Later calls reuse it.
-	_, again, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+	_, again, ok := credOK(a.Credential(context.Background()))
 	require.True(t, ok)
 	assert.Equal(t, value, again)
 	assert.EqualValues(t, 1, ts.Requests())
@@ -180,20 +180,20 @@ func TestFirstFetchAfterAFailureDoesNotAskAgain(t *testing.T) {
 	ts := newDefaultTokenServer(t)
 	ts.SetFault(testserver.FaultOAuthError(http.StatusServiceUnavailable, "temporarily_unavailable", "try later"))
 	a := newAuth(t, staticFor(ts))
-	_, _, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+	_, _, ok := credOK(a.Credential(context.Background()))
 	require.False(t, ok, "a failed first request leaves the call without a token")
 	assert.EqualValues(t, 1, ts.Requests())
 
 	// The call went out without a token and was rejected: the rejection
 	// reports the failure just seen instead of a second request.
-	err := a.RefreshRejected(context.Background(), "")
+	err := a.Rejected(context.Background(), "")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "503")
 	assert.EqualValues(t, 1, ts.Requests(), "one token request for the whole failing call")
 
 	// The next call asks again, and gets a token once the server is back.
 	ts.SetFault(nil)
-	_, _, ok = a.FetchGRPCCallAuthMetadata(context.Background())
+	_, _, ok = credOK(a.Credential(context.Background()))
 	require.True(t, ok)
 	assert.EqualValues(t, 2, ts.Requests())
 }
@@ -249,7 +249,7 @@ func TestSingleFlightRefreshRejected(t *testing.T) {
 	g := newGate()
 	ts.SetFault(g.Fault())
 
-	errs := startTogether(t, 100, g, func(ctx context.Context) error { return a.RefreshRejected(ctx, old) })
+	errs := startTogether(t, 100, g, func(ctx context.Context) error { return a.Rejected(ctx, old) })
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
@@ -258,7 +258,7 @@ func TestSingleFlightRefreshRejected(t *testing.T) {
 	assert.NotEqual(t, old, newValue)
 
 	// A rejection of the value already replaced costs nothing.
-	require.NoError(t, a.RefreshRejected(context.Background(), old))
+	require.NoError(t, a.Rejected(context.Background(), old))
 	assert.EqualValues(t, 1, ts.Requests())
 	assert.Equal(t, newValue, fetchNow(t, a))
 
@@ -266,7 +266,7 @@ func TestSingleFlightRefreshRejected(t *testing.T) {
 	// accepted it (a token rejected before any call accepted it backs
 	// off: TestRejectionBackoff).
 	a.Accepted(newValue)
-	require.NoError(t, a.RefreshRejected(context.Background(), newValue))
+	require.NoError(t, a.Rejected(context.Background(), newValue))
 	assert.EqualValues(t, 2, ts.Requests())
 	assert.NotEqual(t, newValue, fetchNow(t, a))
 	assert.EqualValues(t, 2, a.Stats().Rejected)
@@ -275,7 +275,7 @@ func TestSingleFlightRefreshRejected(t *testing.T) {
 func TestRefreshRejectedWithoutToken(t *testing.T) {
 	ts := newDefaultTokenServer(t)
 	a := newAuth(t, staticFor(ts))
-	require.NoError(t, a.RefreshRejected(context.Background(), ""))
+	require.NoError(t, a.Rejected(context.Background(), ""))
 	assert.EqualValues(t, 1, ts.Issued(), "a call that carried nothing gets the first token")
 	_, err := ts.Validate(context.Background(), accessToken(t, fetchNow(t, a)))
 	require.NoError(t, err)
@@ -293,7 +293,7 @@ func TestSingleFlightOnExpiry(t *testing.T) {
 	var mu sync.Mutex
 	values := map[string]int{}
 	errs := startTogether(t, 50, g, func(ctx context.Context) error {
-		_, v, ok := a.FetchGRPCCallAuthMetadata(ctx)
+		_, v, ok := credOK(a.Credential(ctx))
 		mu.Lock()
 		defer mu.Unlock()
 		values[v]++
@@ -363,11 +363,11 @@ func TestStats(t *testing.T) {
 	want.TokenRequests, want.Explicit, want.Failures = 2, 2, 1
 	require.Equal(t, want, a.Stats())
 
-	require.NoError(t, a.RefreshRejected(ctx, fetchNow(t, a)))
+	require.NoError(t, a.Rejected(ctx, fetchNow(t, a)))
 	want.TokenRequests, want.Rejected = 3, 1
 	require.Equal(t, want, a.Stats())
 
-	require.NoError(t, a.RefreshRejected(ctx, "Bearer some-old-token"))
+	require.NoError(t, a.Rejected(ctx, "Bearer some-old-token"))
 	require.Equal(t, want, a.Stats(), "a stale rejection is not counted")
 
 	clk.Advance(101 * time.Second)

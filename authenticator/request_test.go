@@ -167,7 +167,7 @@ func TestHeaderKeyPrecedence(t *testing.T) {
 			store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: ts.TokenURL(), HeaderKey: tt.storeKey})
 			a := newAuth(t, store, tt.opts...)
 
-			key, value, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+			key, value, ok := credOK(a.Credential(context.Background()))
 			require.True(t, ok, "the first call gets a token")
 			assert.Equal(t, tt.wantKey, key)
 			_, err := ts.Validate(context.Background(), accessToken(t, value))
@@ -205,7 +205,7 @@ func TestConfigFromRemoteStore(t *testing.T) {
 	form := ts.LastRequest().Form
 	assert.Equal(t, []string{"all offline"}, form["scope"])
 	assert.Equal(t, []string{"admin-audience"}, form["audience"])
-	key, value, ok := a.FetchGRPCCallAuthMetadata(context.Background())
+	key, value, ok := credOK(a.Credential(context.Background()))
 	require.True(t, ok)
 	assert.Equal(t, "flyte-authorization", key)
 	_, err := ts.Validate(context.Background(), accessToken(t, value))

@@ -83,7 +83,7 @@ func TestLogsHideSecretAndToken(t *testing.T) {
 	require.Error(t, a.RefreshCredentials(ctx))
 	ts.SetFault(nil)
 
-	require.NoError(t, a.RefreshRejected(ctx, fetchNow(t, a)))
+	require.NoError(t, a.Rejected(ctx, fetchNow(t, a)))
 	tokens = append(tokens, accessToken(t, fetchNow(t, a)))
 
 	out := logs.String()

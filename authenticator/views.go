@@ -2,8 +2,6 @@ package authenticator
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -11,6 +9,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/flyteauth/grpcauth/internal/httpauth"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
@@ -50,12 +49,8 @@ func (p perRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[string
 			return nil, status.Errorf(codes.Unauthenticated, "grpcauth: not sending the token for %s: the transport has no transport security; use TLS, or allow plaintext explicitly (Flyte's insecure: true)", method)
 		}
 	}
-	key, value, ok := p.k.FetchGRPCCallAuthMetadata(ctx)
-	if !ok {
-		err := p.k.recentFailure(false)
-		if err == nil {
-			err = fmt.Errorf("authenticator: no token")
-		}
+	key, value, err := p.k.Credential(ctx)
+	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, err.Error())
 	}
 	return map[string]string{key: value}, nil
@@ -75,87 +70,23 @@ func (p perRPC) RequireTransportSecurity() bool { return !p.allowInsecure }
 // http.NewRequest sets for bytes, strings and bytes.Buffer bodies);
 // otherwise the 401 is returned. A token goes only to https:// URLs, or to
 // http:// on loopback, unless WithAllowHTTP was given; any other request
-// fails without being sent.
+// fails without being sent. A redirect to another scheme or host goes
+// without the token.
 func (k *Keeper) Transport(base http.RoundTripper) http.RoundTripper {
-	if base == nil {
-		base = http.DefaultTransport
+	return &httpauth.Transport{
+		Base:      base,
+		Creds:     k,
+		Header:    "Authorization",
+		Refused:   func(r *http.Response) bool { return r.StatusCode == http.StatusUnauthorized },
+		AllowHTTP: k.opts.allowHTTP,
+		Refuse:    ErrInsecureEndpoint,
+		What:      "token",
+		Logger:    k.opts.logger,
 	}
-	return &transport{k: k, base: base}
 }
 
 // HTTPClient returns an *http.Client whose requests carry the Keeper's
 // token (see Transport).
 func (k *Keeper) HTTPClient() *http.Client {
 	return &http.Client{Transport: k.Transport(nil)}
-}
-
-type transport struct {
-	k    *Keeper
-	base http.RoundTripper
-}
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL == nil {
-		return nil, fmt.Errorf("authenticator: request without a URL")
-	}
-	if err := t.k.checkCleartext("URL", req.URL.String()); err != nil {
-		closeBody(req)
-		return nil, fmt.Errorf("authenticator: %w", err)
-	}
-	_, value, ok := t.k.FetchGRPCCallAuthMetadata(req.Context())
-	if !ok {
-		closeBody(req)
-		if err := t.k.recentFailure(false); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("authenticator: no token for %s", redactURL(req.URL.String()))
-	}
-	resp, err := t.base.RoundTrip(withAuth(req, value))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		if err == nil {
-			t.k.Accepted(value)
-		}
-		return resp, err
-	}
-	replay := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	if !replay {
-		return resp, nil
-	}
-	if rerr := t.k.RefreshRejected(req.Context(), value); rerr != nil {
-		return resp, nil // the 401 stands; the refresh failure is logged by the Keeper
-	}
-	_, next, ok := t.k.FetchGRPCCallAuthMetadata(req.Context())
-	if !ok {
-		return resp, nil
-	}
-	again := withAuth(req, next)
-	if req.GetBody != nil {
-		body, err := req.GetBody()
-		if err != nil {
-			return resp, nil
-		}
-		again.Body = body
-	}
-	// The first answer is dropped only now that a second request can go.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	resp, err = t.base.RoundTrip(again)
-	if err == nil && resp.StatusCode != http.StatusUnauthorized {
-		t.k.Accepted(next)
-	}
-	return resp, err
-}
-
-// withAuth returns a copy of req carrying value in the Authorization
-// header; a RoundTripper must not change the request it was given.
-func withAuth(req *http.Request, value string) *http.Request {
-	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", value)
-	return r
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }

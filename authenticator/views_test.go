@@ -68,7 +68,7 @@ func TestToyFlowGetsTheKeeperForFree(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, v, ok := k.FetchGRPCCallAuthMetadata(context.Background())
+			_, v, ok := credOK(k.Credential(context.Background()))
 			if ok {
 				values <- v
 			}
@@ -86,7 +86,7 @@ func TestToyFlowGetsTheKeeperForFree(t *testing.T) {
 	// Proactive refresh: inside the margin, callers keep the valid token
 	// while one background request replaces it.
 	clk.Advance(95 * time.Second)
-	_, v, ok := k.FetchGRPCCallAuthMetadata(context.Background())
+	_, v, ok := credOK(k.Credential(context.Background()))
 	require.True(t, ok)
 	assert.Equal(t, "Bearer toy-1", v, "the still-valid token is used while the refresh runs")
 	require.Eventually(t, func() bool { return valueNow(k) == "Bearer toy-2" }, waitFor, pollAt)
@@ -96,9 +96,9 @@ func TestToyFlowGetsTheKeeperForFree(t *testing.T) {
 	// Rejection-aware refresh: a late rejection of toy-1 costs nothing, a
 	// rejection of the current token one call.
 	k.Accepted("Bearer toy-2")
-	require.NoError(t, k.RefreshRejected(context.Background(), "Bearer toy-1"))
+	require.NoError(t, k.Rejected(context.Background(), "Bearer toy-1"))
 	assert.EqualValues(t, 2, flow.calls.Load())
-	require.NoError(t, k.RefreshRejected(context.Background(), "Bearer toy-2"))
+	require.NoError(t, k.Rejected(context.Background(), "Bearer toy-2"))
 	assert.EqualValues(t, 3, flow.calls.Load())
 	assert.Equal(t, "Bearer toy-3", valueNow(k))
 }
@@ -116,25 +116,25 @@ func TestRejectionBackoff(t *testing.T) {
 	ctx := context.Background()
 	// toy-1 is rejected: it may have been revoked between its request and
 	// its use, so a new one is asked for at once.
-	require.NoError(t, k.RefreshRejected(ctx, currentValue(t, k)))
+	require.NoError(t, k.Rejected(ctx, currentValue(t, k)))
 	require.EqualValues(t, 2, flow.calls.Load())
 	// toy-2, fresh, is rejected too: from now on the Keeper backs off.
 	for range 100 {
-		err := k.RefreshRejected(ctx, "Bearer toy-2")
+		err := k.Rejected(ctx, "Bearer toy-2")
 		require.ErrorIs(t, err, authenticator.ErrRejectedBackoff)
 	}
 	assert.EqualValues(t, 2, flow.calls.Load(), "100 rejected calls within the backoff, no request")
 
 	clk.Advance(2 * time.Second) // past the first backoff (1 s ± 20%)
-	require.NoError(t, k.RefreshRejected(ctx, "Bearer toy-2"))
+	require.NoError(t, k.Rejected(ctx, "Bearer toy-2"))
 	assert.EqualValues(t, 3, flow.calls.Load())
-	require.ErrorIs(t, k.RefreshRejected(ctx, "Bearer toy-3"), authenticator.ErrRejectedBackoff, "the backoff doubles")
+	require.ErrorIs(t, k.Rejected(ctx, "Bearer toy-3"), authenticator.ErrRejectedBackoff, "the backoff doubles")
 	clk.Advance(time.Second + 500*time.Millisecond)
-	require.ErrorIs(t, k.RefreshRejected(ctx, "Bearer toy-3"), authenticator.ErrRejectedBackoff, "2 s ± 20% not yet over")
+	require.ErrorIs(t, k.Rejected(ctx, "Bearer toy-3"), authenticator.ErrRejectedBackoff, "2 s ± 20% not yet over")
 
 	// A call accepted toy-3 after all: the next rejection refreshes at once.
 	k.Accepted("Bearer toy-3")
-	require.NoError(t, k.RefreshRejected(ctx, "Bearer toy-3"))
+	require.NoError(t, k.Rejected(ctx, "Bearer toy-3"))
 	assert.EqualValues(t, 4, flow.calls.Load())
 }
 
@@ -344,11 +344,11 @@ func TestLazyStartWaitsForARejection(t *testing.T) {
 	require.NoError(t, err)
 	defer k.Close()
 	for range 3 {
-		_, _, ok := k.FetchGRPCCallAuthMetadata(context.Background())
+		_, _, ok := credOK(k.Credential(context.Background()))
 		require.False(t, ok, "no token before a server asked for one")
 	}
 	assert.Zero(t, flow.calls.Load())
-	require.NoError(t, k.RefreshRejected(context.Background(), ""))
+	require.NoError(t, k.Rejected(context.Background(), ""))
 	assert.Equal(t, "Bearer toy-1", currentValue(t, k))
 	assert.EqualValues(t, 1, flow.calls.Load())
 }

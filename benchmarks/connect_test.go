@@ -55,7 +55,7 @@ func newConnectVariants(tb testing.TB) []connectVariant {
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	require.NoError(tb, auth.RefreshCredentials(ctx))
-	key, bearer, ok := auth.FetchGRPCCallAuthMetadata(ctx)
+	key, bearer, ok := credOK(auth.Credential(ctx))
 	require.True(tb, ok)
 
 	ours, err := connectauth.NewInterceptor(auth, protected.URL())
@@ -221,7 +221,7 @@ func BenchmarkConnectHotPath(b *testing.B) {
 	b.Cleanup(func() { _ = auth.Close() })
 	ctx := context.Background()
 	require.NoError(b, auth.RefreshCredentials(ctx))
-	key, bearer, _ := auth.FetchGRPCCallAuthMetadata(ctx)
+	key, bearer, _ := credOK(auth.Credential(ctx))
 	ours, err := connectauth.NewInterceptor(auth, "https://flyte.example")
 	require.NoError(b, err)
 	floor := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {

@@ -178,3 +178,7 @@ func newVariants(tb testing.TB, f *fixture) []variant {
 	}
 	return vs
 }
+
+// credOK is Credential as the (key, value, ok) of a test that only asks
+// whether a credential is at hand.
+func credOK(key, value string, err error) (string, string, bool) { return key, value, err == nil }

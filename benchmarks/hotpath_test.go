@@ -128,7 +128,7 @@ func BenchmarkHotPath(b *testing.B) {
 	ctx := context.Background()
 	o := f.newOurs(b, oursConfig{})
 	require.NoError(b, o.auth.RefreshCredentials(ctx))
-	_, bearer, ok := o.auth.FetchGRPCCallAuthMetadata(ctx)
+	_, bearer, ok := credOK(o.auth.Credential(ctx))
 	require.True(b, ok)
 
 	// The interceptors under test are installed on a connection of their

@@ -12,6 +12,7 @@ import (
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/certpool"
 )
 
@@ -69,7 +70,7 @@ func (c *Client) Close() error {
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	iopts   []Option
+	iopts   []interceptor.Option
 	aopts   []authenticator.Option
 	service configstore.Service
 	store   configstore.ClientConfigStore
@@ -77,7 +78,7 @@ type dialOptions struct {
 
 // WithInterceptorOptions passes opts to the interceptor, after New's own
 // (so WithLogger or WithOnRetry can be added).
-func WithInterceptorOptions(opts ...Option) DialOption {
+func WithInterceptorOptions(opts ...interceptor.Option) DialOption {
 	return func(o *dialOptions) { o.iopts = append(o.iopts, opts...) }
 }
 
@@ -166,7 +167,7 @@ func New(cfg grpcauth.Config, opts ...DialOption) (*Client, error) {
 	}
 	iopts := o.iopts
 	if cfg.Insecure {
-		iopts = append([]Option{WithInsecure()}, iopts...)
+		iopts = append([]interceptor.Option{interceptor.WithInsecure()}, iopts...)
 	}
 	ic, err := NewInterceptor(auth, c.BaseURL, iopts...)
 	if err != nil {

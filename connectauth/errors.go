@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"connectrpc.com/connect"
+
+	"github.com/flyteauth/grpcauth/internal/retry"
 )
 
 // RefreshError is the cause, inside the *connect.Error a call returns, of a
@@ -34,13 +36,18 @@ func (e *RefreshError) Unwrap() error { return e.Err }
 // without an authenticator.
 var errMissingAuthenticator = errors.New("connectauth: interceptor built with a nil authenticator")
 
-// refreshFailed builds the error of a call whose refresh failed.
-func refreshFailed(ctx context.Context, callErr, rerr error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return contextError(cerr)
+// fail is the error of a call whose refused attempt led to o.
+func fail(ctx context.Context, o retry.Outcome, callErr, cause error) error {
+	switch o {
+	case retry.Withheld:
+		return withheldError(callErr)
+	case retry.ContextEnded:
+		return contextError(ctx.Err())
+	case retry.RefreshFailed:
+		code := connect.CodeOf(callErr)
+		return connect.NewError(code, &RefreshError{Code: code, Message: message(callErr), Err: cause})
 	}
-	code := connect.CodeOf(callErr)
-	return connect.NewError(code, &RefreshError{Code: code, Message: message(callErr), Err: rerr})
+	return callErr
 }
 
 // contextError is the error of a call whose caller's context ended: it
@@ -56,7 +63,7 @@ func contextError(err error) error {
 // withheldError explains a rejection of a call whose token was withheld
 // because the base URL is plain HTTP to a host that is not loopback.
 func withheldError(err error) error {
-	return connect.NewError(connect.CodeOf(err), fmt.Errorf("%s; connectauth: no token was sent because the base URL is plain HTTP to a host that is not loopback: use https, or connectauth.WithInsecure() (Flyte's insecure: true) for a plaintext development cluster", message(err)))
+	return connect.NewError(connect.CodeOf(err), fmt.Errorf("%s; connectauth: no token was sent because the base URL is plain HTTP to a host that is not loopback: use https, or interceptor.WithInsecure() (Flyte's insecure: true) for a plaintext development cluster", message(err)))
 }
 
 func message(err error) string {

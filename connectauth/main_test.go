@@ -14,6 +14,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/connectauth"
+	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb/flyte2pbconnect"
@@ -77,7 +78,7 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 }
 
 // echo returns an echo client through an interceptor built on r.auth.
-func (r *rig) echo(t testing.TB, proto []connect.ClientOption, opts ...connectauth.Option) flyte2pbconnect.EchoServiceClient {
+func (r *rig) echo(t testing.TB, proto []connect.ClientOption, opts ...interceptor.Option) flyte2pbconnect.EchoServiceClient {
 	t.Helper()
 	ic, err := connectauth.NewInterceptor(r.auth, r.srv.URL(), opts...)
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyteauth/grpcauth/connectauth"
+	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb/flyte2pbconnect"
@@ -162,16 +163,20 @@ func TestStreamRetryOnce(t *testing.T) {
 // Past the replay bounds a rejected stream is not retried: its error is
 // returned.
 func TestStreamReplayBounds(t *testing.T) {
-	for name, opt := range map[string]connectauth.Option{
-		"count": connectauth.WithMaxReplay(1),
-		"bytes": connectauth.WithMaxReplayBytes(4),
+	big := strings.Repeat("b", 40<<10) // two of them pass the 64 KiB bound
+	for name, c := range map[string]struct {
+		opts []interceptor.Option
+		msgs []string
+	}{
+		"count": {[]interceptor.Option{interceptor.WithMaxReplay(1)}, []string{"aaa", "bbb"}},
+		"bytes": {nil, []string{big, big}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newRig(t, rigConfig{})
 			require.NoError(t, r.auth.RefreshCredentials(ctx(t)))
-			echo := r.echo(t, nil, opt)
+			echo := r.echo(t, nil, c.opts...)
 			r.tokens.RevokeAll()
-			_, err := chat(t, echo, "aaa", "bbb")
+			_, err := chat(t, echo, c.msgs...)
 			assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
 			assert.Equal(t, int64(1), r.srv.EchoCalls(), "not retried")
 

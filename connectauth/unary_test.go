@@ -12,9 +12,11 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/connectauth"
+	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb/flyte2pbconnect"
@@ -110,8 +112,8 @@ func TestUnaryRetryOnce(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			r := newRig(t, rigConfig{})
 			var retries []string
-			echo := r.echo(t, p.opts, connectauth.WithOnRetry(func(procedure string, code connect.Code) {
-				retries = append(retries, procedure+" "+code.String())
+			echo := r.echo(t, p.opts, interceptor.WithOnRetry(func(procedure string, code codes.Code) {
+				retries = append(retries, procedure+" "+connect.Code(code).String())
 			}))
 			_, err := echo.Echo(ctx(t), req("warm"))
 			require.NoError(t, err)
@@ -211,7 +213,7 @@ func TestNoTokenOverPlainHTTP(t *testing.T) {
 			assert.Equal(t, []string{""}, r.srv.EchoAuthValues(), "one attempt, without a token")
 
 			r.srv.ResetCounters()
-			ic, err = connectauth.NewInterceptor(r.auth, base, connectauth.WithInsecure())
+			ic, err = connectauth.NewInterceptor(r.auth, base, interceptor.WithInsecure())
 			require.NoError(t, err)
 			echo = flyte2pbconnect.NewEchoServiceClient(hc, base, append([]connect.ClientOption{connect.WithInterceptors(ic)}, p.opts...)...)
 			_, err = echo.Echo(ctx(t), req("x"))

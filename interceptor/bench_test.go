@@ -24,7 +24,7 @@ import (
 func BenchmarkUnary(b *testing.B) {
 	e := newEnv(b, envConfig{open: true})
 	e.prime(b)
-	key, value, ok := e.auth.FetchGRPCCallAuthMetadata(b.Context())
+	key, value, ok := credOK(e.auth.Credential(b.Context()))
 	require.True(b, ok)
 	floor := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return invoker(metadata.AppendToOutgoingContext(ctx, key, value), method, req, reply, cc, opts...)
@@ -82,7 +82,7 @@ func BenchmarkUnary(b *testing.B) {
 func TestHotPathAllocations(t *testing.T) {
 	e := newEnv(t, envConfig{open: true})
 	e.prime(t)
-	key, value, ok := e.auth.FetchGRPCCallAuthMetadata(t.Context())
+	key, value, ok := credOK(e.auth.Credential(t.Context()))
 	require.True(t, ok)
 	floor := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return invoker(metadata.AppendToOutgoingContext(ctx, key, value), method, req, reply, cc, opts...)

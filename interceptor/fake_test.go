@@ -37,12 +37,18 @@ var _ authenticator.Authenticator = (*fakeAuth)(nil)
 
 func newFakeAuth() *fakeAuth { return &fakeAuth{valid: map[string]bool{}} }
 
-// FetchGRPCCallAuthMetadata returns the current token, if any.
-func (f *fakeAuth) FetchGRPCCallAuthMetadata(context.Context) (key, value string, ok bool) {
+// Credential returns the current token, if any.
+func (f *fakeAuth) Credential(context.Context) (key, value string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return authenticator.DefaultHeaderKey, f.token, f.token != ""
+	if f.token == "" {
+		return "", "", errors.New("fake: no token")
+	}
+	return authenticator.DefaultHeaderKey, f.token, nil
 }
+
+// Rejected issues a new token, as RefreshCredentials, whatever value.
+func (f *fakeAuth) Rejected(ctx context.Context, _ string) error { return f.RefreshCredentials(ctx) }
 
 // RefreshCredentials issues a new token, unless told to fail; told to
 // hold, it first waits for the release or ctx.
@@ -168,3 +174,7 @@ func (e *fakeEnv) prime(tb testing.TB) {
 	e.auth.refreshes.Store(0)
 	e.admin.ResetCounters()
 }
+
+// credOK is Credential as the (key, value, ok) of a test that only asks
+// whether a credential is at hand.
+func credOK(key, value string, err error) (string, string, bool) { return key, value, err == nil }

@@ -148,7 +148,7 @@ func (e *env) reset() {
 // token is the "Bearer ..." value the authenticator holds now.
 func (e *env) token(tb testing.TB) string {
 	tb.Helper()
-	_, v, ok := e.auth.FetchGRPCCallAuthMetadata(tb.Context())
+	_, v, ok := credOK(e.auth.Credential(tb.Context()))
 	require.True(tb, ok, "the authenticator holds no token")
 	return v
 }

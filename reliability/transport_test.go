@@ -68,7 +68,7 @@ func TestTransportSecurity(t *testing.T) {
 		for _, s := range allShapes {
 			require.NoError(t, r.callWithin(t, s, callTimeout), "%s call", s.name)
 		}
-		_, held, ok := r.auth.FetchGRPCCallAuthMetadata(t.Context())
+		_, held, ok := credOK(r.auth.Credential(t.Context()))
 		require.True(t, ok, "the authenticator holds a token")
 		require.NotEmpty(t, held)
 

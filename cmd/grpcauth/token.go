@@ -100,11 +100,7 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 		}
 		return "", "", err
 	}
-	key, value, ok := c.Authenticator.FetchGRPCCallAuthMetadata(ctx)
-	if !ok {
-		return "", "", errors.New("the authenticator holds no token after a successful refresh")
-	}
-	return key, value, nil
+	return c.Authenticator.Credential(ctx)
 }
 
 // describeTransport says how cfg secures the connection to FlyteAdmin, for

@@ -1,0 +1,183 @@
+// Package httpauth is the one HTTP round tripper that carries a credential:
+// the bearer token of a Keeper (Keeper.Transport, FlyteAdmin's HTTP API)
+// and the proxy token of proxyCommand (on token requests, discovery and
+// connect-go calls). It attaches the credential, and when the answer says
+// the credential was refused, gets a new one and sends the request again
+// once, if its body can be read again.
+//
+// A credential goes only where the request was meant to go: never over
+// plain http to a host that is not loopback (unless allowed), and never to
+// a redirect hop whose scheme or host differs from the first request's, as
+// net/http itself drops Authorization on such a hop.
+package httpauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/internal/transportsec"
+)
+
+// Credentials is what the transport needs of an authenticator (an
+// authenticator.Authenticator has these methods).
+type Credentials interface {
+	Credential(ctx context.Context) (key, value string, err error)
+	Rejected(ctx context.Context, value string) error
+	Accepted(value string)
+}
+
+// Transport is an http.RoundTripper that sends each request through Base
+// with a credential. Its fields are set once before use; it is safe for
+// concurrent use.
+type Transport struct {
+	// Base sends the requests; http.DefaultTransport when nil.
+	Base http.RoundTripper
+	// Creds gives the credential.
+	Creds Credentials
+	// Header is the header that carries the credential's value, such as
+	// "Authorization"; "" uses the credential's own key.
+	Header string
+	// Refused tells an answer that refused the credential.
+	Refused func(*http.Response) bool
+	// AllowHTTP lets the credential go over plain http to any host.
+	AllowHTTP bool
+	// Refuse, when set, makes a request that may not carry the credential
+	// fail unsent with an error that wraps it; otherwise the request goes
+	// out without the credential.
+	Refuse error
+	// Required makes a request whose credential cannot be got fail
+	// unsent; otherwise it goes out without one.
+	Required bool
+	// What names the credential in logs and errors ("token", "proxy
+	// credential").
+	What string
+	// Logger receives debug and warn records; nil discards them.
+	Logger *slog.Logger
+	// OnRetry, when set, is called before a request is sent again.
+	OnRetry func(path string)
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+func (t *Transport) logger() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// RoundTrip sends r with the credential, and again once with a new one if
+// the answer refused it.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL == nil {
+		closeBody(r.Body)
+		return nil, errors.New("grpcauth: request without a URL")
+	}
+	if reason := t.mayCarry(r); reason != "" {
+		if t.Refuse != nil {
+			closeBody(r.Body)
+			return nil, fmt.Errorf("grpcauth: %w: not sending the %s to %s: %s", t.Refuse, t.What, redact.URL(r.URL.String()), reason)
+		}
+		t.logger().Warn("grpcauth: sending a request without the "+t.What, "host", redact.Clip(r.URL.Host, 200), "reason", reason)
+		return t.base().RoundTrip(r)
+	}
+	ctx := r.Context()
+	key, value, err := t.Creds.Credential(ctx)
+	if err != nil {
+		if t.Required || ctx.Err() != nil {
+			closeBody(r.Body)
+			return nil, fmt.Errorf("grpcauth: no %s for %s: %w", t.What, redact.URL(r.URL.String()), err)
+		}
+		return t.base().RoundTrip(r)
+	}
+	if t.Header != "" {
+		key = t.Header
+	}
+	resp, err := t.base().RoundTrip(with(r, r.Body, key, value))
+	if err != nil {
+		return nil, err
+	}
+	if !t.Refused(resp) {
+		t.Creds.Accepted(value)
+		return resp, nil
+	}
+	if ctx.Err() != nil {
+		return resp, nil
+	}
+	body := r.Body
+	if body != nil && body != http.NoBody {
+		if r.GetBody == nil {
+			return resp, nil // it cannot be sent again
+		}
+		if body, err = r.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	t.logger().Debug("grpcauth: the "+t.What+" was refused, getting a new one", "status", resp.StatusCode, "host", redact.Clip(r.URL.Host, 200))
+	if err := t.Creds.Rejected(ctx, value); err != nil {
+		closeBody(body)
+		t.logger().Warn("grpcauth: getting a new "+t.What+" failed", "host", redact.Clip(r.URL.Host, 200), "error", err)
+		return resp, nil // the refusal, as it came
+	}
+	key, value, err = t.Creds.Credential(ctx)
+	if err != nil {
+		closeBody(body)
+		return resp, nil
+	}
+	if t.Header != "" {
+		key = t.Header
+	}
+	// The first answer is dropped only now that a second request can go;
+	// a little of it is read so that its connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if t.OnRetry != nil {
+		t.OnRetry(r.URL.Path)
+	}
+	resp, err = t.base().RoundTrip(with(r, body, key, value))
+	if err == nil && !t.Refused(resp) {
+		t.Creds.Accepted(value)
+	}
+	return resp, err
+}
+
+// mayCarry says why r may not carry the credential, or "" when it may.
+func (t *Transport) mayCarry(r *http.Request) string {
+	first := r
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request // r is a redirect hop: find where it began
+	}
+	if first != r && (!strings.EqualFold(first.URL.Scheme, r.URL.Scheme) || !strings.EqualFold(first.URL.Host, r.URL.Host)) {
+		return "it is a redirect to another scheme or host than the request's"
+	}
+	if t.AllowHTTP || strings.EqualFold(r.URL.Scheme, "https") || transportsec.LoopbackHost(r.URL.Hostname()) {
+		return ""
+	}
+	return "plain http to a host that is not loopback; use https, or allow plaintext explicitly (Flyte's insecure: true)"
+}
+
+// with returns a copy of r with body and the header key set to value; a
+// RoundTripper must not change the request it was given.
+func with(r *http.Request, body io.ReadCloser, key, value string) *http.Request {
+	out := r.Clone(r.Context())
+	out.Body = body
+	out.Header.Set(key, value)
+	return out
+}
+
+func closeBody(b io.ReadCloser) {
+	if b != nil {
+		_ = b.Close()
+	}
+}

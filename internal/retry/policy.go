@@ -1,0 +1,154 @@
+// Package retry is the one retry engine of the module: attach a
+// credential to an attempt of a call, classify the answer, get a new
+// credential, and send the call once more, replaying what a stream had sent
+// within one bound. The gRPC interceptors (OAuth2 token and proxy token)
+// and package connectauth are adapters onto it: each says how to open an
+// attempt with a credential and how to spell an error; Policy says when a
+// refusal calls for a new credential, and Stream runs a stream across at
+// most two attempts.
+package retry
+
+import (
+	"context"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+)
+
+// MaxReplayBytes bounds what a retried stream replays, counted as each
+// message's protobuf size plus the 5-byte gRPC message prefix: the initial
+// HTTP/2 stream window, which a new stream can always take without waiting
+// for the server to read, so that a replay never waits on answers nobody
+// reads. It is the same for gRPC and connect-go.
+const MaxReplayBytes = 65535
+
+// DefaultMaxReplay is how many sent messages a stream keeps for a replay
+// when the caller sets no bound.
+const DefaultMaxReplay = 64
+
+// Policy decides, for one kind of credential, what an attempt carries and
+// what a failed attempt leads to. Its fields are set once; it is safe for
+// concurrent use.
+type Policy struct {
+	// Creds gives and renews the credential.
+	Creds authenticator.Authenticator
+	// Refused reports whether a failed attempt was refused for its
+	// credential, so that a new one may get it through.
+	Refused func(code codes.Code, err error) bool
+	// Passed, when set, reports whether a failed attempt got past the
+	// credential's judge all the same (a proxy that let a call through to
+	// a server that failed it); by default only a success does.
+	Passed func(err error) bool
+	// Required makes an attempt whose credential cannot be got fail
+	// unsent; by default it goes out without one.
+	Required bool
+	// Cause wraps the error of a failed refresh, when set.
+	Cause func(error) error
+	// What names the credential in logs ("token", "proxy credential").
+	What string
+	// Logger receives debug and warn records; it must not be nil.
+	Logger *slog.Logger
+	// OnRetry, when set, hears of each call sent again.
+	OnRetry func(method string, code codes.Code)
+}
+
+// Carried is what one attempt of a call carried.
+type Carried struct {
+	// Value is the credential offered, "" when none was.
+	Value string
+	// W says whether the credential was withheld from an insecure
+	// transport; nil when it was not.
+	W interface{ Withheld() bool }
+}
+
+// Sent reports whether the attempt's credential went out.
+func (c Carried) Sent() bool { return c.Value != "" && !c.Withheld() }
+
+// Withheld reports whether the attempt's credential was held back from an
+// insecure transport.
+func (c Carried) Withheld() bool { return c.W != nil && c.W.Withheld() }
+
+// Outcome is what a failed attempt leads to.
+type Outcome int
+
+const (
+	// Return: the call ends with the attempt's error as it is.
+	Return Outcome = iota
+	// Retry: a new credential is at hand; send the call again.
+	Retry
+	// Withheld: the attempt was refused, and its credential had been held
+	// back from an insecure transport; no new one would help.
+	Withheld
+	// RefreshFailed: the attempt was refused and no new credential could
+	// be got; the error returned with it says why.
+	RefreshFailed
+	// ContextEnded: the caller's context ended while the new credential
+	// was being got.
+	ContextEnded
+)
+
+// Credential returns the credential for an attempt. ("", "", nil) means
+// the attempt goes out without one. An error ends the call unsent: the
+// caller's context ended (ctx.Err() says so), or a Required credential
+// could not be got.
+func (p *Policy) Credential(ctx context.Context) (key, value string, err error) {
+	key, value, err = p.Creds.Credential(ctx)
+	switch {
+	case err == nil:
+		return key, value, nil
+	case ctx.Err() != nil:
+		return "", "", err
+	case !p.Required:
+		return "", "", nil
+	}
+	// A required credential is asked for again, once per call, rather
+	// than the call being sent where it is sure to be refused.
+	if err := p.Creds.Rejected(ctx, ""); err != nil {
+		return "", "", err
+	}
+	return p.Creds.Credential(ctx)
+}
+
+// Decide says what an attempt that carried c and failed with err (whose
+// status code is code) leads to. retried says that the attempt was the
+// call's retry. For Retry it has got the new credential already; for
+// RefreshFailed and ContextEnded the error says why the refresh failed.
+func (p *Policy) Decide(ctx context.Context, method string, c Carried, code codes.Code, err error, retried bool) (Outcome, error) {
+	if !p.Refused(code, err) {
+		if p.Passed != nil && p.Passed(err) {
+			p.Accepted(c)
+		}
+		return Return, nil
+	}
+	if c.Withheld() {
+		p.Logger.Warn("grpcauth: call refused; its "+p.What+" was withheld on an insecure transport", "method", method)
+		return Withheld, nil
+	}
+	if retried || ctx.Err() != nil {
+		return Return, nil
+	}
+	p.Logger.Debug("grpcauth: call rejected, refreshing credentials", "what", p.What, "method", method, "code", code)
+	if rerr := p.Creds.Rejected(ctx, c.Value); rerr != nil {
+		if p.Cause != nil {
+			rerr = p.Cause(rerr)
+		}
+		if ctx.Err() != nil {
+			return ContextEnded, rerr
+		}
+		return RefreshFailed, rerr
+	}
+	if p.OnRetry != nil {
+		p.OnRetry(method, code)
+	}
+	return Retry, nil
+}
+
+// Accepted tells the authenticator that the server accepted the
+// credential c carried, if it went out.
+func (p *Policy) Accepted(c Carried) {
+	if c.Sent() {
+		p.Creds.Accepted(c.Value)
+	}
+}
