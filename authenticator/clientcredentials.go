@@ -27,27 +27,16 @@ const maxLifetime = 10 * 365 * 24 * time.Hour
 // endpoint that gets its tokens with the OAuth2 client-credentials grant
 // (RFC 6749 §4.4) as clientID with clientSecret, resolving the token
 // endpoint, scopes, audience and header key through store (explicit options
-// win). It is the Go counterpart of flytekit's class of the same name. It
-// does no network I/O: the first call does. It fails on an empty endpoint,
-// client id or secret (unless WithSecretSource is given), an unreadable CA
-// file, an unparsable proxy URL, or WithHTTPClient combined with TLS or
-// proxy options.
+// win). It is the Go counterpart of flytekit's class of the same name; for
+// a secret read from a file or a variable at every request, use
+// ClientCredentials with SecretFromFile or SecretFromEnv, and New. It does
+// no network I/O: the first call does. It fails on an empty endpoint,
+// client id or secret.
 func NewClientCredentialsAuthenticator(endpoint, clientID, clientSecret string, store configstore.ClientConfigStore, opts ...Option) (*Keeper, error) {
-	var o options
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
+	if strings.TrimSpace(clientSecret) == "" {
+		return nil, fmt.Errorf("authenticator: %w", ErrEmptySecret)
 	}
-	secret := o.secret
-	if secret == nil {
-		s := strings.TrimSpace(clientSecret)
-		if s == "" {
-			return nil, fmt.Errorf("authenticator: %w", ErrEmptySecret)
-		}
-		secret = staticSecret(s)
-	}
-	flow, err := ClientCredentials(clientID, secret)
+	flow, err := ClientCredentials(clientID, SecretFromValue(clientSecret))
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +63,7 @@ type clientCredentials struct {
 	secret   SecretSource
 }
 
-func (f *clientCredentials) FlowClientID() string { return f.clientID }
+func (f *clientCredentials) flowClientID() string { return f.clientID }
 
 // Token requests a token with the client-credentials grant. prev is not
 // used: the grant has no refresh token.
@@ -103,19 +92,22 @@ func (f *clientCredentials) Token(ctx context.Context, cfg *configstore.ClientCo
 	return tok, nil
 }
 
-// String names the flow and its client, never the secret.
-func (f *clientCredentials) String() string {
-	return fmt.Sprintf("ClientCredentials{clientID: %q, secret: %v}", f.clientID, f.secret)
-}
-
-// lifetime is how long tok is valid, from the expires_in of the answer; 0
-// means unknown. expires_in is read from the raw answer because
-// clientcredentials leaves Token.ExpiresIn unset, and the absolute Expiry it
-// computes from a form-encoded answer overflows for huge values (a lifetime
-// of 2^64 ns wraps to a fraction of a second).
-func lifetime(tok *oauth2.Token, now time.Time) time.Duration {
+// lifetime is how long tok is valid from now; 0 means unknown.
+//
+// For a token just received (received), expires_in of the answer wins.
+// It is read from the raw answer because clientcredentials leaves
+// Token.ExpiresIn unset, and the absolute Expiry it computes from a
+// form-encoded answer overflows for huge values (a lifetime of 2^64 ns
+// wraps to a fraction of a second); Expiry counts only when the answer
+// had no expires_in.
+//
+// For a token that was not just received (one loaded from a TokenCache),
+// expires_in counts from the moment it was issued, long past: its absolute
+// Expiry wins when set, and expires_in counts (from now) only when it has
+// none.
+func lifetime(tok *oauth2.Token, now time.Time, received bool) time.Duration {
 	secs, ok := expiresIn(tok)
-	if !ok {
+	if !ok || (!received && !tok.Expiry.IsZero()) {
 		if tok.Expiry.IsZero() {
 			return 0
 		}

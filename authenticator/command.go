@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,17 +17,11 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 )
 
-// Defaults of a CommandFlow.
 const (
-	// DefaultCommandTimeout bounds one run of an external command.
-	DefaultCommandTimeout = 30 * time.Second
-	// MaxCommandOutput is the most standard output a command may print;
+	// maxCommandOutput is the most standard output a command may print;
 	// a command that prints more fails (an access token is at most a few
 	// KiB).
-	MaxCommandOutput = 64 << 10
-)
-
-const (
+	maxCommandOutput = 64 << 10
 	// maxCommandStderr is how much of a command's stderr is kept.
 	maxCommandStderr = 4 << 10
 	// commandStderrInError is how much of it an error shows.
@@ -38,147 +32,79 @@ const (
 	commandWaitDelay = 2 * time.Second
 )
 
-// ErrCommandEmpty reports a command given as an empty argv, or one whose
-// first word is blank.
-var ErrCommandEmpty = errors.New("the command is empty: want an argv list such as [gcloud, auth, print-identity-token]")
+// commandFlow is the ExternalCommand flow.
+type commandFlow struct {
+	argv []string
+}
 
-// CommandFlow is the ExternalCommand flow (flytekit's
-// CommandAuthenticator): it runs a command and takes its standard output,
-// trimmed of surrounding whitespace, as the access token. When the token is
-// a JWT, its "exp" claim (read without verifying the signature: the token
-// is not ours to verify) gives the expiry; any other token is used until
-// the server rejects it. Each call of Token runs the command once; the
-// Keeper decides when, so the command runs again at expiry and after a
-// rejection, once for all concurrent callers.
+// NewCommandFlow returns the ExternalCommand flow (flytekit's
+// CommandAuthenticator, Flyte's command and proxyCommand): it runs argv
+// (argv[0] is looked up in PATH unless it holds a path separator) and takes
+// its standard output, trimmed of surrounding whitespace, as the access
+// token. When the token is a JWT, its "exp" claim (read without verifying
+// the signature: the token is not ours to verify) gives the expiry; any
+// other token is used until the server rejects it. Each call of Token runs
+// the command once; the Keeper decides when, so the command runs again at
+// expiry and after a rejection, once for all concurrent callers.
 //
 // The command is an argv list run without a shell, with standard input
 // empty and the environment of this process. It runs in a process group
-// of its own (on Unix), and a timeout or a cancelled request kills the
-// whole group, so that a helper the command started dies with it. Its
-// output is never logged and never put in an error; its standard error is
-// kept, clipped, in the *CommandError of a failed run.
+// of its own (on Unix), and the Keeper's token timeout (WithTokenTimeout),
+// or a cancelled request, kills the whole group, so that a helper the
+// command started dies with it. Its output is never logged and never put in
+// an error; its standard error is kept, clipped, in the *CommandError of a
+// failed run. Runs are logged with the Keeper's logger: the first word, how
+// long it took, the token's expiry, never the arguments.
 //
-// A CommandFlow is safe for concurrent use.
-type CommandFlow struct {
-	argv    []string
-	timeout time.Duration
-	logger  *slog.Logger
-}
-
-// CommandOption configures a CommandFlow.
-type CommandOption func(*CommandFlow)
-
-// WithCommandTimeout bounds one run of the command. Default:
-// DefaultCommandTimeout. A value <= 0 keeps the default.
-func WithCommandTimeout(d time.Duration) CommandOption {
-	return func(f *CommandFlow) {
-		if d > 0 {
-			f.timeout = d
-		}
-	}
-}
-
-// WithCommandLogger logs each run at debug level (the command's first word,
-// how long it took, the token's expiry), failures at warn level (the first
-// word, the reason and the exit status) and a failed run's standard error
-// at debug level. Neither the output nor the arguments are ever logged:
-// either may hold a secret. Default: nothing is logged.
-func WithCommandLogger(l *slog.Logger) CommandOption {
-	return func(f *CommandFlow) {
-		if l != nil {
-			f.logger = l
-		}
-	}
-}
-
-// NewCommandFlow returns the flow that runs argv (argv[0] is looked up in
-// PATH unless it holds a path separator) for every token. It fails with
-// ErrCommandEmpty on an empty argv or a blank argv[0]; a missing or
+// It fails on an empty argv or a blank argv[0]; a missing or
 // non-executable command is reported by Token, as a *CommandError, so that
-// it may be installed after the client starts.
-func NewCommandFlow(argv []string, opts ...CommandOption) (*CommandFlow, error) {
+// it may be installed after the client starts. It is safe for concurrent
+// use.
+func NewCommandFlow(argv []string) (Flow, error) {
 	if len(argv) == 0 || strings.TrimSpace(argv[0]) == "" {
-		return nil, fmt.Errorf("authenticator: %w", ErrCommandEmpty)
+		return nil, errors.New("authenticator: the command is empty: want an argv list such as [gcloud, auth, print-identity-token]")
 	}
-	f := &CommandFlow{
-		argv:    append([]string(nil), argv...),
-		timeout: DefaultCommandTimeout,
-		logger:  slog.New(slog.DiscardHandler),
-	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(f)
-		}
-	}
-	return f, nil
+	return &commandFlow{argv: slices.Clone(argv)}, nil
 }
 
-// NewCommandAuthenticator returns a Keeper whose tokens come from running
-// argv (see CommandFlow), for the service at endpoint: Flyte's authType
-// ExternalCommand, flytekit's CommandAuthenticator. store gives the header
-// key (authorization_metadata_key) unless WithHeaderKey does; nothing else
-// of it is used. WithTokenTimeout bounds each run of the command (default
-// DefaultCommandTimeout). For Flyte's proxyCommand, give
-// WithHeaderKey("proxy-authorization") and configstore.NewStatic with an
-// empty ClientConfig.
-func NewCommandAuthenticator(endpoint string, argv []string, store configstore.ClientConfigStore, opts ...Option) (*Keeper, error) {
-	o := defaultOptions()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
-	flow, err := NewCommandFlow(argv, WithCommandTimeout(o.timeout), WithCommandLogger(o.logger))
-	if err != nil {
-		return nil, err
-	}
-	return New(endpoint, store, flow, opts...)
+// Format names the command for every fmt verb, %#v included, without its
+// arguments, which may hold secrets.
+func (f *commandFlow) Format(s fmt.State, _ rune) {
+	fmt.Fprintf(s, "command %q with %d arguments", f.argv[0], len(f.argv)-1)
 }
-
-// FlowTimeout returns the command timeout, which the Keeper uses to bound
-// Token instead of its token timeout.
-func (f *CommandFlow) FlowTimeout() time.Duration { return f.timeout }
-
-// String names the command without its arguments, which may hold secrets.
-func (f *CommandFlow) String() string {
-	return fmt.Sprintf("CommandFlow{command: %q, args: %d, timeout: %s}", f.argv[0], len(f.argv)-1, f.timeout)
-}
-
-// GoString is String, so %#v does not print the arguments either.
-func (f *CommandFlow) GoString() string { return f.String() }
 
 // Token runs the command once and returns its output as a bearer token.
 // cfg and prev are not used: the command knows where its token comes from.
 // Errors are *CommandError.
-func (f *CommandFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ *oauth2.Token) (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
+func (f *commandFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ *oauth2.Token) (*oauth2.Token, error) {
+	logger := loggerFrom(ctx)
 	start := time.Now()
-	f.logger.Debug("authenticator: running token command", "command", f.argv[0])
+	logger.Debug("authenticator: running token command", "command", f.argv[0])
 	tok, err := f.run(ctx)
 	if err != nil {
 		// Its stderr goes only to debug: it is the command's to word, and
 		// the error carries it to whoever asked.
 		var ce *CommandError
 		if errors.As(err, &ce) {
-			f.logger.Warn("authenticator: token command failed", "command", ce.Command, "reason", ce.Reason, "exit_code", ce.ExitCode)
+			logger.Warn("authenticator: token command failed", "command", ce.Command, "reason", ce.Reason, "exit_code", ce.ExitCode)
 			if ce.Stderr != "" {
-				f.logger.Debug("authenticator: token command stderr", "command", ce.Command, "stderr", clip(ce.Stderr, commandStderrInError))
+				logger.Debug("authenticator: token command stderr", "command", ce.Command, "stderr", clip(ce.Stderr, commandStderrInError))
 			}
 		}
 		return nil, err
 	}
-	f.logger.Debug("authenticator: token command succeeded", "command", f.argv[0], "took", time.Since(start), "expiry", tok.Expiry)
+	logger.Debug("authenticator: token command succeeded", "command", f.argv[0], "took", time.Since(start), "expiry", tok.Expiry)
 	return tok, nil
 }
 
-func (f *CommandFlow) run(ctx context.Context) (*oauth2.Token, error) {
+func (f *commandFlow) run(ctx context.Context) (*oauth2.Token, error) {
+	start := time.Now()
 	fail := func(reason string, exitCode int, stderr string, err error) error {
 		return &CommandError{Command: f.argv[0], Reason: reason, ExitCode: exitCode, Stderr: stderr, Err: err}
 	}
 	cmd := exec.CommandContext(ctx, f.argv[0], f.argv[1:]...)
 	var stdout, stderr cappedBuffer
-	stdout.limit, stderr.limit = MaxCommandOutput, maxCommandStderr
+	stdout.limit, stderr.limit = maxCommandOutput, maxCommandStderr
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = commandWaitDelay
 	ownProcessGroup(cmd)
@@ -193,9 +119,9 @@ func (f *CommandFlow) run(ctx context.Context) (*oauth2.Token, error) {
 	if ctx.Err() != nil {
 		killProcessGroup(cmd)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fail(fmt.Sprintf("did not finish within %s and was killed", f.timeout), -1, stderr.String(), context.DeadlineExceeded)
+			return nil, fail(fmt.Sprintf("did not finish within %s and was killed", time.Since(start).Round(time.Millisecond)), -1, stderr.text(), context.DeadlineExceeded)
 		}
-		return nil, fail("was stopped: the token request was cancelled", -1, stderr.String(), context.Cause(ctx))
+		return nil, fail("was stopped: the token request was cancelled", -1, stderr.text(), context.Cause(ctx))
 	}
 	if errors.Is(err, exec.ErrWaitDelay) {
 		// The command exited but left a child holding its output open:
@@ -206,29 +132,29 @@ func (f *CommandFlow) run(ctx context.Context) (*oauth2.Token, error) {
 	switch {
 	case errors.As(err, &exitErr):
 		if code := exitErr.ExitCode(); code >= 0 {
-			return nil, fail(fmt.Sprintf("exited with status %d", code), code, stderr.String(), nil)
+			return nil, fail(fmt.Sprintf("exited with status %d", code), code, stderr.text(), nil)
 		}
 		// ExitError's text is the signal's name, never output.
-		return nil, fail("was killed by a signal", -1, stderr.String(), errors.New(exitErr.String()))
+		return nil, fail("was killed by a signal", -1, stderr.text(), errors.New(exitErr.String()))
 	case err != nil && !errors.Is(err, exec.ErrWaitDelay):
 		// ErrWaitDelay: the command exited 0 but a child it left behind
 		// held its output open; what it printed before exiting counts.
-		return nil, fail("could not be waited for", -1, stderr.String(), err)
+		return nil, fail("could not be waited for", -1, stderr.text(), err)
 	}
 	if stdout.overflow {
-		return nil, fail(fmt.Sprintf("printed more than %d bytes", MaxCommandOutput), 0, stderr.String(), nil)
+		return nil, fail(fmt.Sprintf("printed more than %d bytes", maxCommandOutput), 0, stderr.text(), nil)
 	}
-	token := strings.TrimSpace(stdout.String())
+	token := strings.TrimSpace(stdout.text())
 	if token == "" {
-		return nil, fail("printed no token", 0, stderr.String(), nil)
+		return nil, fail("printed no token", 0, stderr.text(), nil)
 	}
 	if !validToken(token) {
-		return nil, fail("printed something that is not a token (spaces, control or non-ASCII characters)", 0, stderr.String(), nil)
+		return nil, fail("printed something that is not a token (spaces, control or non-ASCII characters)", 0, stderr.text(), nil)
 	}
 	tok := &oauth2.Token{AccessToken: token, TokenType: "Bearer"}
 	if exp, ok := jwtExpiry(token); ok {
 		if !exp.After(time.Now()) {
-			return nil, fail(fmt.Sprintf("printed a JWT that expired at %s", exp.UTC().Format(time.RFC3339)), 0, stderr.String(), nil)
+			return nil, fail(fmt.Sprintf("printed a JWT that expired at %s", exp.UTC().Format(time.RFC3339)), 0, stderr.text(), nil)
 		}
 		tok.Expiry = exp
 	}
@@ -322,10 +248,8 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil // keep draining: a blocked writer would hang the command
 }
 
-func (c *cappedBuffer) String() string {
+func (c *cappedBuffer) text() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.buf.String()
 }
-
-var _ TimeoutFlow = (*CommandFlow)(nil)

@@ -5,29 +5,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
-	"unicode"
 
-	"github.com/skip2/go-qrcode"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-	"golang.org/x/term"
 
 	"github.com/flyteauth/grpcauth/configstore"
 )
 
-// Defaults of the device code flow.
 const (
-	// DefaultDeviceTimeout bounds a whole device login, the person's
+	// defaultDeviceTimeout bounds a whole device login, the person's
 	// approval included (flyteidl's deviceFlowConfig.timeout default).
-	DefaultDeviceTimeout = 10 * time.Minute
-	// DefaultDevicePollInterval is the polling interval used when the
+	defaultDeviceTimeout = 10 * time.Minute
+	// defaultDevicePollInterval is the polling interval used when the
 	// server announces none (RFC 8628 §3.2).
-	DefaultDevicePollInterval = 5 * time.Second
+	defaultDevicePollInterval = 5 * time.Second
 	// deviceSlowDownStep is what each slow_down adds to the interval (RFC
 	// 8628 §3.5).
 	deviceSlowDownStep = 5 * time.Second
@@ -50,45 +44,28 @@ const (
 	codeInvalidGrant         = "invalid_grant"
 )
 
-// Errors of the device code flow, matched with errors.Is.
-var (
-	// ErrNoDeviceEndpoint reports that neither WithDeviceAuthorizationURL
-	// nor the config store gave a device authorization endpoint.
-	ErrNoDeviceEndpoint = errors.New("no device authorization endpoint: none was set with WithDeviceAuthorizationURL and the config store advertised none")
-	// ErrNoDeviceClientID reports that neither WithDeviceClientID nor the
-	// config store gave a client id.
-	ErrNoDeviceClientID = errors.New("no client id for the device login: none was set with WithDeviceClientID and the config store advertised none")
-	// ErrDeviceDenied reports that the person refused the device login
-	// (access_denied).
-	ErrDeviceDenied = errors.New("the device login was denied")
-	// ErrDeviceExpired reports that the device code expired before the
-	// person approved it (expired_token, or its expires_in passed).
-	ErrDeviceExpired = errors.New("the device code expired before it was approved")
-)
+// DeviceConfig configures a device login. Every field is optional but
+// Prompter.
+type DeviceConfig struct {
+	// ClientID is the public client id; default: the config store's.
+	ClientID string
+	// AuthorizationURL is the device authorization endpoint; default: the
+	// store's device_authorization_endpoint.
+	AuthorizationURL string
+	// Timeout bounds a whole login, the wait for the person included
+	// (Flyte's deviceFlowConfig.timeout). Default: 10 minutes.
+	Timeout time.Duration
+	// PollInterval is used when the server announces none (Flyte's
+	// deviceFlowConfig.pollInterval); an interval the server announces
+	// always wins. Default: 5 s.
+	PollInterval time.Duration
+	// Prompter shows the code to the person, such as loginui.Terminal.
+	Prompter Prompter
+}
 
-// DeviceCodeFlow gets tokens with the OAuth 2.0 device authorization grant
-// (RFC 8628), for machines without a browser: it asks the device
-// authorization endpoint for a code, shows the person a URL and the code
-// (and a QR code of the URL on a terminal), and polls the token endpoint
-// until the person approved it on another device. It is flytekit's
-// DeviceCodeAuthenticator and Flyte's authType DeviceFlow; give it to a
-// Keeper, which decides when a token is needed and keeps it.
-//
-// With a previous token that has a refresh token, Token first refreshes
-// (RFC 6749 §6); only an invalid_grant answer, a refresh token the server no
-// longer accepts, makes it ask the person again. The client is public: no
-// secret is sent.
-//
-// A DeviceCodeFlow is immutable and safe for concurrent use, though two
-// concurrent logins would each show a prompt: the Keeper makes sure there
-// is one.
-type DeviceCodeFlow struct {
-	clientID     string
-	deviceURL    string
-	out          io.Writer
-	qr           bool
-	timeout      time.Duration
-	pollInterval time.Duration
+// deviceFlow gets tokens with the OAuth 2.0 device authorization grant.
+type deviceFlow struct {
+	c DeviceConfig
 	// requestTimeout bounds each HTTP request (device authorization,
 	// poll, refresh), so that one hung request costs a poll, not the
 	// login.
@@ -97,142 +74,65 @@ type DeviceCodeFlow struct {
 	wait func(ctx context.Context, d time.Duration) error
 }
 
-// DeviceCodeOption configures a DeviceCodeFlow.
-type DeviceCodeOption func(*deviceOptions)
-
-type deviceOptions struct {
-	clientID     string
-	deviceURL    string
-	out          io.Writer
-	qr           *bool
-	timeout      time.Duration
-	pollInterval time.Duration
-}
-
-// WithDeviceClientID sets the public client id, winning over the config
-// store's (Flyte's clientId). Default: the store's public client id.
-func WithDeviceClientID(id string) DeviceCodeOption {
-	return func(o *deviceOptions) { o.clientID = strings.TrimSpace(id) }
-}
-
-// WithDeviceAuthorizationURL sets the device authorization endpoint,
-// winning over the config store's device_authorization_endpoint. Default:
-// the store's.
-func WithDeviceAuthorizationURL(u string) DeviceCodeOption {
-	return func(o *deviceOptions) { o.deviceURL = strings.TrimSpace(u) }
-}
-
-// WithDevicePrompt sets where the person is shown the URL and the code.
-// Default: os.Stderr. Nothing the flow shows is ever logged.
-func WithDevicePrompt(w io.Writer) DeviceCodeOption {
-	return func(o *deviceOptions) { o.out = w }
-}
-
-// WithDeviceQRCode turns the QR code of the verification URL on or off.
-// Default: on when the prompt writer is a terminal.
-func WithDeviceQRCode(show bool) DeviceCodeOption {
-	return func(o *deviceOptions) { o.qr = &show }
-}
-
-// WithDeviceTimeout bounds a whole device login, the wait for the person
-// included (Flyte's deviceFlowConfig.timeout). Default:
-// DefaultDeviceTimeout.
-func WithDeviceTimeout(d time.Duration) DeviceCodeOption {
-	return func(o *deviceOptions) { o.timeout = d }
-}
-
-// WithDevicePollInterval sets the polling interval used when the server
-// announces none (Flyte's deviceFlowConfig.pollInterval). An interval the
-// server announces always wins: polling faster would only earn slow_down
-// answers. Default: DefaultDevicePollInterval.
-func WithDevicePollInterval(d time.Duration) DeviceCodeOption {
-	return func(o *deviceOptions) { o.pollInterval = d }
-}
-
-// NewDeviceCodeFlow returns a device code flow. It does no I/O. It fails on
-// a non-positive timeout or poll interval and on a device authorization URL
-// that is not absolute http(s).
-func NewDeviceCodeFlow(opts ...DeviceCodeOption) (*DeviceCodeFlow, error) {
-	o := deviceOptions{out: os.Stderr, timeout: DefaultDeviceTimeout, pollInterval: DefaultDevicePollInterval}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
+// NewDeviceFlow returns the device authorization grant (RFC 8628), for
+// machines without a browser: flytekit's DeviceCodeAuthenticator and
+// Flyte's authType DeviceFlow. It asks the device authorization endpoint
+// for a code, shows the person the URL and the code through c.Prompter,
+// and polls the token endpoint until the person approved it on another
+// device (or denied it: an *AuthorizationError with access_denied; or the
+// code expired: expired_token). With a previous token that has a refresh
+// token, it first refreshes (RFC 6749 §6); only an invalid_grant answer
+// makes it ask the person again. The client is public: no secret is sent.
+// It does no I/O, and fails on a missing Prompter, a negative timeout or
+// poll interval, and an authorization URL that is not absolute http(s).
+// It is safe for concurrent use; the Keeper runs one login at a time.
+func NewDeviceFlow(c DeviceConfig) (Flow, error) {
 	switch {
-	case o.timeout <= 0:
-		return nil, fmt.Errorf("authenticator: WithDeviceTimeout: %v is not positive", o.timeout)
-	case o.pollInterval <= 0:
-		return nil, fmt.Errorf("authenticator: WithDevicePollInterval: %v is not positive", o.pollInterval)
-	case o.out == nil:
-		return nil, errors.New("authenticator: WithDevicePrompt: nil writer")
+	case c.Prompter == nil:
+		return nil, errors.New("authenticator: DeviceConfig.Prompter is nil: a device login needs a person to show the code to (loginui.Terminal)")
+	case c.Timeout < 0:
+		return nil, fmt.Errorf("authenticator: DeviceConfig.Timeout %v is negative", c.Timeout)
+	case c.PollInterval < 0:
+		return nil, fmt.Errorf("authenticator: DeviceConfig.PollInterval %v is negative", c.PollInterval)
 	}
-	if o.deviceURL != "" {
-		if err := checkURL(o.deviceURL); err != nil {
-			return nil, fmt.Errorf("authenticator: WithDeviceAuthorizationURL: %w", err)
+	c.Timeout = cmp.Or(c.Timeout, defaultDeviceTimeout)
+	c.PollInterval = cmp.Or(c.PollInterval, defaultDevicePollInterval)
+	c.ClientID = strings.TrimSpace(c.ClientID)
+	c.AuthorizationURL = strings.TrimSpace(c.AuthorizationURL)
+	if c.AuthorizationURL != "" {
+		if err := checkURL(c.AuthorizationURL); err != nil {
+			return nil, fmt.Errorf("authenticator: DeviceConfig.AuthorizationURL: %w", err)
 		}
 	}
-	qr := isTerminal(o.out)
-	if o.qr != nil {
-		qr = *o.qr
-	}
-	return &DeviceCodeFlow{
-		clientID:       o.clientID,
-		deviceURL:      o.deviceURL,
-		out:            o.out,
-		qr:             qr,
-		timeout:        o.timeout,
-		pollInterval:   o.pollInterval,
-		requestTimeout: DefaultTokenTimeout,
-		wait:           sleepContext,
-	}, nil
+	return &deviceFlow{c: c, requestTimeout: DefaultTokenTimeout, wait: sleepContext}, nil
 }
 
-// NewDeviceCodeAuthenticator returns a Keeper whose tokens come from a
-// device login (see DeviceCodeFlow) for the service at endpoint: Flyte's
-// authType DeviceFlow, flytekit's DeviceCodeAuthenticator. The device
-// authorization endpoint, the public client id, the scopes and the
-// audience come from store (FlyteAdmin's GetOAuth2Metadata and
-// GetPublicClientConfig) unless opts or deviceOpts set them. Give
-// WithCache so that a login outlives the process.
-func NewDeviceCodeAuthenticator(endpoint string, store configstore.ClientConfigStore, deviceOpts []DeviceCodeOption, opts ...Option) (*Keeper, error) {
-	flow, err := NewDeviceCodeFlow(deviceOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return New(endpoint, store, flow, opts...)
-}
-
-// FlowTimeout returns the bound of a whole login, for the Keeper.
-func (f *DeviceCodeFlow) FlowTimeout() time.Duration { return f.timeout }
-
-// FlowClientID returns the client id set with WithDeviceClientID, or ""
-// when the config store's is used.
-func (f *DeviceCodeFlow) FlowClientID() string { return f.clientID }
+func (f *deviceFlow) flowTimeout() time.Duration { return f.c.Timeout }
+func (f *deviceFlow) flowClientID() string       { return f.c.ClientID }
 
 // Token refreshes prev when it has a refresh token, and otherwise (or when
 // the server answers invalid_grant) runs a device login: it shows the
 // person the verification URL and the user code and polls until they
 // approve, deny, the code expires or ctx ends. Scopes and the audience come
 // from cfg; the audience is sent with the device authorization request.
-func (f *DeviceCodeFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error) {
+func (f *deviceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error) {
 	if cfg == nil {
-		return nil, errors.New("authenticator: device login: no client configuration")
+		return nil, errors.New("device login: no client configuration")
 	}
-	clientID := cmp.Or(f.clientID, cfg.ClientID)
+	clientID := cmp.Or(f.c.ClientID, cfg.ClientID)
 	switch {
 	case clientID == "":
-		return nil, fmt.Errorf("authenticator: %w", ErrNoDeviceClientID)
+		return nil, fmt.Errorf("device login: %w", ErrNoClientID)
 	case cfg.TokenEndpoint == "":
-		return nil, fmt.Errorf("authenticator: %w", ErrNoTokenEndpoint)
+		return nil, fmt.Errorf("device login: %w", ErrNoTokenEndpoint)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.c.Timeout)
 	defer cancel()
 	conf := &oauth2.Config{
 		ClientID: clientID,
 		Endpoint: oauth2.Endpoint{
 			TokenURL:      cfg.TokenEndpoint,
-			DeviceAuthURL: cmp.Or(f.deviceURL, cfg.DeviceAuthorizationEndpoint),
+			DeviceAuthURL: cmp.Or(f.c.AuthorizationURL, cfg.DeviceAuthorizationEndpoint),
 			AuthStyle:     oauth2.AuthStyleInParams, // a public client: client_id in the body, no secret
 		},
 		Scopes: cfg.Scopes,
@@ -245,31 +145,31 @@ func (f *DeviceCodeFlow) Token(ctx context.Context, cfg *configstore.ClientConfi
 		if te := (*TokenError)(nil); !errors.As(err, &te) || te.ErrorCode != codeInvalidGrant {
 			return nil, err
 		}
-		f.say("Your saved login is no longer accepted; please sign in again.\n\n")
+		f.c.Prompter.Relogin(ctx)
 	}
 	return f.login(ctx, conf, cfg.Audience)
 }
 
 // refresh uses a refresh token (RFC 6749 §6); its error wraps a
 // *TokenError.
-func (f *DeviceCodeFlow) refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
+func (f *deviceFlow) refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
 	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
 	defer cancel()
 	tok, err := conf.TokenSource(rctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		return nil, fmt.Errorf("authenticator: refresh: %w", tokenError(rctx, redactURL(conf.Endpoint.TokenURL), err))
+		return nil, fmt.Errorf("refresh: %w", tokenError(rctx, redactURL(conf.Endpoint.TokenURL), err))
 	}
 	return tok, nil
 }
 
 // login runs one device authorization: request, prompt, poll.
-func (f *DeviceCodeFlow) login(ctx context.Context, conf *oauth2.Config, audience string) (*oauth2.Token, error) {
+func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, audience string) (*oauth2.Token, error) {
 	deviceURL := conf.Endpoint.DeviceAuthURL
 	if deviceURL == "" {
-		return nil, fmt.Errorf("authenticator: %w", ErrNoDeviceEndpoint)
+		return nil, fmt.Errorf("device login: %w: no device authorization endpoint was configured and the config store advertised none", ErrNoEndpoint)
 	}
 	if err := checkURL(deviceURL); err != nil {
-		return nil, fmt.Errorf("authenticator: device authorization endpoint: %w", err)
+		return nil, fmt.Errorf("device authorization endpoint: %w", err)
 	}
 	var params []oauth2.AuthCodeOption
 	if audience != "" {
@@ -282,17 +182,17 @@ func (f *DeviceCodeFlow) login(ctx context.Context, conf *oauth2.Config, audienc
 	}
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("authenticator: device authorization: %w", err)
+		return nil, fmt.Errorf("device authorization: %w", err)
 	}
 	if err := checkDeviceAuth(da); err != nil {
-		return nil, fmt.Errorf("authenticator: device authorization: answer of %s: %w", redactURL(deviceURL), err)
+		return nil, fmt.Errorf("device authorization: answer of %s: %w", redactURL(deviceURL), err)
 	}
-	f.prompt(da)
+	f.c.Prompter.DeviceCode(ctx, da)
 	tok, err := f.poll(ctx, conf, da)
 	if err != nil {
 		return nil, err
 	}
-	f.say("Approved: signed in.\n")
+	f.c.Prompter.LoggedIn(ctx)
 	return tok, nil
 }
 
@@ -302,8 +202,8 @@ func (f *DeviceCodeFlow) login(ctx context.Context, conf *oauth2.Config, audienc
 // rather than oauth2.Config.DeviceAccessToken's because that one waits on a
 // wall-clock ticker in whole seconds: it cannot take Flyte's pollInterval
 // as a duration, and gives up at the first dropped connection.
-func (f *DeviceCodeFlow) poll(ctx context.Context, conf *oauth2.Config, da *oauth2.DeviceAuthResponse) (*oauth2.Token, error) {
-	interval := f.pollInterval
+func (f *deviceFlow) poll(ctx context.Context, conf *oauth2.Config, da *oauth2.DeviceAuthResponse) (*oauth2.Token, error) {
+	interval := f.c.PollInterval
 	if da.Interval > 0 && da.Interval <= math.MaxInt64/int64(time.Second) {
 		interval = time.Duration(da.Interval) * time.Second
 	}
@@ -350,10 +250,9 @@ func (f *DeviceCodeFlow) poll(ctx context.Context, conf *oauth2.Config, da *oaut
 			failures = 0
 			interval += deviceSlowDownStep
 			continue
-		case codeAccessDenied:
-			return nil, fmt.Errorf("authenticator: %w: %w", ErrDeviceDenied, err)
-		case codeExpiredToken:
-			return nil, fmt.Errorf("authenticator: %w: %w", ErrDeviceExpired, err)
+		case codeAccessDenied, codeExpiredToken:
+			te := err.(*TokenError)
+			return nil, fmt.Errorf("device login: %w", &AuthorizationError{ErrorCode: te.ErrorCode, ErrorDescription: te.ErrorDescription})
 		case "":
 			// No OAuth2 answer: a dropped connection, a timeout, a
 			// proxy's 502, a garbled body. The person may be approving
@@ -362,13 +261,13 @@ func (f *DeviceCodeFlow) poll(ctx context.Context, conf *oauth2.Config, da *oaut
 				continue
 			}
 		}
-		return nil, fmt.Errorf("authenticator: device login: %w", err)
+		return nil, fmt.Errorf("device login: %w", err)
 	}
 }
 
 // pollOnce makes one device access token request, bounded by the request
 // timeout. Its error is a *TokenError.
-func (f *DeviceCodeFlow) pollOnce(ctx context.Context, poll *clientcredentials.Config, tokenURL string) (*oauth2.Token, error) {
+func (f *deviceFlow) pollOnce(ctx context.Context, poll *clientcredentials.Config, tokenURL string) (*oauth2.Token, error) {
 	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
 	defer cancel()
 	tok, err := poll.Token(rctx)
@@ -380,16 +279,16 @@ func (f *DeviceCodeFlow) pollOnce(ctx context.Context, poll *clientcredentials.C
 
 // gaveUp says why polling stopped early: ctx (the caller or the flow
 // timeout) or the expiry of the device code.
-func (f *DeviceCodeFlow) gaveUp(ctx context.Context, err error) error {
+func (f *deviceFlow) gaveUp(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("authenticator: device login: no approval within %v: %w", f.timeout, ctx.Err())
+		return fmt.Errorf("device login: no approval within %v: %w", f.c.Timeout, ctx.Err())
 	case ctx.Err() != nil:
-		return fmt.Errorf("authenticator: device login: %w", ctx.Err())
+		return fmt.Errorf("device login: %w", ctx.Err())
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("authenticator: %w", ErrDeviceExpired)
+		return fmt.Errorf("device login: %w", &AuthorizationError{ErrorCode: codeExpiredToken, ErrorDescription: "the device code expired before it was approved"})
 	}
-	return fmt.Errorf("authenticator: device login: %w", err)
+	return fmt.Errorf("device login: %w", err)
 }
 
 // checkDeviceAuth checks that a device authorization answer has what the
@@ -427,57 +326,6 @@ func deviceAuthError(ctx context.Context, deviceURL string, err error) error {
 	return tokenError(ctx, redactURL(deviceURL), err)
 }
 
-// prompt shows the person where to go and which code to check or enter.
-// The code stands on a line of its own, exactly as the server wrote it
-// (servers differ in whether they accept it with other separators).
-func (f *DeviceCodeFlow) prompt(da *oauth2.DeviceAuthResponse) {
-	code := printable(da.UserCode, 64)
-	var b strings.Builder
-	if u := printable(da.VerificationURIComplete, 2048); u != "" {
-		fmt.Fprintf(&b, "To sign in, open this page in a browser on any device:\n\n    %s\n\n", u)
-		fmt.Fprintf(&b, "and check that it shows the code:\n\n    %s\n\n", code)
-	} else {
-		fmt.Fprintf(&b, "To sign in, open this page in a browser on any device:\n\n    %s\n\n", printable(da.VerificationURI, 2048))
-		fmt.Fprintf(&b, "and enter the code:\n\n    %s\n\n", code)
-	}
-	if f.qr {
-		target := cmp.Or(da.VerificationURIComplete, da.VerificationURI)
-		if q, err := qrcode.New(target, qrcode.Low); err == nil {
-			b.WriteString("Or scan this QR code with a phone:\n\n")
-			b.WriteString(q.ToSmallString(false))
-			b.WriteString("\n")
-		}
-	}
-	if !da.Expiry.IsZero() {
-		fmt.Fprintf(&b, "Waiting for approval; the code expires in %v.\n", time.Until(da.Expiry).Round(time.Minute))
-	} else {
-		b.WriteString("Waiting for approval.\n")
-	}
-	f.say(b.String())
-}
-
-// say writes to the prompt writer; a prompt that cannot be written is no
-// reason to fail (the person may still approve from another session).
-func (f *DeviceCodeFlow) say(s string) { _, _ = io.WriteString(f.out, s) }
-
-// printable drops control characters (a hostile server's terminal escape
-// sequences) and clips s to n bytes.
-func printable(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-	return clip(s, n)
-}
-
-// isTerminal reports whether w is a terminal, for the QR code.
-func isTerminal(w io.Writer) bool {
-	fd, ok := w.(interface{ Fd() uintptr })
-	return ok && term.IsTerminal(int(fd.Fd()))
-}
-
 // sleepContext waits for d, or until ctx ends.
 func sleepContext(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -490,7 +338,7 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-var _ interface {
-	TimeoutFlow
-	ClientIDFlow
-} = (*DeviceCodeFlow)(nil)
+var (
+	_ timeoutFlow  = (*deviceFlow)(nil)
+	_ clientIDFlow = (*deviceFlow)(nil)
+)

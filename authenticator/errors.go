@@ -16,6 +16,10 @@ var (
 	// ErrNoTokenEndpoint reports that neither WithTokenURL nor the config
 	// store gave a token endpoint.
 	ErrNoTokenEndpoint = errors.New("no token endpoint: none was set with WithTokenURL and the config store advertised none")
+	// ErrNoEndpoint reports that a login's authorization or device
+	// authorization endpoint was neither configured nor advertised; the
+	// error's text says which.
+	ErrNoEndpoint = errors.New("no endpoint")
 )
 
 // TokenError reports a failed token request. Its fields come from the

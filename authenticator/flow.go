@@ -2,6 +2,8 @@ package authenticator
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -16,8 +18,8 @@ import (
 // it to the interceptors and the standard views; a Flow does none of that.
 //
 // Token is given:
-//   - ctx, bounded by the token timeout (or the flow's own, see
-//     TimeoutFlow) and carrying the Keeper's HTTP client under
+//   - ctx, bounded by the token timeout (a login that waits for a person,
+//     by its own timeout) and carrying the Keeper's HTTP client under
 //     oauth2.HTTPClient, so that x/oauth2 uses it;
 //   - cfg, the resolved client configuration: the config store's answer
 //     with the Keeper's options (token URL, scopes, audience) applied, the
@@ -33,26 +35,54 @@ type Flow interface {
 	Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error)
 }
 
-// FlowFunc adapts a function to a Flow.
-type FlowFunc func(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error)
-
-// Token calls f.
-func (f FlowFunc) Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error) {
-	return f(ctx, cfg, prev)
+// timeoutFlow is a flow of this package that waits for a person (a browser
+// login, a device code): the Keeper bounds its Token calls by its own
+// timeout instead of the token timeout.
+type timeoutFlow interface {
+	Flow
+	flowTimeout() time.Duration
 }
 
-// TimeoutFlow is a Flow that needs longer than the token timeout, such as
-// one that waits for a person (a browser login, a device code). The Keeper
-// bounds its Token calls by FlowTimeout instead.
-type TimeoutFlow interface {
+// clientIDFlow is a flow of this package that authenticates as a client id
+// of its own, which then wins over the config store's public client id in
+// cfg and in the cache key.
+type clientIDFlow interface {
 	Flow
-	FlowTimeout() time.Duration
+	flowClientID() string
 }
 
-// ClientIDFlow is a Flow that authenticates as a client id of its own,
-// which then wins over the config store's public client id in cfg and in
-// the cache key.
-type ClientIDFlow interface {
-	Flow
-	FlowClientID() string
+// Prompter is what an interactive login (NewPKCEFlow, NewDeviceFlow) shows
+// a person; package loginui has a terminal's. Nothing a flow shows through
+// it goes to a log. Every string in its arguments that a server chose (a
+// URL, a code, an error description) is the server's, unchecked: a Prompter
+// cleans it before a terminal or a page shows it. Implementations are safe
+// for concurrent use.
+type Prompter interface {
+	// Browse shows authURL, the page of a browser login, and opens a
+	// browser on it where it can. The flow calls it in a goroutine of its
+	// own and waits for it before the login ends; it returns when ctx ends
+	// at the latest.
+	Browse(ctx context.Context, authURL string)
+	// DeviceCode shows where to approve a device login, and its code.
+	DeviceCode(ctx context.Context, d *oauth2.DeviceAuthResponse)
+	// Relogin says that the saved login was refused, so a new one starts.
+	Relogin(ctx context.Context)
+	// LoggedIn says that the login is done.
+	LoggedIn(ctx context.Context)
+	// CallbackPage writes the body of the HTML page the browser shows at
+	// the end of a browser login: err is nil when the login succeeded,
+	// else why it failed (such as an *AuthorizationError).
+	CallbackPage(w io.Writer, err error)
+}
+
+// loggerKey carries the Keeper's logger to the flows of this package in the
+// context of Token.
+type loggerKey struct{}
+
+// loggerFrom returns the Keeper's logger in ctx, or one that discards.
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
 }

@@ -85,6 +85,10 @@ type held struct {
 	retryAt  time.Time
 }
 
+// maxDefaultMargin caps the default refresh margin, a fifth of the
+// token's lifetime.
+const maxDefaultMargin = 10 * time.Second
+
 // ErrClosed is returned by a Keeper after Close.
 var ErrClosed = errors.New("authenticator closed")
 
@@ -115,13 +119,7 @@ func New(endpoint string, store configstore.ClientConfigStore, flow Flow, opts .
 			return nil, fmt.Errorf("authenticator: WithTokenURL: %w", err)
 		}
 	}
-	hc, err := newHTTPClient(&o)
-	if err != nil {
-		return nil, fmt.Errorf("authenticator: %w", err)
-	}
-	if o.skipVerify {
-		o.logger.Warn("authenticator: TLS verification of the token endpoint is off")
-	}
+	hc := newHTTPClient(&o)
 	life, cancel := context.WithCancel(context.Background())
 	return &Keeper{
 		endpoint: endpoint,
@@ -134,10 +132,9 @@ func New(endpoint string, store configstore.ClientConfigStore, flow Flow, opts .
 	}, nil
 }
 
-// ErrNoToken is wrapped by the error of Credential when the Keeper holds no
-// token and was not asked to get one yet (WithLazyStart), or its last
-// attempt failed a moment ago: the call may go out without a token.
-var ErrNoToken = errors.New("no token yet")
+// errNoToken is wrapped by the error of Credential when the Keeper holds no
+// token and was not asked to get one yet (WithLazyStart).
+var errNoToken = errors.New("no token yet")
 
 // Credential returns the header key and "Bearer <token>" of the current
 // token. Before the first token it gets one, bounded by ctx (unless
@@ -151,7 +148,7 @@ func (k *Keeper) Credential(ctx context.Context) (key, value string, err error) 
 	c := k.current.Load()
 	if c == nil {
 		if k.opts.lazy {
-			return "", "", fmt.Errorf("authenticator: %w: none is got before a server asks for one", ErrNoToken)
+			return "", "", fmt.Errorf("authenticator: %w: none is got before a server asks for one", errNoToken)
 		}
 		if err := k.recentFailure(false); err != nil {
 			return "", "", err // the server's answer decides; no second request
@@ -195,8 +192,8 @@ func (k *Keeper) RefreshCredentials(ctx context.Context) error {
 // A server that rejects every fresh token would otherwise cost one token
 // request per call: when the rejected token was never accepted by any call
 // (Accepted), the second such rejection in a row and those after it wait
-// out a backoff (jittered, doubling from DefaultRejectBackoff up to
-// DefaultMaxRejectBackoff) before the next request, and fail at once with
+// out a backoff (jittered, doubling from 1 s up to 1 min) before the next
+// request, and fail at once with
 // an error that says so meanwhile. Any accepted call ends the backoff.
 func (k *Keeper) Rejected(ctx context.Context, value string) error {
 	c := k.current.Load()
@@ -217,7 +214,7 @@ func (k *Keeper) Rejected(ctx context.Context, value string) error {
 			// backoff drawn for it.
 			c.rejected = true
 			k.streak++
-			c.retryAt = c.obtained.Add(k.rejectBackoff(k.streak))
+			c.retryAt = c.obtained.Add(k.backoffFor(k.streak))
 		}
 		n, left := k.streak, c.retryAt.Sub(k.opts.now())
 		k.mu.Unlock()
@@ -233,22 +230,22 @@ func (k *Keeper) Rejected(ctx context.Context, value string) error {
 // Keeper backs off from a server that rejects every fresh token.
 var ErrRejectedBackoff = errors.New("the server rejects fresh tokens: backing off")
 
-// Defaults of the rejection backoff of Rejected.
+// The rejection backoff of Rejected: from 1 s, doubling, up to 1 min.
 const (
-	DefaultRejectBackoff    = time.Second
-	DefaultMaxRejectBackoff = time.Minute
+	rejectBackoff    = time.Second
+	maxRejectBackoff = time.Minute
 )
 
-// rejectBackoff is how long after the rejected token was obtained the n-th
+// backoffFor is how long after the rejected token was obtained the n-th
 // rejection in a row of a never-accepted token may ask for another. The
 // first is answered at once: a token can be revoked between its request
 // and its first use.
-func (k *Keeper) rejectBackoff(n int32) time.Duration {
+func (k *Keeper) backoffFor(n int32) time.Duration {
 	if n <= 1 {
 		return 0
 	}
-	d := DefaultRejectBackoff << min(n-2, 16)
-	d = min(d, DefaultMaxRejectBackoff)
+	d := rejectBackoff << min(n-2, 16)
+	d = min(d, maxRejectBackoff)
 	// ±20% jitter, so that many clients of one server spread out.
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
@@ -289,8 +286,12 @@ func (k *Keeper) recentFailure(consume bool) error {
 func (k *Keeper) Token(ctx context.Context) (*oauth2.Token, error) {
 	c := k.current.Load()
 	if c == nil || (!c.expiry.IsZero() && !k.opts.now().Before(c.expiry)) {
+		cause := causeExpired
+		if c == nil {
+			cause = causeFirstUse
+		}
 		var err error
-		if c, err = k.refresh(ctx, c, causeExpired); err != nil {
+		if c, err = k.refresh(ctx, c, cause); err != nil {
 			return nil, err
 		}
 	} else if !c.refreshAt.IsZero() && !k.opts.now().Before(c.refreshAt) {
@@ -349,8 +350,8 @@ func (k *Keeper) refresh(ctx context.Context, stale *held, cause refreshCause) (
 // timeout bounds one token request: the flow's own, for a flow that waits
 // for a person, else the token timeout.
 func (k *Keeper) timeout() time.Duration {
-	if tf, ok := k.flow.(TimeoutFlow); ok {
-		if d := tf.FlowTimeout(); d > 0 {
+	if tf, ok := k.flow.(timeoutFlow); ok {
+		if d := tf.flowTimeout(); d > 0 {
 			return d
 		}
 	}
@@ -370,8 +371,13 @@ func (k *Keeper) startBackgroundRefresh(c *held, now time.Time) {
 	}()
 }
 
+// errPrefix starts the text of every error a Keeper returns, once.
+const errPrefix = "authenticator: "
+
 // fetch resolves the client config and gets a token, from the cache or the
-// flow. Its errors are prefixed with "authenticator: ".
+// flow. Its errors are prefixed with "authenticator: ", once: an error of
+// a flow of this package (or of a Flow that says so itself) that already
+// starts with it is not prefixed again.
 func (k *Keeper) fetch(ctx context.Context) (*held, error) {
 	c, err := k.fetchToken(ctx)
 	if err != nil {
@@ -380,7 +386,9 @@ func (k *Keeper) fetch(ctx context.Context) (*held, error) {
 		}
 		k.stats.failures.Add(1)
 		k.opts.logger.Warn("authenticator: token refresh failed", "endpoint", k.endpoint, "error", err)
-		err = fmt.Errorf("authenticator: %w", err)
+		if !strings.HasPrefix(err.Error(), errPrefix) {
+			err = fmt.Errorf("%s%w", errPrefix, err)
+		}
 		k.mu.Lock()
 		k.lastFail = failure{at: k.opts.now(), err: err}
 		k.mu.Unlock()
@@ -410,7 +418,7 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 		}
 		if cached != nil && cached.AccessToken != "" {
 			if cached.Expiry.IsZero() || k.opts.now().Add(k.opts.minCachedLife).Before(cached.Expiry) {
-				c, err := k.keep(key, cached, k.opts.now(), cfg.TokenEndpoint)
+				c, err := k.keep(key, cached, k.opts.now(), false, cfg.TokenEndpoint)
 				if err == nil {
 					k.stats.cacheHits.Add(1)
 					k.opts.logger.Debug("authenticator: using the cached token", "endpoint", k.endpoint)
@@ -423,7 +431,7 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 	k.stats.requests.Add(1)
 	k.opts.logger.Debug("authenticator: requesting token", "endpoint", k.endpoint, "token_url", redactURL(cfg.TokenEndpoint), "scopes", cfg.Scopes, "audience", cfg.Audience)
 	start := k.opts.now()
-	tok, err := k.flow.Token(context.WithValue(ctx, oauth2.HTTPClient, k.http), cfg, prev)
+	tok, err := k.flow.Token(context.WithValue(context.WithValue(ctx, oauth2.HTTPClient, k.http), loggerKey{}, k.opts.logger), cfg, prev)
 	if err != nil {
 		var te *TokenError
 		if errors.As(err, &te) && errors.Is(te.Err, context.DeadlineExceeded) && te.Detail != "" {
@@ -437,20 +445,23 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 	if tok.RefreshToken == "" && prev != nil {
 		tok.RefreshToken = prev.RefreshToken // a refresh answer may omit it (RFC 6749 §6)
 	}
-	c, err := k.keep(key, tok, start, cfg.TokenEndpoint)
+	c, err := k.keep(key, tok, start, true, cfg.TokenEndpoint)
 	if err != nil {
 		return nil, err
 	}
 	if k.opts.cache != nil {
-		if err := k.opts.cache.Save(ctx, cacheKey, tok); err != nil {
+		// c.tok, not tok: its Expiry is the one the Keeper uses, never one
+		// that x/oauth2 overflowed, so the next process reads it right.
+		if err := k.opts.cache.Save(ctx, cacheKey, c.tok); err != nil {
 			k.opts.logger.Warn("authenticator: writing the token cache failed", "endpoint", k.endpoint, "error", err)
 		}
 	}
 	return c, nil
 }
 
-// keep makes tok the current token, obtained at start.
-func (k *Keeper) keep(key string, tok *oauth2.Token, start time.Time, tokenURL string) (*held, error) {
+// keep makes tok the current token, obtained at start: received from the
+// flow just now (received), or loaded from the cache.
+func (k *Keeper) keep(key string, tok *oauth2.Token, start time.Time, received bool, tokenURL string) (*held, error) {
 	if tt := tok.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
 		// FlyteAdmin knows no other kind of token, and flytekit sends any
 		// token as Bearer: so do we, with a warning.
@@ -462,14 +473,20 @@ func (k *Keeper) keep(key string, tok *oauth2.Token, start time.Time, tokenURL s
 		// no refresh would follow: the client would be stuck with it.
 		return nil, &TokenError{TokenURL: redactURL(tokenURL), Detail: "the access_token of the answer holds characters a gRPC header cannot carry"}
 	}
-	if life := lifetime(tok, k.opts.now()); life > 0 {
+	if life := lifetime(tok, k.opts.now(), received); life > 0 {
 		c.expiry = start.Add(life)
 		c.refreshAt = c.expiry.Add(-k.margin(life))
-		if tok.Expiry.IsZero() {
-			t := *tok // the caller's token is not changed
-			t.Expiry = c.expiry
-			c.tok = &t
-		}
+	}
+	_, hasExpiresIn := expiresIn(tok)
+	if (received && hasExpiresIn || tok.Expiry.IsZero()) && !tok.Expiry.Equal(c.expiry) {
+		// The token carries the expiry the Keeper goes by: for an answer
+		// with expires_in, not the Expiry x/oauth2 computed (by another
+		// clock, and overflowed for a huge expires_in; zero when the
+		// lifetime is unknown), so that the cache and the TokenSource
+		// view see what the Keeper sees.
+		t := *tok // the caller's token is not changed
+		t.Expiry = c.expiry
+		c.tok = &t
 	}
 	k.current.Store(c)
 	k.opts.logger.Debug("authenticator: got token", "endpoint", k.endpoint, "expiry", c.expiry)
@@ -493,8 +510,8 @@ func (k *Keeper) resolve(ctx context.Context) (*configstore.ClientConfig, string
 	if k.opts.audience != "" {
 		cfg.Audience = k.opts.audience
 	}
-	if cf, ok := k.flow.(ClientIDFlow); ok && cf.FlowClientID() != "" {
-		cfg.ClientID = cf.FlowClientID()
+	if cf, ok := k.flow.(clientIDFlow); ok && cf.flowClientID() != "" {
+		cfg.ClientID = cf.flowClientID()
 	}
 	key := strings.ToLower(firstNonEmpty(k.opts.headerKey, cfg.HeaderKey, DefaultHeaderKey))
 	if !validHeaderKey(key) {
@@ -533,7 +550,7 @@ var ErrInsecureEndpoint = errors.New("insecure endpoint")
 func (k *Keeper) margin(life time.Duration) time.Duration {
 	m := k.opts.margin
 	if m == 0 {
-		m = min(life/5, DefaultMaxRefreshMargin)
+		m = min(life/5, maxDefaultMargin)
 	}
 	return min(m, life/2)
 }
@@ -549,19 +566,11 @@ func (k *Keeper) Close() error {
 	return nil
 }
 
-// CloseIdleConnections closes the idle connections of the HTTP client that
-// makes the token requests. The Keeper stays usable.
-func (k *Keeper) CloseIdleConnections() {
-	k.http.CloseIdleConnections()
+// Format describes the Keeper for every fmt verb, %#v included, without
+// any secret or token.
+func (k *Keeper) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "authenticator.Keeper{endpoint: %q, flow: %v}", k.endpoint, k.flow)
 }
-
-// String describes the Keeper without any secret or token.
-func (k *Keeper) String() string {
-	return fmt.Sprintf("authenticator.Keeper{endpoint: %q, flow: %v}", k.endpoint, k.flow)
-}
-
-// GoString is String, so %#v does not print a secret either.
-func (k *Keeper) GoString() string { return k.String() }
 
 // Stats are counters of a Keeper's token requests, for reports and tests.
 type Stats struct {

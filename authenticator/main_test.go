@@ -18,6 +18,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -264,3 +265,12 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // credOK is Credential as the (key, value, ok) of a test that only asks
 // whether a credential is at hand.
 func credOK(key, value string, err error) (string, string, bool) { return key, value, err == nil }
+
+// httpVia makes token requests through a client built from s, as
+// grpcauth.New builds it from a Flyte config.
+func httpVia(t testing.TB, s netconf.Settings) authenticator.Option {
+	t.Helper()
+	tr, err := s.Transport()
+	require.NoError(t, err)
+	return authenticator.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: netconf.NoRedirects})
+}

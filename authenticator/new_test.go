@@ -11,6 +11,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/netconf"
 )
 
 func TestNewDoesNoIO(t *testing.T) {
@@ -22,9 +23,9 @@ func TestNewDoesNoIO(t *testing.T) {
 	optionSets := map[string][]authenticator.Option{
 		"defaults":   nil,
 		"token URL":  {authenticator.WithTokenURL(ts.TokenURL())},
-		"TLS, proxy": {authenticator.WithCACertFile(caFile), authenticator.WithHTTPProxyURL("http://127.0.0.1:1")},
+		"TLS, proxy": {httpVia(t, netconf.Settings{CAFile: caFile, ProxyURL: "http://127.0.0.1:1"})},
 		"skip verify and logger": {
-			authenticator.WithInsecureSkipVerify(),
+			httpVia(t, netconf.Settings{SkipVerify: true}),
 			authenticator.WithLogger(discardLogger()),
 		},
 		"secret source": {authenticator.WithSecretSource(authenticator.SecretFromFile(filepath.Join(t.TempDir(), "missing")))},
@@ -64,10 +65,6 @@ func TestNewAcceptsEmptySecretWithSecretSource(t *testing.T) {
 }
 
 func TestNewRejectsBadInput(t *testing.T) {
-	dir := t.TempDir()
-	notPEM := filepath.Join(dir, "not.pem")
-	require.NoError(t, os.WriteFile(notPEM, []byte("this is no certificate"), 0o600))
-	missingCA := filepath.Join(dir, "missing-ca.pem")
 	store := newFakeStore(configstore.ClientConfig{})
 
 	tests := []struct {
@@ -85,49 +82,6 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{name: "empty secret", spoil: func(c *ctorArgs) { c.secret = "" }, wantIs: authenticator.ErrEmptySecret, want: []string{"secret is empty"}},
 		{name: "blank secret", spoil: func(c *ctorArgs) { c.secret = " \n\t " }, wantIs: authenticator.ErrEmptySecret, want: []string{"secret is empty"}},
 		{name: "nil store", spoil: func(c *ctorArgs) { c.store = nil }, want: []string{"config store is nil"}},
-		{
-			name:   "missing CA file",
-			opts:   []authenticator.Option{authenticator.WithCACertFile(missingCA)},
-			wantIs: os.ErrNotExist,
-			want:   []string{"WithCACertFile", missingCA},
-		},
-		{
-			name: "CA file without PEM",
-			opts: []authenticator.Option{authenticator.WithCACertFile(notPEM)},
-			want: []string{"WithCACertFile", "no PEM certificate", notPEM},
-		},
-		{
-			name:    "unparsable proxy URL",
-			opts:    []authenticator.Option{authenticator.WithHTTPProxyURL("http://user:proxy-password@[::1")},
-			want:    []string{"WithHTTPProxyURL", "cannot be parsed"},
-			notWant: []string{"proxy-password"},
-		},
-		{
-			name: "proxy URL without scheme",
-			opts: []authenticator.Option{authenticator.WithHTTPProxyURL("proxy.example:3128")},
-			want: []string{"WithHTTPProxyURL"},
-		},
-		{
-			name:    "proxy URL with an unsupported scheme",
-			opts:    []authenticator.Option{authenticator.WithHTTPProxyURL("ftp://user:proxy-password@proxy.example:21")},
-			want:    []string{"WithHTTPProxyURL", "scheme"},
-			notWant: []string{"proxy-password"},
-		},
-		{
-			name: "HTTP client and proxy",
-			opts: []authenticator.Option{authenticator.WithHTTPClient(&http.Client{}), authenticator.WithHTTPProxyURL("http://127.0.0.1:3128")},
-			want: []string{"WithHTTPClient", "WithHTTPProxyURL"},
-		},
-		{
-			name: "HTTP client and CA file",
-			opts: []authenticator.Option{authenticator.WithCACertFile(notPEM), authenticator.WithHTTPClient(&http.Client{})},
-			want: []string{"WithHTTPClient", "WithCACertFile"},
-		},
-		{
-			name: "HTTP client and skip verify",
-			opts: []authenticator.Option{authenticator.WithHTTPClient(&http.Client{}), authenticator.WithInsecureSkipVerify()},
-			want: []string{"WithHTTPClient", "WithInsecureSkipVerify"},
-		},
 		{name: "header key with a space", opts: []authenticator.Option{authenticator.WithHeaderKey("my key")}, want: []string{"WithHeaderKey", `"my key"`}},
 		{name: "binary header key", opts: []authenticator.Option{authenticator.WithHeaderKey("token-bin")}, want: []string{"WithHeaderKey", "token-bin"}},
 		{name: "reserved header key", opts: []authenticator.Option{authenticator.WithHeaderKey("grpc-auth")}, want: []string{"WithHeaderKey", "grpc-auth"}},

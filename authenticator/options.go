@@ -15,10 +15,6 @@ const (
 	// DefaultTokenTimeout bounds one token request, config store lookup
 	// included.
 	DefaultTokenTimeout = 30 * time.Second
-	// DefaultMaxRefreshMargin caps the default refresh margin, which is a
-	// fifth of the token's lifetime: a one-hour token is refreshed 10 s
-	// before it expires, a 10 s token 2 s before.
-	DefaultMaxRefreshMargin = 10 * time.Second
 )
 
 // Option configures a Keeper.
@@ -31,11 +27,7 @@ type options struct {
 	scopesSet  bool
 	audience   string
 	tokenURL   string
-	proxyURL   string
-	caCertFile string
-	skipVerify bool
 	httpClient *http.Client
-	secret     SecretSource
 	logger     *slog.Logger
 	margin     time.Duration
 	timeout    time.Duration
@@ -92,39 +84,14 @@ func WithTokenURL(tokenURL string) Option {
 	return func(o *options) { o.tokenURL = tokenURL }
 }
 
-// WithHTTPProxyURL sends token requests through the HTTP proxy at proxyURL,
-// such as "http://proxy.example:3128". Default: the proxy named by the
-// HTTP_PROXY, HTTPS_PROXY and NO_PROXY environment variables.
-func WithHTTPProxyURL(proxyURL string) Option {
-	return func(o *options) { o.proxyURL = proxyURL }
-}
-
-// WithCACertFile trusts the PEM certificates in path, besides the system's,
-// when verifying the token endpoint's TLS certificate.
-func WithCACertFile(path string) Option {
-	return func(o *options) { o.caCertFile = path }
-}
-
-// WithInsecureSkipVerify turns off verification of the token endpoint's TLS
-// certificate. Use it only against a development cluster.
-func WithInsecureSkipVerify() Option {
-	return func(o *options) { o.skipVerify = true }
-}
-
-// WithHTTPClient makes token requests with c, used as given. It cannot be
-// combined with WithHTTPProxyURL, WithCACertFile or WithInsecureSkipVerify:
-// configure c's transport instead. Default: a client built once from those
-// options, which does not follow redirects (so client credentials never
-// reach another host).
+// WithHTTPClient makes token requests with c, used as given: its
+// transport says how the token endpoint is trusted and reached (TLS roots,
+// an HTTP proxy, a proxy credential). grpcauth.New builds one from the
+// Flyte config. Default: a client with http.DefaultTransport's settings,
+// which does not follow redirects (so client credentials never reach
+// another host).
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) { o.httpClient = c }
-}
-
-// WithSecretSource reads the client secret from s at every token request,
-// instead of using the clientSecret argument of the constructor, which may
-// then be empty. See SecretFromFile and SecretFromEnv.
-func WithSecretSource(s SecretSource) Option {
-	return func(o *options) { o.secret = s }
 }
 
 // WithLogger logs token requests at debug level and failures at warn
@@ -140,7 +107,8 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithRefreshMargin starts a background refresh d before the token expires.
 // The margin is capped at half the token's lifetime. Default: a fifth of the
-// lifetime, at most DefaultMaxRefreshMargin. A value <= 0 keeps the default.
+// lifetime, at most 10 s (a one-hour token is refreshed 10 s before it
+// expires, a 10 s token 2 s before). A value <= 0 keeps the default.
 func WithRefreshMargin(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -155,16 +123,6 @@ func WithTokenTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
 			o.timeout = d
-		}
-	}
-}
-
-// WithClock sets the clock that decides when a token expires. It is for
-// tests. Default: time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) {
-		if now != nil {
-			o.now = now
 		}
 	}
 }

@@ -7,15 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,12 +24,12 @@ import (
 )
 
 const (
-	// DefaultRedirectURI is the redirect URI of a PKCE login when neither
-	// WithRedirectURI nor the config store names one: flyteidl's default.
-	DefaultRedirectURI = "http://localhost:53593/callback"
-	// DefaultLoginTimeout bounds a whole browser login when
-	// WithLoginTimeout is not given: flyteidl's pkceConfig.timeout.
-	DefaultLoginTimeout = 2 * time.Minute
+	// defaultRedirectURI is the redirect URI of a PKCE login when neither
+	// PKCEConfig nor the config store names one: flyteidl's default.
+	defaultRedirectURI = "http://localhost:53593/callback"
+	// defaultLoginTimeout bounds a whole browser login: flyteidl's
+	// pkceConfig.timeout.
+	defaultLoginTimeout = 2 * time.Minute
 
 	// callbackShutdown bounds the wait for the callback page to reach the
 	// browser once the login is decided.
@@ -42,22 +38,24 @@ const (
 	stateBytes = 32
 )
 
-// Sentinel errors of the browser login, matched with errors.Is.
+// Sentinel errors of the interactive logins, matched with errors.Is.
 var (
 	// ErrStateMismatch reports a redirect whose state parameter is not the
 	// one this login sent: an answer to another login, or a forged one.
 	ErrStateMismatch = errors.New("the redirect's state does not match this login (an answer to another login, or a forged request)")
-	// ErrNoAuthorizationEndpoint reports that neither
-	// WithAuthorizationEndpoint nor the config store gave one.
-	ErrNoAuthorizationEndpoint = errors.New("no authorization endpoint: none was set with WithAuthorizationEndpoint and the config store advertised none")
-	// ErrNoClientID reports that neither WithPKCEClientID nor the config
+	// ErrNoClientID reports that neither the flow's config nor the config
 	// store gave the public client id.
-	ErrNoClientID = errors.New("no client id: none was set with WithPKCEClientID and the config store advertised none")
+	ErrNoClientID = errors.New("no client id: none was configured and the config store advertised none")
 )
 
-// AuthorizationError is an error the authorization server sent to the
-// redirect URI (RFC 6749 §4.1.2.1), such as access_denied when the person
-// refused consent.
+// errLoginFinished answers a redirect that comes after the login was
+// decided.
+var errLoginFinished = errors.New("this login has already finished")
+
+// AuthorizationError is an error the authorization server sent for a
+// login: to the redirect URI of a browser login (RFC 6749 §4.1.2.1), such
+// as access_denied when the person refused consent, or to a device login's
+// poll (RFC 8628 §3.5: access_denied, expired_token).
 type AuthorizationError struct {
 	// ErrorCode is the OAuth2 "error" parameter.
 	ErrorCode string
@@ -74,140 +72,75 @@ func (e *AuthorizationError) Error() string {
 	return s
 }
 
-// PKCEFlow is the browser login of a public client: the authorization code
+// PKCEConfig configures a browser login. Every field is optional but
+// Prompter.
+type PKCEConfig struct {
+	// ClientID is the public client id; default: the config store's
+	// (GetPublicClientConfig).
+	ClientID string
+	// RedirectURI must be http:// on a loopback host with an explicit
+	// port: the login listens there. Default: the store's, else
+	// http://localhost:53593/callback (flyteidl's).
+	RedirectURI string
+	// AuthorizationEndpoint wins over the store's (GetOAuth2Metadata).
+	AuthorizationEndpoint string
+	// Timeout bounds a whole login, from showing the URL to holding the
+	// token. Default: 2 minutes (flyteidl's pkceConfig.timeout).
+	Timeout time.Duration
+	// Prompter shows the login to the person, such as loginui.Terminal.
+	Prompter Prompter
+}
+
+// pkceFlow is the browser login of a public client: the authorization code
 // grant with PKCE (RFC 6749 §4.1, RFC 7636 with S256), flytekit's
-// PKCEAuthenticator. It prints the authorization URL (and opens a browser
-// where it can), receives the code on a loopback listener at the redirect
-// URI, and exchanges it for a token. When the previous token has a refresh
-// token, it uses that first and opens the browser only when the server
-// answers invalid_grant.
+// PKCEAuthenticator.
+type pkceFlow struct {
+	c PKCEConfig
+}
+
+// NewPKCEFlow returns the browser login of a public client: the
+// authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636 with S256),
+// flytekit's PKCEAuthenticator and Flyte's authType Pkce. It shows the
+// authorization URL through c.Prompter (which opens a browser where it
+// can), receives the code on a loopback listener at the redirect URI, and
+// exchanges it for a token. When the previous token has a refresh token, it
+// uses that first and asks the person again only when the server answers
+// invalid_grant.
 //
-// A PKCEFlow is a Flow, a TimeoutFlow and a ClientIDFlow; give it to a
-// Keeper together with a TokenCache so that a login outlives the process.
-// It is safe for concurrent use, but two logins at once compete for the
-// redirect port: the Keeper runs one at a time.
-type PKCEFlow struct {
-	clientID    string
-	redirectURI string
-	authURL     string
-	timeout     time.Duration
-	browser     func(ctx context.Context, authURL string) error
-	out         io.Writer
-	outMu       sync.Mutex // guards writes to out
-}
-
-// PKCEOption configures NewPKCEFlow.
-type PKCEOption func(*PKCEFlow) error
-
-// WithPKCEClientID sets the public client id, which wins over the config
-// store's. By default the store's (GetPublicClientConfig) is used.
-func WithPKCEClientID(id string) PKCEOption {
-	return func(f *PKCEFlow) error {
-		if strings.TrimSpace(id) == "" {
-			return errors.New("WithPKCEClientID: empty client id")
-		}
-		f.clientID = id
-		return nil
+// Give it to a Keeper with a TokenCache so that a login outlives the
+// process. It is safe for concurrent use, but two logins at once compete
+// for the redirect port: the Keeper runs one at a time. It fails on a
+// missing Prompter, a negative timeout, or a redirect URI or authorization
+// endpoint it cannot use.
+func NewPKCEFlow(c PKCEConfig) (Flow, error) {
+	switch {
+	case c.Prompter == nil:
+		return nil, errors.New("authenticator: PKCEConfig.Prompter is nil: a browser login needs a person to show it to (loginui.Terminal)")
+	case c.Timeout < 0:
+		return nil, fmt.Errorf("authenticator: PKCEConfig.Timeout %v is negative", c.Timeout)
+	case c.Timeout == 0:
+		c.Timeout = defaultLoginTimeout
 	}
-}
-
-// WithRedirectURI sets the redirect URI, which must be http:// on a
-// loopback host with an explicit port, the address the flow listens on. By
-// default the store's is used, else DefaultRedirectURI.
-func WithRedirectURI(uri string) PKCEOption {
-	return func(f *PKCEFlow) error {
-		if _, err := loopbackRedirect(uri); err != nil {
-			return fmt.Errorf("WithRedirectURI: %w", err)
-		}
-		f.redirectURI = uri
-		return nil
-	}
-}
-
-// WithAuthorizationEndpoint sets the authorization endpoint, which wins
-// over the store's (GetOAuth2Metadata's authorization_endpoint).
-func WithAuthorizationEndpoint(endpoint string) PKCEOption {
-	return func(f *PKCEFlow) error {
-		if err := checkURL(endpoint); err != nil {
-			return fmt.Errorf("WithAuthorizationEndpoint: %w", err)
-		}
-		f.authURL = endpoint
-		return nil
-	}
-}
-
-// WithLoginTimeout bounds a whole login, from printing the URL to holding
-// the token. The default is DefaultLoginTimeout.
-func WithLoginTimeout(d time.Duration) PKCEOption {
-	return func(f *PKCEFlow) error {
-		if d <= 0 {
-			return fmt.Errorf("WithLoginTimeout: %v is not positive", d)
-		}
-		f.timeout = d
-		return nil
-	}
-}
-
-// WithBrowser replaces how the authorization URL is opened. open is called
-// once per login, in a goroutine of its own, after the URL was printed; the
-// login waits for it to return before it returns itself, so open must
-// return when ctx ends. An error from open is printed, not fatal: the
-// person can still open the printed URL. The default runs xdg-open (open
-// on macOS, rundll32 url.dll on Windows) without a shell; nil turns the
-// browser off, leaving only the printed URL.
-func WithBrowser(open func(ctx context.Context, authURL string) error) PKCEOption {
-	return func(f *PKCEFlow) error {
-		if open == nil {
-			open = func(context.Context, string) error { return nil }
-		}
-		f.browser = open
-		return nil
-	}
-}
-
-// WithLoginOutput sets where the authorization URL and the login's
-// messages to the person are written. The default is os.Stderr.
-func WithLoginOutput(w io.Writer) PKCEOption {
-	return func(f *PKCEFlow) error {
-		if w == nil {
-			return errors.New("WithLoginOutput: nil writer")
-		}
-		f.out = w
-		return nil
-	}
-}
-
-// NewPKCEFlow returns a browser login configured by opts.
-func NewPKCEFlow(opts ...PKCEOption) (*PKCEFlow, error) {
-	f := &PKCEFlow{timeout: DefaultLoginTimeout, browser: OpenBrowser, out: os.Stderr}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(f); err != nil {
-			return nil, err
+	c.ClientID = strings.TrimSpace(c.ClientID)
+	if c.RedirectURI != "" {
+		if _, err := loopbackRedirect(c.RedirectURI); err != nil {
+			return nil, fmt.Errorf("authenticator: PKCEConfig.RedirectURI: %w", err)
 		}
 	}
-	return f, nil
+	if c.AuthorizationEndpoint != "" {
+		if err := checkURL(c.AuthorizationEndpoint); err != nil {
+			return nil, fmt.Errorf("authenticator: PKCEConfig.AuthorizationEndpoint: %w", err)
+		}
+	}
+	return &pkceFlow{c: c}, nil
 }
 
-// FlowTimeout returns the login timeout, so that a Keeper gives the
-// browser login that long instead of its token timeout.
-func (f *PKCEFlow) FlowTimeout() time.Duration { return f.timeout }
-
-// FlowClientID returns the client id set with WithPKCEClientID, or "" when
-// the config store's is used.
-func (f *PKCEFlow) FlowClientID() string { return f.clientID }
-
-// String describes the flow; it holds no secret.
-func (f *PKCEFlow) String() string {
-	return fmt.Sprintf("PKCEFlow{clientID: %q, redirectURI: %q, authorizationEndpoint: %q, timeout: %v}",
-		f.clientID, f.redirectURI, redactURL(f.authURL), f.timeout)
-}
+func (f *pkceFlow) flowTimeout() time.Duration { return f.c.Timeout }
+func (f *pkceFlow) flowClientID() string       { return f.c.ClientID }
 
 // Token refreshes prev when it has a refresh token and otherwise, or when
 // the server answers invalid_grant, runs a browser login.
-func (f *PKCEFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error) {
+func (f *pkceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error) {
 	if cfg == nil {
 		cfg = &configstore.ClientConfig{}
 	}
@@ -224,21 +157,21 @@ func (f *PKCEFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, pre
 		if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
 			return nil, fmt.Errorf("refreshing the login: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), err))
 		}
-		f.printf("The saved login can no longer be refreshed; log in again.\n")
+		f.c.Prompter.Relogin(ctx)
 	}
 	return f.login(ctx, conf, cfg.Audience)
 }
 
 // oauth2Config resolves the client id, endpoints and redirect URI.
-func (f *PKCEFlow) oauth2Config(cfg *configstore.ClientConfig) (*oauth2.Config, error) {
-	clientID := firstNonEmpty(f.clientID, cfg.ClientID)
-	authURL := firstNonEmpty(f.authURL, cfg.AuthorizationEndpoint)
-	redirect := firstNonEmpty(f.redirectURI, cfg.RedirectURI, DefaultRedirectURI)
+func (f *pkceFlow) oauth2Config(cfg *configstore.ClientConfig) (*oauth2.Config, error) {
+	clientID := firstNonEmpty(f.c.ClientID, cfg.ClientID)
+	authURL := firstNonEmpty(f.c.AuthorizationEndpoint, cfg.AuthorizationEndpoint)
+	redirect := firstNonEmpty(f.c.RedirectURI, cfg.RedirectURI, defaultRedirectURI)
 	switch {
 	case clientID == "":
 		return nil, ErrNoClientID
 	case authURL == "":
-		return nil, ErrNoAuthorizationEndpoint
+		return nil, fmt.Errorf("%w: no authorization endpoint was configured and the config store advertised none", ErrNoEndpoint)
 	case cfg.TokenEndpoint == "":
 		return nil, ErrNoTokenEndpoint
 	}
@@ -263,11 +196,11 @@ func (f *PKCEFlow) oauth2Config(cfg *configstore.ClientConfig) (*oauth2.Config, 
 
 // login runs one browser login: listen, print and open the URL, wait for
 // the redirect, exchange the code.
-func (f *PKCEFlow) login(ctx context.Context, conf *oauth2.Config, audience string) (*oauth2.Token, error) {
+func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, audience string) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("browser login: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.c.Timeout)
 	defer cancel()
 
 	redirect, _ := loopbackRedirect(conf.RedirectURL) // checked by oauth2Config
@@ -288,6 +221,7 @@ func (f *PKCEFlow) login(ctx context.Context, conf *oauth2.Config, audience stri
 	authURL := conf.AuthCodeURL(state, opts...)
 
 	cb := &callback{
+		ui:     f.c.Prompter,
 		path:   cmpPath(redirect.Path),
 		state:  state,
 		result: make(chan loginResult, 1),
@@ -300,7 +234,7 @@ func (f *PKCEFlow) login(ctx context.Context, conf *oauth2.Config, audience stri
 		},
 	}
 	srv := &http.Server{
-		Handler:           cb,
+		Handler:           http.HandlerFunc(cb.serve),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
@@ -309,14 +243,11 @@ func (f *PKCEFlow) login(ctx context.Context, conf *oauth2.Config, audience stri
 		served.Go(func() { _ = srv.Serve(l) })
 	}
 
-	f.printf("Log in with your browser at this URL (it opens by itself where it can):\n\n  %s\n\nWaiting for the login at %s ...\n", authURL, conf.RedirectURL)
 	browserCtx, stopBrowser := context.WithCancel(ctx)
 	opened := make(chan struct{})
 	go func() {
 		defer close(opened)
-		if err := f.browser(browserCtx, authURL); err != nil {
-			f.printf("Could not open a browser (%s); open the URL above by hand.\n", clip(err.Error(), 200))
-		}
+		f.c.Prompter.Browse(browserCtx, authURL)
 	}()
 	defer func() {
 		// Let the page reach the browser, then stop listening.
@@ -341,21 +272,15 @@ func (f *PKCEFlow) login(ctx context.Context, conf *oauth2.Config, audience stri
 		if r.err != nil {
 			return nil, fmt.Errorf("browser login: %w", r.err)
 		}
-		f.printf("Logged in.\n")
+		f.c.Prompter.LoggedIn(ctx)
 		return r.tok, nil
 	case <-ctx.Done():
 		cb.finish() // a redirect that comes now gets "already finished"
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("browser login: no login arrived at %s in time (the login timeout is %v): %w", conf.RedirectURL, f.timeout, ctx.Err())
+			return nil, fmt.Errorf("browser login: no login arrived at %s in time (the login timeout is %v): %w", conf.RedirectURL, f.c.Timeout, ctx.Err())
 		}
 		return nil, fmt.Errorf("browser login: %w", ctx.Err())
 	}
-}
-
-func (f *PKCEFlow) printf(format string, args ...any) {
-	f.outMu.Lock()
-	defer f.outMu.Unlock()
-	fmt.Fprintf(f.out, format, args...)
 }
 
 type loginResult struct {
@@ -366,6 +291,7 @@ type loginResult struct {
 // callback is the handler at the redirect URI. The first request with the
 // right path decides the login; later ones are told it is over.
 type callback struct {
+	ui       Prompter
 	path     string
 	state    string
 	exchange func(code string) (*oauth2.Token, error)
@@ -376,7 +302,7 @@ type callback struct {
 // finish marks the login decided and reports whether this call did so.
 func (c *callback) finish() bool { return c.done.CompareAndSwap(false, true) }
 
-func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (c *callback) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != c.path {
 		http.NotFound(w, r)
 		return
@@ -387,59 +313,41 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.finish() {
-		writePage(w, http.StatusGone, pageData{Title: "Login already finished", Message: "This login has already finished. You can close this window."})
+		c.page(w, http.StatusGone, errLoginFinished)
 		return
 	}
 	q := r.URL.Query()
 	var res loginResult
+	status := http.StatusOK
 	switch {
 	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1:
-		res.err = ErrStateMismatch
-		writePage(w, http.StatusBadRequest, pageData{Title: "Login failed", Message: "This answer does not belong to the login that is waiting (state mismatch). Start the login again."})
+		res.err, status = ErrStateMismatch, http.StatusBadRequest
 	case q.Get("error") != "":
-		ae := &AuthorizationError{ErrorCode: q.Get("error"), ErrorDescription: q.Get("error_description")}
-		res.err = ae
-		writePage(w, http.StatusForbidden, pageData{Title: "Login failed", Message: "The authorization server refused the login.", Code: clip(ae.ErrorCode, 64), Detail: clip(ae.ErrorDescription, 256)})
+		res.err, status = &AuthorizationError{ErrorCode: q.Get("error"), ErrorDescription: q.Get("error_description")}, http.StatusForbidden
 	case q.Get("code") == "":
-		res.err = errors.New("the redirect carried neither a code nor an error")
-		writePage(w, http.StatusBadRequest, pageData{Title: "Login failed", Message: "The redirect carried neither a code nor an error."})
+		res.err, status = errors.New("the redirect carried neither a code nor an error"), http.StatusBadRequest
 	default:
-		res.tok, res.err = c.exchange(q.Get("code"))
-		if res.err != nil {
-			writePage(w, http.StatusBadGateway, pageData{Title: "Login failed", Message: "The code could not be exchanged for a token.", Detail: clip(res.err.Error(), 256)})
-		} else {
-			writePage(w, http.StatusOK, pageData{Title: "Logged in", Message: "You are logged in. You can close this window and return to the terminal."})
+		if res.tok, res.err = c.exchange(q.Get("code")); res.err != nil {
+			status = http.StatusBadGateway
 		}
 	}
+	c.page(w, status, res.err)
 	c.result <- res
 }
 
-type pageData struct {
-	Title, Message, Code, Detail string
-}
-
-// page is the callback's answer; html/template escapes every field.
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.4em}code{background:#f3f3f3;padding:.1em .3em}</style>
-</head><body><h1 id="title">{{.Title}}</h1><p id="message">{{.Message}}</p>
-{{- if .Code}}<p>Error: <code id="error">{{.Code}}</code></p>{{end}}
-{{- if .Detail}}<p id="detail">{{.Detail}}</p>{{end}}
-</body></html>
-`))
-
-func writePage(w http.ResponseWriter, status int, d pageData) {
+// page answers the browser with the prompter's page for err (nil: logged
+// in), under headers that keep the page and its URL, which holds the
+// code, to this origin.
+func (c *callback) page(w http.ResponseWriter, status int, err error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	// The URL of this page holds the code: no other origin may see it.
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	h.Set("Connection", "close")
 	w.WriteHeader(status)
-	_ = page.Execute(w, d)
+	c.ui.CallbackPage(w, err)
 }
 
 // loopbackRedirect parses a redirect URI the flow can listen on: http, a
@@ -507,31 +415,7 @@ func randomState() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// OpenBrowser opens authURL in the desktop's browser, without a shell:
-// xdg-open on Linux and the BSDs, open on macOS, rundll32 url.dll on
-// Windows. It returns once the opener started; the opener is reaped in the
-// background. It is the default of WithBrowser.
-func OpenBrowser(_ context.Context, authURL string) error {
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.Command("open", authURL)
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", authURL)
-	default:
-		cmd = exec.Command("xdg-open", authURL)
-	}
-	// The opener must not write into the terminal the URL was printed on.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", cmd.Args[0], err)
-	}
-	// Not tied to ctx: killing the opener could take the browser with it.
-	go func() { _ = cmd.Wait() }()
-	return nil
-}
-
 var (
-	_ TimeoutFlow  = (*PKCEFlow)(nil)
-	_ ClientIDFlow = (*PKCEFlow)(nil)
+	_ timeoutFlow  = (*pkceFlow)(nil)
+	_ clientIDFlow = (*pkceFlow)(nil)
 )

@@ -23,131 +23,95 @@ type SecretSource interface {
 	ClientSecret(ctx context.Context) (string, error)
 }
 
-// staticSecret is the secret given to NewClientCredentialsAuthenticator.
-type staticSecret string
-
-func (s staticSecret) ClientSecret(context.Context) (string, error) { return string(s), nil }
-func (staticSecret) String() string                                 { return "[REDACTED]" }
-func (staticSecret) GoString() string                               { return "[REDACTED]" }
-
-// Format prints "[REDACTED]" for every verb: without it, a verb that does
-// not apply to strings (%d, %x) would make fmt print the value raw.
-func (s staticSecret) Format(f fmt.State, verb rune) { formatAs(f, verb, s.String()) }
-
-// LogValue keeps the secret out of log/slog's handlers.
-func (s staticSecret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalJSON keeps the secret out of encoding/json.
-func (s staticSecret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// formatAs writes text for any fmt verb, quoted for %q.
-func formatAs(f fmt.State, verb rune, text string) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", text)
-		return
-	}
-	_, _ = io.WriteString(f, text)
+// secretSource is the SecretSource of SecretFromValue, SecretFromFile and
+// SecretFromEnv. A held value sits behind a pointer: fmt, printing a struct
+// that holds the source under a verb such as %d, shows an address, never
+// the value. Every printer shows the source, never the secret.
+type secretSource struct {
+	value *string // SecretFromValue's secret, trimmed
+	file  string  // SecretFromFile's path
+	env   string  // SecretFromEnv's variable
 }
 
 // SecretFromValue returns a source for a secret known in advance, trimmed
-// of surrounding whitespace. The secret sits behind a pointer: fmt,
-// printing a struct that holds the source in an unexported field under a
-// verb such as %d, shows an address, never the value (a string-typed
-// source would be printed raw there). Every printer shows "[REDACTED]".
+// of surrounding whitespace.
 func SecretFromValue(s string) SecretSource {
 	s = strings.TrimSpace(s)
-	return heldSecret{&s}
+	return secretSource{value: &s}
 }
-
-// heldSecret is SecretFromValue's source.
-type heldSecret struct{ p *string }
-
-func (h heldSecret) ClientSecret(context.Context) (string, error) {
-	if *h.p == "" {
-		return "", ErrEmptySecret
-	}
-	return *h.p, nil
-}
-func (heldSecret) String() string   { return "[REDACTED]" }
-func (heldSecret) GoString() string { return "[REDACTED]" }
-
-// Format prints "[REDACTED]" for every verb.
-func (h heldSecret) Format(f fmt.State, verb rune) { formatAs(f, verb, h.String()) }
-
-// LogValue keeps the secret out of log/slog's handlers.
-func (h heldSecret) LogValue() slog.Value { return slog.StringValue(h.String()) }
-
-// MarshalJSON keeps the secret out of encoding/json.
-func (h heldSecret) MarshalJSON() ([]byte, error) { return json.Marshal(h.String()) }
 
 // SecretFromFile returns a source that reads the secret from the file at
-// path at every token request, as Flyte's clientSecretLocation does.
-func SecretFromFile(path string) SecretSource { return fileSecret(path) }
+// path at every token request, as Flyte's clientSecretLocation does. The
+// file must be a regular file (or a symbolic link to one) of at most
+// 64 KiB: a FIFO or a device is refused, never waited on.
+func SecretFromFile(path string) SecretSource { return secretSource{file: path} }
 
-type fileSecret string
+// SecretFromEnv returns a source that reads the secret from the environment
+// variable name at every token request, as Flyte's clientSecretEnvVar does.
+func SecretFromEnv(name string) SecretSource { return secretSource{env: name} }
 
 // maxSecretFileSize bounds what is read from a secret file, so that a
 // wrong path (a log, a device) cannot exhaust memory or hang a refresh.
 const maxSecretFileSize = 64 << 10
 
-func (p fileSecret) ClientSecret(ctx context.Context) (string, error) {
-	b, err := secretfile.Read(ctx, string(p), maxSecretFileSize)
+// ClientSecret reads the secret. Errors name where it looked, never the
+// value or the file's content.
+func (s secretSource) ClientSecret(ctx context.Context) (string, error) {
+	switch {
+	case s.value != nil:
+		if *s.value == "" {
+			return "", ErrEmptySecret
+		}
+		return *s.value, nil
+	case s.env != "":
+		v, ok := os.LookupEnv(s.env)
+		if !ok {
+			return "", fmt.Errorf("client secret environment variable %s is not set", s.env)
+		}
+		if v = strings.TrimSpace(v); v == "" {
+			return "", fmt.Errorf("client secret environment variable %s: %w", s.env, ErrEmptySecret)
+		}
+		return v, nil
+	}
+	b, err := secretfile.Read(ctx, s.file, maxSecretFileSize)
 	switch {
 	case errors.Is(err, secretfile.ErrTooLarge):
-		return "", fmt.Errorf("client secret file %s is larger than %d KiB: is it the right file?", string(p), maxSecretFileSize>>10)
+		return "", fmt.Errorf("client secret file %s is larger than %d KiB: is it the right file?", s.file, maxSecretFileSize>>10)
 	case errors.Is(err, secretfile.ErrNotRegular):
 		return "", fmt.Errorf("client secret file: %w (want a regular file, or a symbolic link to one)", err)
 	case err != nil:
-		// The error names the file and the reason, never the content.
 		return "", fmt.Errorf("reading client secret: %w", err)
 	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("client secret file %s: %w", string(p), ErrEmptySecret)
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("client secret file %s: %w", s.file, ErrEmptySecret)
 	}
-	return s, nil
+	return v, nil
 }
 
-func (p fileSecret) String() string   { return "SecretFromFile(" + string(p) + ")" }
-func (p fileSecret) GoString() string { return p.String() }
-
-// Format prints String for every verb, so the source reads the same
-// whatever the verb.
-func (p fileSecret) Format(f fmt.State, verb rune) { formatAs(f, verb, p.String()) }
-
-// LogValue gives log/slog the path the secret is read from.
-func (p fileSecret) LogValue() slog.Value { return slog.StringValue(p.String()) }
-
-// MarshalJSON writes String.
-func (p fileSecret) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
-
-// SecretFromEnv returns a source that reads the secret from the environment
-// variable name at every token request, as Flyte's clientSecretEnvVar does.
-func SecretFromEnv(name string) SecretSource { return envSecret(name) }
-
-type envSecret string
-
-func (n envSecret) ClientSecret(context.Context) (string, error) {
-	v, ok := os.LookupEnv(string(n))
-	if !ok {
-		return "", fmt.Errorf("client secret environment variable %s is not set", string(n))
+// String names the source, never the secret.
+func (s secretSource) String() string {
+	switch {
+	case s.value != nil:
+		return "[REDACTED]"
+	case s.env != "":
+		return "SecretFromEnv(" + s.env + ")"
 	}
-	s := strings.TrimSpace(v)
-	if s == "" {
-		return "", fmt.Errorf("client secret environment variable %s: %w", string(n), ErrEmptySecret)
-	}
-	return s, nil
+	return "SecretFromFile(" + s.file + ")"
 }
 
-func (n envSecret) String() string   { return "SecretFromEnv(" + string(n) + ")" }
-func (n envSecret) GoString() string { return n.String() }
+// Format prints String for every verb, %#v included: without it, a verb
+// that does not apply to strings (%d, %x) would make fmt print fields raw.
+func (s secretSource) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	_, _ = io.WriteString(f, s.String())
+}
 
-// Format prints String for every verb, so the source reads the same
-// whatever the verb.
-func (n envSecret) Format(f fmt.State, verb rune) { formatAs(f, verb, n.String()) }
+// LogValue keeps the secret out of log/slog's handlers.
+func (s secretSource) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-// LogValue gives log/slog the variable's name, never its value.
-func (n envSecret) LogValue() slog.Value { return slog.StringValue(n.String()) }
-
-// MarshalJSON writes String.
-func (n envSecret) MarshalJSON() ([]byte, error) { return json.Marshal(n.String()) }
+// MarshalJSON keeps the secret out of encoding/json.
+func (s secretSource) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
@@ -74,7 +75,7 @@ func (p *forwardProxy) Seen() []proxiedRequest {
 func TestProxyURLIsUsed(t *testing.T) {
 	ts := newDefaultTokenServer(t)
 	proxy := newForwardProxy(t)
-	a := newAuth(t, staticFor(ts), authenticator.WithHTTPProxyURL(proxy.srv.URL))
+	a := newAuth(t, staticFor(ts), httpVia(t, netconf.Settings{ProxyURL: proxy.srv.URL}))
 
 	require.NoError(t, a.RefreshCredentials(context.Background()))
 
@@ -99,9 +100,9 @@ func TestTLSTokenEndpoint(t *testing.T) {
 		wantErr string
 	}{
 		{name: "unknown CA", wantErr: "certificate"},
-		{name: "another CA", opts: []authenticator.Option{authenticator.WithCACertFile(otherCAFile)}, wantErr: "certificate"},
-		{name: "CA file", opts: []authenticator.Option{authenticator.WithCACertFile(caFile)}},
-		{name: "skip verify", opts: []authenticator.Option{authenticator.WithInsecureSkipVerify()}},
+		{name: "another CA", opts: []authenticator.Option{httpVia(t, netconf.Settings{CAFile: otherCAFile})}, wantErr: "certificate"},
+		{name: "CA file", opts: []authenticator.Option{httpVia(t, netconf.Settings{CAFile: caFile})}},
+		{name: "skip verify", opts: []authenticator.Option{httpVia(t, netconf.Settings{SkipVerify: true})}},
 		{name: "caller's HTTP client", opts: []authenticator.Option{authenticator.WithHTTPClient(ts.HTTPClient())}},
 	}
 	for _, tt := range tests {

@@ -84,9 +84,3 @@ func (k *Keeper) Transport(base http.RoundTripper) http.RoundTripper {
 		Logger:    k.opts.logger,
 	}
 }
-
-// HTTPClient returns an *http.Client whose requests carry the Keeper's
-// token (see Transport).
-func (k *Keeper) HTTPClient() *http.Client {
-	return &http.Client{Transport: k.Transport(nil)}
-}

@@ -97,8 +97,10 @@ func (r *Flyte2Remote) GetClientConfig(ctx context.Context) (*ClientConfig, erro
 // that GetPublicClientConfig answered, so the server is a Flyte 2 one.
 // Unlike Remote's fetch, neither call cancels the other:
 // GetPublicClientConfig's answer tells "no IdP" (it succeeds) from "not
-// Flyte 2" (Unimplemented too).
+// Flyte 2" (Unimplemented too). Neither carries the caller's outgoing
+// metadata.
 func (r *Flyte2Remote) fetch(ctx context.Context) (cfg *ClientConfig, served bool, _ error) {
+	ctx = anonymous(ctx)
 	var (
 		meta            *authmeta2pb.GetOAuth2MetadataResponse
 		pub             *authmeta2pb.GetPublicClientConfigResponse

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/flyteauth/grpcauth/internal/flight"
 	"github.com/flyteauth/grpcauth/internal/redact"
@@ -158,9 +159,21 @@ func (r *Remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
 	return c.Clone(), nil
 }
 
-// fetch calls both RPCs in parallel and maps their answers.
+// anonymous returns ctx without any outgoing gRPC metadata, for the
+// AuthMetadataService calls: they are anonymous, and the fetch runs on a
+// context that keeps its first caller's values (flight.Group), so an
+// authorization or tenant header that caller set with
+// metadata.NewOutgoingContext or AppendToOutgoingContext would otherwise
+// ride along. Its other values (a trace span, say) are kept.
+func anonymous(ctx context.Context) context.Context {
+	return metadata.NewOutgoingContext(ctx, metadata.MD{})
+}
+
+// fetch calls both RPCs in parallel and maps their answers. They carry
+// none of the caller's outgoing metadata.
 func (r *Remote) fetch(ctx context.Context) (*ClientConfig, error) {
 	r.logger.Debug("configstore: fetching auth metadata")
+	ctx = anonymous(ctx)
 	var (
 		meta *authmetapb.OAuth2MetadataResponse
 		pub  *authmetapb.PublicClientAuthConfigResponse

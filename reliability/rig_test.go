@@ -31,6 +31,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -134,7 +135,7 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 		r.front = newTLSFront(t, tokens.URL())
 		r.onClose(r.front.close)
 		r.tokenURL = r.front.url() + testserver.TokenPath
-		authOpts = append(authOpts, authenticator.WithCACertFile(r.front.caFile))
+		authOpts = append(authOpts, httpVia(t, netconf.Settings{CAFile: r.front.caFile}))
 	}
 	if cfg.idpFront {
 		r.idp = newReverseProxy(t, tokens.URL())
@@ -144,7 +145,7 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 	if cfg.proxy {
 		r.proxy = newForwardProxy(t)
 		r.onClose(r.proxy.stop)
-		authOpts = append(authOpts, authenticator.WithHTTPProxyURL("http://"+r.proxy.addr))
+		authOpts = append(authOpts, httpVia(t, netconf.Settings{ProxyURL: "http://" + r.proxy.addr}))
 	}
 
 	ca, err := testserver.NewCA()
@@ -672,3 +673,12 @@ func clipText(s string, n int) string {
 // credOK is Credential as the (key, value, ok) of a test that only asks
 // whether a credential is at hand.
 func credOK(key, value string, err error) (string, string, bool) { return key, value, err == nil }
+
+// httpVia makes token requests through a client built from s, as
+// grpcauth.New builds it from a Flyte config.
+func httpVia(t testing.TB, s netconf.Settings) authenticator.Option {
+	t.Helper()
+	tr, err := s.Transport()
+	require.NoError(t, err)
+	return authenticator.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: netconf.NoRedirects})
+}

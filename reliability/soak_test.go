@@ -3,6 +3,7 @@ package reliability_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -98,7 +99,12 @@ func (s *soakStats) record(sh shape, d time.Duration, err error) {
 	}
 }
 
+// TestSoak runs for -soak (30 s by default): go test -short skips it,
+// unless -soak is given too. make test (what CI runs) has no -short.
 func TestSoak(t *testing.T) {
+	if testing.Short() && !soakFlagSet() {
+		t.Skipf("a %v soak; run without -short, or give -soak", *soakFor)
+	}
 	duration := *soakFor
 	goroutinesBefore := runtime.NumGoroutine()
 	r := newRig(t, rigConfig{
@@ -296,4 +302,11 @@ func pollUntil(d time.Duration, cond func() bool) bool {
 		<-tick.C
 	}
 	return true
+}
+
+// soakFlagSet reports whether -soak was given on the command line.
+func soakFlagSet() bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "soak" })
+	return set
 }

@@ -115,3 +115,10 @@ func (c *configFlags) load(fs *flag.FlagSet, env environment) (grpcauth.Config, 
 	}
 	return cfg, err
 }
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +11,12 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
 
@@ -72,13 +74,12 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	cf.register(fs)
 	var cache cacheFlags
 	cache.register(fs)
-	timeout := fs.Duration("timeout", authenticator.DefaultLoginTimeout, "give up when the login is not done within this `duration`")
+	timeout := fs.Duration("timeout", 0, "give up when the login is not done within this `duration` (default: the config's pkceConfig.timeout or deviceFlowConfig.timeout, else 2m for the browser, 10m for the device code)")
 	noBrowser := fs.Bool("no-browser", false, "only print the URL, do not open a browser")
-	redirect := fs.String("redirect-uri", "", "loopback redirect `URI` to listen on (default: the one FlyteAdmin advertises, else "+authenticator.DefaultRedirectURI+")")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	if *timeout <= 0 {
+	if *timeout < 0 || (*timeout == 0 && flagSet(fs, "timeout")) {
 		fmt.Fprintln(stderr, "grpcauth login: --timeout must be positive")
 		return exitUsage
 	}
@@ -92,62 +93,36 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintf(stderr, "grpcauth login: authType is %q; login runs an interactive flow: the browser login (admin.authType: Pkce, the default) or the device code (DeviceFlow)\n", cfg.AuthType)
 		return exitUsage
 	}
+	if *timeout > 0 {
+		cfg.PkceConfig.Timeout, cfg.DeviceFlowConfig.Timeout = *timeout, *timeout
+	}
 	files, err := cache.open(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
 		return exitFail
 	}
-	var flow authenticator.Flow
-	if mode == grpcauth.AuthTypeDeviceFlow {
-		flowOpts := []authenticator.DeviceCodeOption{authenticator.WithDeviceTimeout(*timeout), authenticator.WithDevicePrompt(stderr)}
-		if id := strings.TrimSpace(cfg.ClientID); id != "" {
-			flowOpts = append(flowOpts, authenticator.WithDeviceClientID(id))
-		}
-		if cfg.DeviceFlowConfig.PollInterval > 0 {
-			flowOpts = append(flowOpts, authenticator.WithDevicePollInterval(cfg.DeviceFlowConfig.PollInterval))
-		}
-		flow, err = authenticator.NewDeviceCodeFlow(flowOpts...)
-	} else {
-		flowOpts := []authenticator.PKCEOption{authenticator.WithLoginTimeout(*timeout), authenticator.WithLoginOutput(stderr)}
-		if id := strings.TrimSpace(cfg.ClientID); id != "" {
-			flowOpts = append(flowOpts, authenticator.WithPKCEClientID(id))
-		}
-		if *redirect != "" {
-			flowOpts = append(flowOpts, authenticator.WithRedirectURI(*redirect))
-		}
-		switch {
-		case *noBrowser:
-			flowOpts = append(flowOpts, authenticator.WithBrowser(nil))
-		case env.browser != nil:
-			flowOpts = append(flowOpts, authenticator.WithBrowser(env.browser))
-		}
-		flow, err = authenticator.NewPKCEFlow(flowOpts...)
-	}
+	// The login logs in afresh even when a token is cached, and replaces
+	// it: its cache is written, never read.
+	c, err := grpcauth.New(cfg,
+		grpcauth.WithTokenCache(freshLogin{files}),
+		grpcauth.WithLogger(warnLogger(stderr)),
+		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser, NoBrowser: *noBrowser}))
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
-		return exitUsage
+		return exitFail
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, *timeout+30*time.Second)
+	defer c.Close()
+	loginTimeout := cmp.Or(cfg.PkceConfig.Timeout, 2*time.Minute)
+	if mode == grpcauth.AuthTypeDeviceFlow {
+		loginTimeout = cmp.Or(cfg.DeviceFlowConfig.Timeout, 10*time.Minute)
+	}
+	ctx, cancel := context.WithTimeout(ctx, loginTimeout+30*time.Second)
 	defer cancel()
-	err = withStore(cfg, func(store configstore.ClientConfigStore) error {
-		// The Keeper resolves the configuration and saves the token; a
-		// cache it cannot read from makes it log in afresh.
-		opts, err := cfg.AuthenticatorOptions()
-		if err != nil {
+	err = func() error {
+		if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
 			return err
 		}
-		k, err := authenticator.New(cfg.Endpoint, store, flow, append(opts,
-			authenticator.WithCache(freshLogin{files}),
-			authenticator.WithLogger(warnLogger(stderr)))...)
-		if err != nil {
-			return err
-		}
-		defer k.Close()
-		if err := k.RefreshCredentials(ctx); err != nil {
-			return err
-		}
-		id, err := loginClientID(ctx, cfg, store)
+		id, err := loginClientID(ctx, cfg, c.ConfigStore)
 		if err != nil {
 			return err
 		}
@@ -158,12 +133,12 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintf(stdout, "Logged in to %s as client %s.\n", cfg.Endpoint, id)
 		fmt.Fprintf(stdout, "The token is kept in %s%s%s.\n", files.Path(authenticator.CacheKey(cfg.Endpoint, id)), validity(tok), refreshNote(tok))
 		return nil
-	})
+	}()
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
 		var ae *authenticator.AuthorizationError
 		if errors.As(err, &ae) {
-			fmt.Fprintf(stderr, "OAuth error: %s\n", ae.ErrorCode)
+			fmt.Fprintf(stderr, "OAuth error: %s\n", redact.Clip(ae.ErrorCode, 64))
 		}
 		return exitFail
 	}
@@ -194,11 +169,17 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	defer cancel()
 	id := strings.TrimSpace(cfg.ClientID)
 	if id == "" {
-		err = withStore(cfg, func(store configstore.ClientConfigStore) error {
-			var err error
-			id, err = loginClientID(ctx, cfg, store)
+		// Ask the deployment, through the client every command builds, so
+		// that a proxy in front of it lets the metadata RPCs through.
+		err = func() error {
+			c, err := grpcauth.New(cfg, grpcauth.WithTokenCache(files), grpcauth.WithLogger(warnLogger(stderr)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			id, err = loginClientID(ctx, cfg, c.ConfigStore)
 			return err
-		})
+		}()
 		if err != nil {
 			fmt.Fprintf(stderr, "grpcauth logout: cannot tell which token to remove (set --client-id): %v\n", err)
 			return exitFail
@@ -223,29 +204,6 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	return exitOK
 }
 
-// withStore dials FlyteAdmin for its AuthMetadataService (anonymous RPCs,
-// a connection without interceptors) and runs f with the store.
-func withStore(cfg grpcauth.Config, f func(configstore.ClientConfigStore) error) error {
-	target, err := cfg.Target()
-	if err != nil {
-		return err
-	}
-	creds, err := cfg.TransportCredentials()
-	if err != nil {
-		return err
-	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		return fmt.Errorf("dialing %s: %w", target, err)
-	}
-	defer conn.Close()
-	store, err := configstore.NewRemote(conn)
-	if err != nil {
-		return err
-	}
-	return f(store)
-}
-
 // loginClientID is the configured client id, else the one the store advertises.
 func loginClientID(ctx context.Context, cfg grpcauth.Config, store configstore.ClientConfigStore) (string, error) {
 	if id := strings.TrimSpace(cfg.ClientID); id != "" {
@@ -256,7 +214,7 @@ func loginClientID(ctx context.Context, cfg grpcauth.Config, store configstore.C
 		return "", err
 	}
 	if cc.ClientID == "" {
-		return "", authenticator.ErrNoClientID
+		return "", fmt.Errorf("the deployment advertises %w", authenticator.ErrNoClientID)
 	}
 	return cc.ClientID, nil
 }

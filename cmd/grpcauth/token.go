@@ -130,17 +130,20 @@ func tlsHint(err error, cfg grpcauth.Config) string {
 	return "the server's certificate is not trusted: name its CA with --ca-cert (admin.caCertFilePath), or check that the endpoint's host name is one the certificate names"
 }
 
-// fetchProxyToken runs cfg's proxyCommand and returns the metadata key and
-// value ("Bearer <token>") to send its token with.
+// fetchProxyToken runs cfg's proxyCommand, through the client every
+// command builds, and returns the metadata key and value ("Bearer
+// <token>") to send its token with.
 func fetchProxyToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
-	k, err := cfg.NewProxyAuthenticator()
+	if len(cfg.ProxyCommand) == 0 {
+		return "", "", errors.New("no proxyCommand: set admin.proxyCommand or FLYTE_CREDENTIALS_PROXY_COMMAND")
+	}
+	// The proxy token needs nothing of the flow: a placeholder one keeps
+	// an incomplete flow configuration from failing the command.
+	cfg.AuthType, cfg.Command = grpcauth.AuthTypeExternalCommand, []string{"true"}
+	c, err := grpcauth.New(cfg)
 	if err != nil {
 		return "", "", err
 	}
-	defer k.Close()
-	tok, err := k.Token(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	return grpcauth.ProxyAuthorizationKey, "Bearer " + tok.AccessToken, nil
+	defer c.Close()
+	return c.Proxy.Credential(ctx)
 }

@@ -84,44 +84,45 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		closeBody(r.Body)
 		return nil, errors.New("grpcauth: request without a URL")
 	}
-	if reason := t.mayCarry(r); reason != "" {
+	if crossOrigin(r) {
+		// As net/http drops Authorization on such a hop, so do we.
+		t.logger().Debug("grpcauth: a redirect to another scheme or host goes without the "+t.What, "host", redact.Clip(r.URL.Host, 200))
+		return t.base().RoundTrip(r)
+	}
+	if !t.AllowHTTP && !strings.EqualFold(r.URL.Scheme, "https") && !transportsec.LoopbackHost(r.URL.Hostname()) {
+		const why = "plain http to a host that is not loopback; use https, or allow plaintext explicitly (Flyte's insecure: true)"
 		if t.Refuse != nil {
 			closeBody(r.Body)
-			return nil, fmt.Errorf("grpcauth: %w: not sending the %s to %s: %s", t.Refuse, t.What, redact.URL(r.URL.String()), reason)
+			return nil, fmt.Errorf("grpcauth: %w: not sending the %s to %s: %s", t.Refuse, t.What, redact.URL(r.URL.String()), why)
 		}
-		t.logger().Warn("grpcauth: sending a request without the "+t.What, "host", redact.Clip(r.URL.Host, 200), "reason", reason)
+		t.logger().Warn("grpcauth: sending a request without the "+t.What, "host", redact.Clip(r.URL.Host, 200), "reason", why)
 		return t.base().RoundTrip(r)
 	}
 	ctx := r.Context()
 	key, value, err := t.Creds.Credential(ctx)
-	if err != nil {
-		if t.Required || ctx.Err() != nil {
-			closeBody(r.Body)
-			return nil, fmt.Errorf("grpcauth: no %s for %s: %w", t.What, redact.URL(r.URL.String()), err)
-		}
-		return t.base().RoundTrip(r)
+	if err != nil && (t.Required || ctx.Err() != nil) {
+		closeBody(r.Body)
+		return nil, fmt.Errorf("grpcauth: no %s for %s: %w", t.What, redact.URL(r.URL.String()), err)
 	}
-	if t.Header != "" {
-		key = t.Header
-	}
-	resp, err := t.base().RoundTrip(with(r, r.Body, key, value))
+	resp, err := t.send(r, r.Body, key, value)
 	if err != nil {
 		return nil, err
 	}
 	if !t.Refused(resp) {
-		t.Creds.Accepted(value)
+		t.accepted(value)
 		return resp, nil
 	}
 	if ctx.Err() != nil {
 		return resp, nil
 	}
-	body := r.Body
+	// The refusal is reported even when the request cannot be sent again,
+	// so that the next request does not carry the refused credential.
+	body, replay := r.Body, true
 	if body != nil && body != http.NoBody {
 		if r.GetBody == nil {
-			return resp, nil // it cannot be sent again
-		}
-		if body, err = r.GetBody(); err != nil {
-			return resp, nil
+			replay = false
+		} else if body, err = r.GetBody(); err != nil {
+			replay = false
 		}
 	}
 	t.logger().Debug("grpcauth: the "+t.What+" was refused, getting a new one", "status", resp.StatusCode, "host", redact.Clip(r.URL.Host, 200))
@@ -130,13 +131,12 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.logger().Warn("grpcauth: getting a new "+t.What+" failed", "host", redact.Clip(r.URL.Host, 200), "error", err)
 		return resp, nil // the refusal, as it came
 	}
-	key, value, err = t.Creds.Credential(ctx)
-	if err != nil {
-		closeBody(body)
+	if !replay {
 		return resp, nil
 	}
-	if t.Header != "" {
-		key = t.Header
+	if key, value, err = t.Creds.Credential(ctx); err != nil {
+		closeBody(body)
+		return resp, nil
 	}
 	// The first answer is dropped only now that a second request can go;
 	// a little of it is read so that its connection can be reused.
@@ -145,26 +145,50 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.OnRetry != nil {
 		t.OnRetry(r.URL.Path)
 	}
-	resp, err = t.base().RoundTrip(with(r, body, key, value))
+	resp, err = t.send(r, body, key, value)
 	if err == nil && !t.Refused(resp) {
-		t.Creds.Accepted(value)
+		t.accepted(value)
 	}
 	return resp, err
 }
 
-// mayCarry says why r may not carry the credential, or "" when it may.
-func (t *Transport) mayCarry(r *http.Request) string {
+// send sends a copy of r with body and, when value is set, the credential.
+func (t *Transport) send(r *http.Request, body io.ReadCloser, key, value string) (*http.Response, error) {
+	if value == "" {
+		if body == r.Body {
+			return t.base().RoundTrip(r)
+		}
+		out := r.Clone(r.Context())
+		out.Body = body
+		return t.base().RoundTrip(out)
+	}
+	if t.Header != "" {
+		key = t.Header
+	}
+	return t.base().RoundTrip(with(r, body, key, value))
+}
+
+// accepted reports a credential that got through.
+func (t *Transport) accepted(value string) {
+	if value != "" {
+		t.Creds.Accepted(value)
+	}
+}
+
+// crossOrigin reports whether r is a redirect hop to another scheme or
+// host than the request it began with. A hop whose chain back to that
+// request is broken (a base transport that left Response.Request nil)
+// counts as one: the credential is withheld rather than sent where it
+// cannot be told safe.
+func crossOrigin(r *http.Request) bool {
 	first := r
-	for first.Response != nil && first.Response.Request != nil {
-		first = first.Response.Request // r is a redirect hop: find where it began
+	for first.Response != nil {
+		if first.Response.Request == nil {
+			return true
+		}
+		first = first.Response.Request
 	}
-	if first != r && (!strings.EqualFold(first.URL.Scheme, r.URL.Scheme) || !strings.EqualFold(first.URL.Host, r.URL.Host)) {
-		return "it is a redirect to another scheme or host than the request's"
-	}
-	if t.AllowHTTP || strings.EqualFold(r.URL.Scheme, "https") || transportsec.LoopbackHost(r.URL.Hostname()) {
-		return ""
-	}
-	return "plain http to a host that is not loopback; use https, or allow plaintext explicitly (Flyte's insecure: true)"
+	return !strings.EqualFold(first.URL.Scheme, r.URL.Scheme) || !strings.EqualFold(first.URL.Host, r.URL.Host)
 }
 
 // with returns a copy of r with body and the header key set to value; a

@@ -1,0 +1,318 @@
+package grpcauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"google.golang.org/grpc"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/netconf"
+	"github.com/flyteauth/grpcauth/loginui"
+	"github.com/flyteauth/grpcauth/tokencache"
+)
+
+// ProxyAuthorizationKey is the metadata key, and HTTP header, that carries
+// the token of proxyCommand.
+const ProxyAuthorizationKey = "proxy-authorization"
+
+// parts is what authenticates a client of the deployment, whatever carries
+// its calls: New's gRPC connection, connectauth's HTTP client, a command.
+// build makes them, from one Config and one set of options, for every
+// entry point.
+type parts struct {
+	keeper *authenticator.Keeper
+	proxy  *authenticator.Keeper // nil without proxyCommand
+	store  configstore.ClientConfigStore
+	// iopts are the interceptor options: the Config's, then the caller's.
+	iopts []interceptor.Option
+	// netconf is how the deployment and its token endpoint are reached.
+	netconf netconf.Settings
+}
+
+// close ends both keepers. It is safe to call more than once.
+func (p *parts) close() {
+	_ = p.keeper.Close()
+	if p.proxy != nil {
+		_ = p.proxy.Close()
+	}
+}
+
+// interceptors are the dial options that install the interceptors on a
+// gRPC connection: the OAuth2 token's outside, the proxy token's inside,
+// so that the OAuth2 ones see the proxy's refusals first.
+func (p *parts) interceptors() []grpc.DialOption {
+	d := []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(p.keeper, p.iopts...)),
+		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(p.keeper, p.iopts...)),
+	}
+	if p.proxy != nil {
+		d = append(d,
+			grpc.WithChainUnaryInterceptor(interceptor.ProxyUnaryClientInterceptor(p.proxy, p.iopts...)),
+			grpc.WithChainStreamInterceptor(interceptor.ProxyStreamClientInterceptor(p.proxy, p.iopts...)),
+		)
+	}
+	return d
+}
+
+// httpTransport wraps base so that its requests carry the proxy token,
+// when there is a proxyCommand; else it returns base.
+func (p *parts) httpTransport(base http.RoundTripper) http.RoundTripper {
+	if p.proxy == nil {
+		return base
+	}
+	return interceptor.ProxyTransport(p.proxy, base, p.iopts...)
+}
+
+// build makes the parts of a client of the deployment cfg names. meta
+// carries the AuthMetadataService RPCs, when the store must ask them. It
+// does no network I/O.
+func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error) {
+	mode, err := cfg.authMode()
+	if err != nil {
+		return nil, err
+	}
+	p := &parts{netconf: cfg.netconf()}
+	if cfg.Insecure {
+		p.iopts = append(p.iopts, interceptor.WithInsecure())
+	}
+	if o.logger != nil {
+		p.iopts = append(p.iopts, interceptor.WithLogger(o.logger))
+	}
+	p.iopts = append(p.iopts, o.iopts...)
+
+	// Every keeper gets the logger and the token timeout first, so that
+	// the caller's own options win.
+	var common []authenticator.Option
+	if o.logger != nil {
+		common = append(common, authenticator.WithLogger(o.logger))
+	}
+	if o.timeout > 0 {
+		common = append(common, authenticator.WithTokenTimeout(o.timeout))
+	}
+
+	if len(cfg.ProxyCommand) > 0 {
+		if p.proxy, err = cfg.proxyKeeper(common); err != nil {
+			return nil, err
+		}
+	}
+	fail := func(err error) (*parts, error) {
+		if p.proxy != nil {
+			_ = p.proxy.Close()
+		}
+		return nil, err
+	}
+	hc, err := p.tokenHTTPClient()
+	if err != nil {
+		return fail(err)
+	}
+	if p.store, err = cfg.configStore(mode, o, meta); err != nil {
+		return fail(err)
+	}
+	flow, fopts, err := cfg.flow(mode, o)
+	if err != nil {
+		return fail(err)
+	}
+	kopts := append(common, authenticator.WithHTTPClient(hc))
+	kopts = append(kopts, cfg.keeperOptions()...)
+	kopts = append(kopts, fopts...)
+	kopts = append(kopts, o.aopts...)
+	if p.keeper, err = authenticator.New(cfg.Endpoint, p.store, flow, kopts...); err != nil {
+		return fail(fmt.Errorf("grpcauth: %w", err))
+	}
+	return p, nil
+}
+
+// tokenHTTPClient is the client of the token requests: the Config's TLS
+// settings and HTTP proxy, the proxy token on every request, no redirects
+// (a token endpoint that redirects is misconfigured, and following it
+// would send the credentials on).
+func (p *parts) tokenHTTPClient() (*http.Client, error) {
+	tr, err := p.netconf.Transport()
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: %w", err)
+	}
+	return &http.Client{Transport: p.httpTransport(tr), CheckRedirect: netconf.NoRedirects}, nil
+}
+
+// netconf are the Config's connection settings.
+func (c Config) netconf() netconf.Settings {
+	return netconf.Settings{CAFile: c.CACertFilePath, SkipVerify: c.InsecureSkipVerify, ProxyURL: c.HTTPProxyURL}
+}
+
+// keeperOptions are the Keeper options the Config gives whatever the
+// flow: tokenUrl, scopes, audience, authorizationHeader,
+// tokenRefreshWindow and insecure.
+func (c Config) keeperOptions() []authenticator.Option {
+	var o []authenticator.Option
+	if c.TokenURL != "" {
+		o = append(o, authenticator.WithTokenURL(c.TokenURL))
+	}
+	if len(c.Scopes) > 0 {
+		o = append(o, authenticator.WithScopes(c.Scopes...))
+	}
+	if c.Audience != "" {
+		o = append(o, authenticator.WithAudience(c.Audience))
+	}
+	if c.AuthorizationHeader != "" {
+		o = append(o, authenticator.WithHeaderKey(c.AuthorizationHeader))
+	}
+	if c.TokenRefreshWindow > 0 {
+		o = append(o, authenticator.WithRefreshMargin(c.TokenRefreshWindow))
+	}
+	if c.Insecure {
+		o = append(o, authenticator.WithAllowHTTP())
+	}
+	return o
+}
+
+// proxyKeeper is the Keeper of proxyCommand: it runs the command for each
+// proxy token (again at the token's JWT expiry and when the proxy refuses
+// it) and hands out "proxy-authorization: Bearer <token>".
+func (c Config) proxyKeeper(common []authenticator.Option) (*authenticator.Keeper, error) {
+	flow, err := authenticator.NewCommandFlow(c.ProxyCommand)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: proxyCommand (from %s): %w", c.Source("proxyCommand"), err)
+	}
+	store := configstore.NewStatic(configstore.ClientConfig{})
+	opts := append([]authenticator.Option{authenticator.WithHeaderKey(ProxyAuthorizationKey)}, common...)
+	if c.Insecure {
+		opts = append(opts, authenticator.WithAllowHTTP())
+	}
+	k, err := authenticator.New(c.Endpoint, store, flow, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: proxyCommand: %w", err)
+	}
+	return k, nil
+}
+
+// flow returns the flow of mode and the Keeper options it needs.
+func (c Config) flow(mode string, o *options) (authenticator.Flow, []authenticator.Option, error) {
+	switch mode {
+	case AuthTypeClientSecret:
+		if strings.TrimSpace(c.ClientID) == "" {
+			return nil, nil, errors.New("grpcauth: authType ClientSecret needs a clientId (FLYTE_CREDENTIALS_CLIENT_ID)")
+		}
+		src, err := c.secretSource()
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := authenticator.ClientCredentials(c.ClientID, src)
+		if err != nil {
+			return nil, nil, fmt.Errorf("grpcauth: %w", err)
+		}
+		return f, nil, nil
+	case AuthTypeExternalCommand:
+		if len(c.Command) == 0 {
+			return nil, nil, errors.New("grpcauth: authType ExternalCommand needs a command (admin.command, FLYTE_CREDENTIALS_COMMAND)")
+		}
+		f, err := authenticator.NewCommandFlow(c.Command)
+		if err != nil {
+			return nil, nil, fmt.Errorf("grpcauth: command (from %s): %w", c.Source("command"), err)
+		}
+		return f, nil, nil
+	}
+	// The interactive flows: a person is shown the login, and the tokens
+	// are kept in a cache shared by the user's processes.
+	prompt := o.prompt
+	if prompt == nil {
+		prompt = &loginui.Terminal{}
+	}
+	var f authenticator.Flow
+	var err error
+	refresh := c.PkceConfig.RefreshTime
+	if mode == AuthTypeDeviceFlow {
+		refresh = c.DeviceFlowConfig.RefreshTime
+		f, err = authenticator.NewDeviceFlow(authenticator.DeviceConfig{
+			ClientID:     c.ClientID,
+			Timeout:      c.DeviceFlowConfig.Timeout,
+			PollInterval: c.DeviceFlowConfig.PollInterval,
+			Prompter:     prompt,
+		})
+	} else {
+		f, err = authenticator.NewPKCEFlow(authenticator.PKCEConfig{
+			ClientID: c.ClientID,
+			Timeout:  c.PkceConfig.Timeout,
+			Prompter: prompt,
+		})
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("grpcauth: authType %s: %w", strings.TrimSuffix(mode, " (default)"), err)
+	}
+	cache := o.cache
+	if cache == nil {
+		file, err := tokencache.NewFile()
+		if err != nil {
+			return nil, nil, fmt.Errorf("grpcauth: token cache: %w", err)
+		}
+		cache = file
+	}
+	opts := []authenticator.Option{authenticator.WithCache(cache)}
+	if c.TokenRefreshWindow == 0 && refresh > 0 {
+		opts = append(opts, authenticator.WithRefreshMargin(refresh))
+	}
+	if mode == defaultPkce {
+		// Chosen by default, not by the user: log in only when a server
+		// asks for a token.
+		opts = append(opts, authenticator.WithLazyStart())
+	}
+	return f, opts, nil
+}
+
+// configStore returns where the Keeper learns what cfg does not name: the
+// store the caller gave, else the deployment's AuthMetadataService over
+// meta, asked only for what is missing (flyte#2957), or nothing at all
+// when cfg names it all. For client credentials, tokenUrl spares
+// GetOAuth2Metadata, and scopes with authorizationHeader (and audience,
+// when useAudienceFromAdmin asks for the server's) spare
+// GetPublicClientConfig; an external command needs no token endpoint. The
+// interactive flows need the server's authorization or device endpoint and
+// public client, so they always ask.
+func (c Config) configStore(mode string, o *options, meta grpc.ClientConnInterface) (configstore.ClientConfigStore, error) {
+	if o.store != nil {
+		return o.store, nil
+	}
+	var needMeta, needPublic bool
+	switch mode {
+	case AuthTypeClientSecret:
+		needMeta = c.TokenURL == ""
+		needPublic = len(c.Scopes) == 0 || c.AuthorizationHeader == "" || (c.UseAudienceFromAdmin && c.Audience == "")
+	case AuthTypeExternalCommand:
+		needPublic = c.AuthorizationHeader == ""
+	default:
+		needMeta, needPublic = true, true
+	}
+	if !needMeta && !needPublic {
+		return configstore.NewStatic(configstore.ClientConfig{
+			TokenEndpoint: c.TokenURL,
+			Scopes:        c.Scopes,
+			HeaderKey:     c.AuthorizationHeader,
+			Audience:      c.Audience,
+		}), nil
+	}
+	var opts []configstore.RemoteOption
+	if o.logger != nil {
+		opts = append(opts, configstore.WithLogger(o.logger))
+	}
+	if o.timeout > 0 {
+		opts = append(opts, configstore.WithFetchTimeout(o.timeout))
+	}
+	if !needMeta {
+		opts = append(opts, configstore.WithoutOAuth2Metadata())
+	}
+	if !needPublic {
+		opts = append(opts, configstore.WithoutPublicClientConfig())
+	}
+	if strings.TrimSpace(c.TokenURL) != "" {
+		opts = append(opts, configstore.AllowMissingTokenEndpoint())
+	}
+	s, err := configstore.NewServiceRemote(meta, o.service, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: %w", err)
+	}
+	return s, nil
+}

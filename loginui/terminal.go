@@ -1,0 +1,173 @@
+package loginui
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+	"golang.org/x/oauth2"
+	"golang.org/x/term"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/redact"
+)
+
+// Terminal shows interactive logins on a terminal: the URL of a browser
+// login (opened in a browser where it can), the URL and code of a device
+// login (with a QR code when Out is a terminal), and a short page in the
+// browser at the end of a browser login. Its fields are set before use; it
+// is safe for concurrent use.
+type Terminal struct {
+	// Out receives the messages; nil means os.Stderr.
+	Out io.Writer
+	// Browser opens a URL; nil means OpenBrowser. It must return when its
+	// ctx ends. An error is shown, not fatal: the person can still open
+	// the printed URL.
+	Browser func(ctx context.Context, url string) error
+	// NoBrowser only prints the URL of a browser login, such as over SSH.
+	NoBrowser bool
+	// QRCode shows the QR code of a device login's URL even when Out is
+	// not a terminal.
+	QRCode bool
+
+	mu sync.Mutex // serializes writes to Out
+}
+
+var _ authenticator.Prompter = (*Terminal)(nil)
+
+func (t *Terminal) out() io.Writer { return cmp.Or[io.Writer](t.Out, os.Stderr) }
+
+// say writes s to Out; a message that cannot be written is no reason to
+// fail a login.
+func (t *Terminal) say(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _ = io.WriteString(t.out(), s)
+}
+
+// Browse prints authURL and opens it in a browser unless NoBrowser.
+func (t *Terminal) Browse(ctx context.Context, authURL string) {
+	t.say(fmt.Sprintf("Log in with your browser at this URL (it opens by itself where it can):\n\n  %s\n\nWaiting for the login ...\n", clean(authURL, 4096)))
+	if t.NoBrowser {
+		return
+	}
+	open := t.Browser
+	if open == nil {
+		open = OpenBrowser
+	}
+	if err := open(ctx, authURL); err != nil {
+		t.say(fmt.Sprintf("Could not open a browser (%s); open the URL above by hand.\n", clean(err.Error(), 200)))
+	}
+}
+
+// DeviceCode shows where to go and which code to check or enter. The code
+// stands on a line of its own, as the server wrote it (servers differ in
+// whether they accept it with other separators).
+func (t *Terminal) DeviceCode(_ context.Context, d *oauth2.DeviceAuthResponse) {
+	code := clean(d.UserCode, 64)
+	var b strings.Builder
+	if u := clean(d.VerificationURIComplete, 2048); u != "" {
+		fmt.Fprintf(&b, "To sign in, open this page in a browser on any device:\n\n    %s\n\n", u)
+		fmt.Fprintf(&b, "and check that it shows the code:\n\n    %s\n\n", code)
+	} else {
+		fmt.Fprintf(&b, "To sign in, open this page in a browser on any device:\n\n    %s\n\n", clean(d.VerificationURI, 2048))
+		fmt.Fprintf(&b, "and enter the code:\n\n    %s\n\n", code)
+	}
+	if t.QRCode || isTerminal(t.out()) {
+		target := cmp.Or(d.VerificationURIComplete, d.VerificationURI)
+		if q, err := qrcode.New(target, qrcode.Low); err == nil {
+			b.WriteString("Or scan this QR code with a phone:\n\n")
+			b.WriteString(q.ToSmallString(false))
+			b.WriteString("\n")
+		}
+	}
+	if !d.Expiry.IsZero() {
+		fmt.Fprintf(&b, "Waiting for approval; the code expires in %v.\n", time.Until(d.Expiry).Round(time.Minute))
+	} else {
+		b.WriteString("Waiting for approval.\n")
+	}
+	t.say(b.String())
+}
+
+// Relogin says that the saved login was refused.
+func (t *Terminal) Relogin(context.Context) {
+	t.say("Your saved login is no longer accepted; log in again.\n\n")
+}
+
+// LoggedIn says that the login is done.
+func (t *Terminal) LoggedIn(context.Context) { t.say("Logged in.\n") }
+
+// CallbackPage writes the page the browser shows at the end of a browser
+// login; every field is escaped as HTML.
+func (t *Terminal) CallbackPage(w io.Writer, err error) {
+	d := pageData{Title: "Logged in", Message: "You are logged in. You can close this window and return to the terminal."}
+	var ae *authenticator.AuthorizationError
+	switch {
+	case err == nil:
+	case errors.Is(err, authenticator.ErrStateMismatch):
+		d = pageData{Title: "Login failed", Message: "This answer does not belong to the login that is waiting (state mismatch). Start the login again."}
+	case errors.As(err, &ae):
+		d = pageData{Title: "Login failed", Message: "The authorization server refused the login.", Code: clean(ae.ErrorCode, 64), Detail: clean(ae.ErrorDescription, 256)}
+	default:
+		d = pageData{Title: "Login failed", Message: "The login did not succeed.", Detail: clean(err.Error(), 256)}
+	}
+	_ = page.Execute(w, d)
+}
+
+type pageData struct {
+	Title, Message, Code, Detail string
+}
+
+// page is the callback's answer; html/template escapes every field.
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.4em}code{background:#f3f3f3;padding:.1em .3em}</style>
+</head><body><h1 id="title">{{.Title}}</h1><p id="message">{{.Message}}</p>
+{{- if .Code}}<p>Error: <code id="error">{{.Code}}</code></p>{{end}}
+{{- if .Detail}}<p id="detail">{{.Detail}}</p>{{end}}
+</body></html>
+`))
+
+// clean makes a string a server chose fit for a terminal: no control or
+// bidirectional characters, at most n bytes.
+func clean(s string, n int) string { return redact.Clip(s, n) }
+
+// isTerminal reports whether w is a terminal, for the QR code.
+func isTerminal(w io.Writer) bool {
+	fd, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(fd.Fd()))
+}
+
+// OpenBrowser opens url in the desktop's browser, without a shell:
+// xdg-open on Linux and the BSDs, open on macOS, rundll32 url.dll on
+// Windows. It returns once the opener started; the opener is reaped in the
+// background and never writes to the terminal.
+func OpenBrowser(_ context.Context, url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		cmd = exec.Command("xdg-open", url)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", cmd.Args[0], err)
+	}
+	// Not tied to ctx: killing the opener could take the browser with it.
+	go func() { _ = cmd.Wait() }()
+	return nil
+}

@@ -1,0 +1,108 @@
+package grpcauth
+
+import (
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/interceptor"
+)
+
+// Option configures New, NewClient and connectauth.New. Options compose:
+// each adds to what the ones before it set, and a later one wins where two
+// set the same thing.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// options are what the Options gave.
+type options struct {
+	dial    []grpc.DialOption
+	iopts   []interceptor.Option
+	aopts   []authenticator.Option
+	store   configstore.ClientConfigStore
+	service configstore.Service
+	cache   authenticator.TokenCache
+	logger  *slog.Logger
+	timeout time.Duration
+	prompt  authenticator.Prompter
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{service: configstore.ServiceFlyte1}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(o)
+		}
+	}
+	return o
+}
+
+// WithDialOptions adds gRPC dial options after New's own (Config.DialOptions
+// and the interceptors), so they win. connectauth.New ignores them.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return optionFunc(func(o *options) { o.dial = append(o.dial, opts...) })
+}
+
+// WithInterceptorOptions passes opts to the interceptors, after the ones
+// from the Config (interceptor.WithInsecure for insecure: true), so they
+// win: for example interceptor.WithOnRetry.
+func WithInterceptorOptions(opts ...interceptor.Option) Option {
+	return optionFunc(func(o *options) { o.iopts = append(o.iopts, opts...) })
+}
+
+// WithAuthenticatorOptions passes opts to the Keeper of the flow, after the
+// ones from the Config, so they win: for example
+// authenticator.WithTokenTimeout or WithRefreshMargin. The proxy keeper of
+// proxyCommand gets WithTokenTimeout and WithLogger from them too.
+func WithAuthenticatorOptions(opts ...authenticator.Option) Option {
+	return optionFunc(func(o *options) { o.aopts = append(o.aopts, opts...) })
+}
+
+// WithConfigStore says where the token endpoint and the rest of the client
+// configuration come from, instead of the deployment's AuthMetadataService:
+// for example a configstore.Discovery of its identity provider. What the
+// Config names still wins over it.
+func WithConfigStore(s configstore.ClientConfigStore) Option {
+	return optionFunc(func(o *options) { o.store = s })
+}
+
+// WithService chooses which AuthMetadataService is asked: Flyte 1's
+// (configstore.ServiceFlyte1, New's default), Flyte 2's, or either
+// (configstore.ServiceAuto, connectauth.New's default).
+func WithService(s configstore.Service) Option {
+	return optionFunc(func(o *options) { o.service = s })
+}
+
+// WithTokenCache keeps the tokens of the interactive flows (Pkce,
+// DeviceFlow) in c. Default: a tokencache.File in the user cache
+// directory, shared by the user's processes.
+func WithTokenCache(c authenticator.TokenCache) Option {
+	return optionFunc(func(o *options) { o.cache = c })
+}
+
+// WithLogger logs what every part does (token requests, refreshes,
+// retries, metadata fetches) to l; nothing logged carries a secret or a
+// token. Default: nothing is logged.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// WithTokenTimeout bounds each token request of every keeper (the flow's,
+// the proxy command's) and each fetch of the client configuration.
+// Default: authenticator.DefaultTokenTimeout. An interactive login is
+// bounded by its own timeout (pkceConfig.timeout, deviceFlowConfig.timeout).
+func WithTokenTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.timeout = d })
+}
+
+// WithPrompter shows the interactive logins (Pkce, DeviceFlow) to a person
+// through p. Default: loginui.Terminal, on standard error.
+func WithPrompter(p authenticator.Prompter) Option {
+	return optionFunc(func(o *options) { o.prompt = p })
+}
