@@ -135,7 +135,7 @@ func (c Config) secretSource() (authenticator.SecretSource, error) {
 		return nil, fmt.Errorf("grpcauth: %w", ErrNoClientSecret)
 	}
 	if _, err := src.ClientSecret(context.Background()); err != nil {
-		return nil, fmt.Errorf("grpcauth: client secret from %s (%s): %w", what, c.Source(what), err)
+		return nil, fmt.Errorf("grpcauth: client secret from %s (%s): %w", c.Source(what), what, err)
 	}
 	return src, nil
 }

@@ -102,7 +102,7 @@ func (f *fixture) config() grpcauth.Config {
 	return cfg
 }
 
-func dial(t *testing.T, cfg grpcauth.Config, opts ...grpc.DialOption) *grpcauth.Client {
+func dial(t *testing.T, cfg grpcauth.Config, opts ...grpcauth.Option) *grpcauth.Client {
 	t.Helper()
 	c, err := grpcauth.New(cfg, opts...)
 	require.NoError(t, err)
@@ -308,8 +308,8 @@ func TestNewClientCallerOptionsComeLast(t *testing.T) {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	c := dial(t, grpcauth.Config{Endpoint: admin.Addr(), ClientID: testClientID, ClientSecret: testSecret},
-		grpc.WithTransportCredentials(credentials.NewTLS(ca.ClientTLSConfig())),
-		grpc.WithChainUnaryInterceptor(record))
+		grpcauth.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(ca.ClientTLSConfig())),
+			grpc.WithChainUnaryInterceptor(record)))
 
 	got, err := testserver.NewEchoClient(c.Conn).Unary(callCtx(t), "mine")
 	require.NoError(t, err)

@@ -16,16 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // countingCommand writes a script that prints prefix-1, prefix-2, ... on
@@ -49,13 +45,14 @@ func countingCommand(t *testing.T, prefix string) ([]string, func() int) {
 }
 
 func TestConfigCommandFlow(t *testing.T) {
-	_, err := Config{AuthType: "ExternalCommand"}.commandFlow()
+	o := newOptions(nil)
+	_, _, err := Config{AuthType: "ExternalCommand"}.flow(AuthTypeExternalCommand, o)
 	assert.ErrorContains(t, err, "needs a command")
-	_, err = Config{Command: []string{" "}}.commandFlow()
-	assert.ErrorIs(t, err, authenticator.ErrCommandEmpty)
+	_, _, err = Config{Command: []string{" "}}.flow(AuthTypeExternalCommand, o)
+	assert.ErrorContains(t, err, "command is empty")
 
 	argv, runs := countingCommand(t, "access")
-	f, err := Config{Command: argv}.commandFlow(authenticator.WithCommandTimeout(10 * time.Second))
+	f, _, err := Config{Command: argv}.flow(AuthTypeExternalCommand, o)
 	require.NoError(t, err)
 	tok, err := f.Token(t.Context(), &configstore.ClientConfig{}, nil)
 	require.NoError(t, err)
@@ -63,15 +60,12 @@ func TestConfigCommandFlow(t *testing.T) {
 	assert.Equal(t, 1, runs())
 }
 
-func TestConfigNewProxyAuthenticator(t *testing.T) {
-	_, err := Config{Endpoint: "admin.example:443"}.NewProxyAuthenticator()
-	assert.ErrorIs(t, err, ErrNoProxyCommand)
-	p, err := Config{Endpoint: "admin.example:443"}.proxySetup(nil)
-	require.NoError(t, err)
-	assert.Nil(t, p, "no proxyCommand, no proxy")
+func TestConfigProxyKeeper(t *testing.T) {
+	_, err := Config{Endpoint: "admin.example:443", ProxyCommand: []string{""}}.proxyKeeper(nil)
+	assert.ErrorContains(t, err, "proxyCommand")
 
 	argv, runs := countingCommand(t, "proxy")
-	k, err := Config{Endpoint: "admin.example:443", ProxyCommand: argv}.NewProxyAuthenticator()
+	k, err := Config{Endpoint: "admin.example:443", ProxyCommand: argv}.proxyKeeper(nil)
 	require.NoError(t, err)
 	defer k.Close()
 	key, value, ok := credOK(k.Credential(t.Context()))
@@ -81,29 +75,21 @@ func TestConfigNewProxyAuthenticator(t *testing.T) {
 	assert.Equal(t, 1, runs())
 }
 
-func TestConfigTokenHTTPOptions(t *testing.T) {
-	o, err := Config{}.tokenHTTPOptions(nil)
+func TestConfigTokenHTTPClient(t *testing.T) {
+	p := &parts{netconf: Config{HTTPProxyURL: "http://proxy:3128", InsecureSkipVerify: true}.netconf()}
+	hc, err := p.tokenHTTPClient()
 	require.NoError(t, err)
-	assert.Empty(t, o)
-	o, err = Config{HTTPProxyURL: "http://proxy:3128", CACertFilePath: "x.pem", InsecureSkipVerify: true}.tokenHTTPOptions(nil)
-	require.NoError(t, err)
-	assert.Len(t, o, 3)
+	tr, ok := hc.Transport.(*http.Transport)
+	require.True(t, ok, "no proxyCommand: the plain transport")
+	assert.True(t, tr.TLSClientConfig.InsecureSkipVerify)
+	assert.NotNil(t, hc.CheckRedirect, "no redirects are followed")
 
-	argv, _ := countingCommand(t, "proxy")
-	cfg := Config{Endpoint: "admin.example:443", ProxyCommand: argv}
-	p, err := cfg.proxySetup(nil)
-	require.NoError(t, err)
-	defer p.keeper.Close()
-	o, err = cfg.tokenHTTPOptions(p)
-	require.NoError(t, err)
-	assert.Len(t, o, 1, "one WithHTTPClient that carries everything")
-
-	cfg.HTTPProxyURL = "ftp://user:hunter2@proxy"
-	_, err = cfg.tokenHTTPOptions(p)
+	p.netconf = Config{HTTPProxyURL: "ftp://user:hunter2@proxy"}.netconf()
+	_, err = p.tokenHTTPClient()
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "hunter2")
-	cfg.HTTPProxyURL, cfg.CACertFilePath = "", filepath.Join(t.TempDir(), "missing.pem")
-	_, err = cfg.tokenHTTPOptions(p)
+	p.netconf = Config{CACertFilePath: filepath.Join(t.TempDir(), "missing.pem")}.netconf()
+	_, err = p.tokenHTTPClient()
 	assert.ErrorContains(t, err, "caCertFilePath")
 }
 
@@ -141,29 +127,10 @@ func TestProxyCommandEndToEnd(t *testing.T) {
 	argv, runs := countingCommand(t, "proxy")
 	cfg := Config{Endpoint: grpcFront, Insecure: true, ClientID: clientID, ClientSecret: secret, ProxyCommand: argv}
 
-	// What New does, once wired: the proxy first, then the OAuth2 Keeper
-	// whose token requests go through the proxy transport, then the
-	// connection with the proxy interceptors inside the OAuth2 ones.
-	p, err := cfg.proxySetup(nil)
+	c, err := New(cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.keeper.Close() })
-	hopts, err := cfg.tokenHTTPOptions(p)
-	require.NoError(t, err)
-	late := new(configstore.LateConn)
-	store, err := configstore.NewRemote(late)
-	require.NoError(t, err)
-	auth, err := authenticator.NewClientCredentialsAuthenticator(cfg.Endpoint, clientID, secret, store, hopts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = auth.Close() })
-	dial := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(auth, interceptor.WithInsecure())),
-		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth, interceptor.WithInsecure())),
-	}, p.dial...)
-	conn, err := grpc.NewClient(grpcFront, dial...)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	late.Set(conn)
+	t.Cleanup(func() { _ = c.Close() })
+	conn := c.Conn
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -187,7 +154,7 @@ func TestProxyCommandEndToEnd(t *testing.T) {
 	assert.Zero(t, px.Rejected())
 
 	// FlyteAdmin's HTTP API: both headers on one request.
-	hc := &http.Client{Transport: auth.Transport(p.wrap(nil))}
+	hc := &http.Client{Transport: c.Authenticator.Transport(interceptor.ProxyTransport(c.Proxy, nil, c.InterceptorOptions...))}
 	t.Cleanup(hc.CloseIdleConnections)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+"/api/v1/projects", nil)
 	require.NoError(t, err)

@@ -29,7 +29,7 @@ func newConnServer(t *testing.T) *testserver.ConnServer {
 func plainConn(t *testing.T, srv *testserver.ConnServer, cfg grpcauth.Config, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	cfg.Endpoint, cfg.Insecure = srv.Addr(), true
-	cc, err := grpcauth.NewClient(cfg, opts...)
+	cc, err := grpcauth.NewClient(cfg, grpcauth.WithDialOptions(opts...))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc

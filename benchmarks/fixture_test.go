@@ -17,6 +17,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/lateconn"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -111,7 +112,7 @@ type oursConfig struct {
 // token.
 func (f *fixture) newOurs(tb testing.TB, cfg oursConfig) *ours {
 	tb.Helper()
-	late := new(configstore.LateConn)
+	late := new(lateconn.Conn)
 	store, err := configstore.NewRemote(late)
 	require.NoError(tb, err)
 	auth, err := authenticator.NewClientCredentialsAuthenticator(f.admin.Addr(), clientID, clientSecret, store, cfg.authOpts...)

@@ -14,13 +14,11 @@ import (
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
-// ExampleLateConn assembles an authenticated connection by hand, with one
-// connection to FlyteAdmin for everything: the Remote store asks
-// AuthMetadataService on the same connection that carries the tokens. The
-// LateConn breaks the circle (store, authenticator, interceptors,
-// connection): the store gets it first, the connection is set last, and no
-// call can reach the store before the first call on the connection.
-func ExampleLateConn() {
+// ExampleNewRemote assembles an authenticated connection by hand: the
+// Remote store asks AuthMetadataService over a connection of its own,
+// without interceptors (its RPCs are anonymous), and the Keeper's tokens
+// ride on another. grpcauth.New does this on one connection.
+func ExampleNewRemote() {
 	// An OAuth2 token endpoint, and a FlyteAdmin stand-in that serves TLS,
 	// advertises that endpoint and accepts only its tokens.
 	tokens, err := testserver.NewTokenServer(testserver.WithClient("my-client", "my-secret"))
@@ -42,8 +40,12 @@ func ExampleLateConn() {
 	}
 	defer admin.Close()
 
-	late := new(configstore.LateConn)
-	store, err := configstore.NewRemote(late)
+	meta, err := grpc.NewClient(admin.Addr(), admin.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer meta.Close()
+	store, err := configstore.NewRemote(meta)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -62,7 +64,6 @@ func ExampleLateConn() {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	late.Set(conn)
 
 	reply, err := testserver.NewEchoClient(conn).Unary(context.Background(), "hello")
 	if err != nil {

@@ -51,7 +51,7 @@ func newFlyte2Rig(t *testing.T, plaintext bool) *flyte2Rig {
 	return &flyte2Rig{tokens: tokens, srv: srv, cfg: cfg}
 }
 
-func newClient(t *testing.T, cfg grpcauth.Config, opts ...connectauth.DialOption) *connectauth.Client {
+func newClient(t *testing.T, cfg grpcauth.Config, opts ...grpcauth.Option) *connectauth.Client {
 	t.Helper()
 	c, err := connectauth.New(cfg, opts...)
 	require.NoError(t, err)
@@ -109,7 +109,7 @@ func TestNewWithDiscoveryAndService(t *testing.T) {
 	r := newFlyte2Rig(t, false)
 	disc, err := configstore.NewDiscovery(r.srv.URL(), configstore.WithDiscoveryHTTPClient(r.srv.HTTPClient()))
 	require.NoError(t, err)
-	c := newClient(t, r.cfg, connectauth.WithConfigStore(disc))
+	c := newClient(t, r.cfg, grpcauth.WithConfigStore(disc))
 	echo := flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, c.Options...)
 	_, err = echo.Echo(ctx(t), req("x"))
 	require.NoError(t, err)
@@ -117,7 +117,7 @@ func TestNewWithDiscoveryAndService(t *testing.T) {
 	o, p := r.srv.MetadataCalls()
 	assert.Zero(t, o+p)
 
-	c = newClient(t, r.cfg, connectauth.WithService(configstore.ServiceFlyte2))
+	c = newClient(t, r.cfg, grpcauth.WithService(configstore.ServiceFlyte2))
 	assert.IsType(t, &configstore.Flyte2Remote{}, c.ConfigStore)
 	echo = flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, c.Options...)
 	_, err = echo.Echo(ctx(t), req("x"))

@@ -71,7 +71,7 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 	store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: tokens.TokenURL()})
 	auth, err := authenticator.NewClientCredentialsAuthenticator(srv.URL(), clientID, clientSecret, store, cfg.authOpts...)
 	require.NoError(t, err)
-	t.Cleanup(auth.CloseIdleConnections)
+	t.Cleanup(func() { _ = auth.Close() })
 	hc := srv.HTTPClient()
 	t.Cleanup(hc.CloseIdleConnections)
 	return &rig{tokens: tokens, srv: srv, auth: auth, http: hc}

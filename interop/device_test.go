@@ -17,6 +17,7 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
@@ -132,12 +133,12 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 
 func (bearer) RequireTransportSecurity() bool { return true }
 
-func newDeviceFlow(t *testing.T, prompt *promptWatcher, opts ...authenticator.DeviceCodeOption) *authenticator.DeviceCodeFlow {
+func newDeviceFlow(t *testing.T, prompt *promptWatcher, qr bool) authenticator.Flow {
 	t.Helper()
-	f, err := authenticator.NewDeviceCodeFlow(append([]authenticator.DeviceCodeOption{
-		authenticator.WithDevicePrompt(prompt),
-		authenticator.WithDeviceTimeout(deviceLoginTimeout),
-	}, opts...)...)
+	f, err := authenticator.NewDeviceFlow(authenticator.DeviceConfig{
+		Timeout:  deviceLoginTimeout,
+		Prompter: &loginui.Terminal{Out: prompt, QRCode: qr},
+	})
 	require.NoError(t, err)
 	return f
 }
@@ -155,7 +156,7 @@ func TestDeviceFlowOIDCProvider(t *testing.T) {
 	require.Equal(t, opClientID, cfg.ClientID, "the client id comes from GetPublicClientConfig")
 
 	prompt := newPromptWatcher()
-	flow := newDeviceFlow(t, prompt, authenticator.WithDeviceQRCode(true))
+	flow := newDeviceFlow(t, prompt, true)
 
 	first, err := s.token(t, flow, prompt, nil, ptr(true))
 	require.NoError(t, err)
@@ -211,7 +212,9 @@ func TestDeviceFlowOIDCProvider(t *testing.T) {
 		tok, err := s.token(t, flow, prompt, nil, ptr(false))
 		require.Error(t, err)
 		assert.Nil(t, tok)
-		assert.ErrorIs(t, err, authenticator.ErrDeviceDenied)
+		var ae *authenticator.AuthorizationError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, "access_denied", ae.ErrorCode)
 		var te *authenticator.TokenError
 		require.ErrorAs(t, err, &te)
 		assert.Equal(t, "access_denied", te.ErrorCode)
@@ -238,7 +241,7 @@ func TestDeviceFlowKeeperCache(t *testing.T) {
 		prompt := newPromptWatcher()
 		cache, err := tokencache.NewFile(tokencache.WithDir(cacheDir))
 		require.NoError(t, err)
-		k, err := authenticator.New(endpoint, s.store, newDeviceFlow(t, prompt),
+		k, err := authenticator.New(endpoint, s.store, newDeviceFlow(t, prompt, false),
 			authenticator.WithCache(cache), authenticator.WithHTTPClient(s.op.http))
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, k.Close()) })

@@ -51,7 +51,7 @@ func TestDiscoveryStoreReadsHydra(t *testing.T) {
 	c := hy.CreateClient(t, clientSpec{})
 	auth, err := authenticator.NewClientCredentialsAuthenticator(hy.publicURL, c.ID, c.Secret, disc)
 	require.NoError(t, err)
-	t.Cleanup(auth.CloseIdleConnections)
+	t.Cleanup(func() { _ = auth.Close() })
 	require.NoError(t, auth.RefreshCredentials(t.Context()))
 	key, value, ok := credOK(auth.Credential(t.Context()))
 	require.True(t, ok)
@@ -78,7 +78,7 @@ func TestConnectClientWithHydra(t *testing.T) {
 	require.NoError(t, err)
 	hc := hy.CreateClient(t, clientSpec{Secret: specialSecret})
 	c, err := connectauth.New(grpcauth.Config{Endpoint: srv.Addr(), Insecure: true, ClientID: hc.ID, ClientSecret: hc.Secret},
-		connectauth.WithConfigStore(disc))
+		grpcauth.WithConfigStore(disc))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 

@@ -67,7 +67,7 @@ func TestWrongSecret(t *testing.T) {
 	assert.Equal(t, 0, s.tokens.Distinct(), "no token ever reached the admin server")
 	assert.NotContains(t, logs.String(), wrongSecret)
 	assert.NotContains(t, logs.String(), specialSecret)
-	assert.NotContains(t, c.Authenticator.String(), wrongSecret)
+	assert.NotContains(t, fmt.Sprint(c.Authenticator), wrongSecret)
 	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.Authenticator, c.Authenticator), wrongSecret)
 }
 

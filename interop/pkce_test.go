@@ -28,6 +28,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
@@ -306,18 +307,17 @@ func TestPKCEBrowserLogin(t *testing.T) {
 	// The Chromium driver is the flow's browser: it opens the printed URL
 	// in a new tab, and the test reads the tab once the flow returns.
 	var pages chan (<-chan shownPage)
-	newFlow := func(t *testing.T, redirect string) (*authenticator.PKCEFlow, *bytes.Buffer) {
+	newFlow := func(t *testing.T, redirect string) (authenticator.Flow, *bytes.Buffer) {
 		pages = make(chan (<-chan shownPage), 1)
-		out := &bytes.Buffer{} // written only by the flow's goroutine under its lock; read after Token
-		f, err := authenticator.NewPKCEFlow(
-			authenticator.WithRedirectURI(redirect),
-			authenticator.WithLoginTimeout(60*time.Second),
-			authenticator.WithLoginOutput(out),
-			authenticator.WithBrowser(func(_ context.Context, u string) error {
+		out := &bytes.Buffer{} // written only by the prompter under its lock; read after Token
+		f, err := authenticator.NewPKCEFlow(authenticator.PKCEConfig{
+			RedirectURI: redirect,
+			Timeout:     60 * time.Second,
+			Prompter: &loginui.Terminal{Out: out, Browser: func(_ context.Context, u string) error {
 				pages <- browser.open(u)
 				return nil
-			}),
-		)
+			}},
+		})
 		require.NoError(t, err)
 		return f, out
 	}
@@ -350,17 +350,16 @@ func TestPKCEBrowserLogin(t *testing.T) {
 		}
 	}
 	// noBrowser is a flow whose browser must not be needed.
-	noBrowser := func(t *testing.T, cfg *configstore.ClientConfig) (*authenticator.PKCEFlow, *atomic.Int64) {
+	noBrowser := func(t *testing.T, cfg *configstore.ClientConfig) (authenticator.Flow, *atomic.Int64) {
 		var opened atomic.Int64
-		f, err := authenticator.NewPKCEFlow(
-			authenticator.WithRedirectURI(cfg.RedirectURI),
-			authenticator.WithLoginTimeout(time.Second),
-			authenticator.WithLoginOutput(io.Discard),
-			authenticator.WithBrowser(func(context.Context, string) error {
+		f, err := authenticator.NewPKCEFlow(authenticator.PKCEConfig{
+			RedirectURI: cfg.RedirectURI,
+			Timeout:     time.Second,
+			Prompter: &loginui.Terminal{Out: io.Discard, Browser: func(context.Context, string) error {
 				opened.Add(1)
 				return nil
-			}),
-		)
+			}},
+		})
 		require.NoError(t, err)
 		return f, &opened
 	}
@@ -414,11 +413,18 @@ func TestPKCEBrowserLogin(t *testing.T) {
 		assert.Zero(t, opened2.Load(), "no browser")
 		require.NoError(t, second.Close())
 
-		// A Keeper that finds the cached token expired (its clock is an
-		// hour ahead) uses the refresh token, not the browser.
+		// A Keeper that finds the cached token expired uses the refresh
+		// token, not the browser.
+		files, err := tokencache.NewFile(tokencache.WithDir(dir))
+		require.NoError(t, err)
+		key := authenticator.CacheKey(endpoint, cfg.ClientID)
+		cached, err := files.Load(t.Context(), key)
+		require.NoError(t, err)
+		require.NotNil(t, cached)
+		cached.Expiry, cached.ExpiresIn = time.Now().Add(-time.Minute), 0
+		require.NoError(t, files.Save(t.Context(), key, cached))
 		flow3, opened3 := noBrowser(t, cfg)
-		later := func() time.Time { return time.Now().Add(time.Hour) }
-		third := newKeeper(t, cfg, flow3, dir, authenticator.WithClock(later))
+		third := newKeeper(t, cfg, flow3, dir)
 		require.NoError(t, echoThrough(t, third))
 		assert.Equal(t, int64(1), counter.refresh.Load(), "one refresh grant")
 		assert.Equal(t, int64(1), counter.code.Load(), "no new authorization code")

@@ -14,11 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth"
-	"github.com/flyteauth/grpcauth/authenticator"
-	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -136,14 +133,11 @@ func loadConfig(t *testing.T, path string) grpcauth.Config {
 
 // dial builds a client with grpcauth.New from cfg, logging at debug level
 // into the returned logs, and closes it when the test ends.
-func dial(t *testing.T, cfg grpcauth.Config, opts ...grpc.DialOption) (*grpcauth.Client, *testserver.LogBuffer) {
+func dial(t *testing.T, cfg grpcauth.Config, opts ...grpcauth.Option) (*grpcauth.Client, *testserver.LogBuffer) {
 	t.Helper()
 	l := new(testserver.LogBuffer)
 	logger := slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := grpcauth.New(cfg, append([]grpc.DialOption{
-		grpcauth.WithAuthenticatorOptions(authenticator.WithLogger(logger)),
-		grpcauth.WithInterceptorOptions(interceptor.WithLogger(logger)),
-	}, opts...)...)
+	c, err := grpcauth.New(cfg, append([]grpcauth.Option{grpcauth.WithLogger(logger)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, c.Close()) })
 	return c, l

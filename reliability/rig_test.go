@@ -176,15 +176,15 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 	require.NoError(t, err)
 
 	authOpts = append(authOpts, authenticator.WithLogger(logger))
-	clientSecret := secret
-	if cfg.secretSource != nil {
-		clientSecret = ""
-		authOpts = append(authOpts, authenticator.WithSecretSource(cfg.secretSource))
+	src := cfg.secretSource
+	if src == nil {
+		src = authenticator.SecretFromValue(secret)
 	}
-	r.auth, err = authenticator.NewClientCredentialsAuthenticator(admin.Addr(), clientID, clientSecret, r.store,
-		append(authOpts, cfg.authOpts...)...)
+	flow, err := authenticator.ClientCredentials(clientID, src)
 	require.NoError(t, err)
-	r.onClose(r.auth.CloseIdleConnections)
+	r.auth, err = authenticator.New(admin.Addr(), r.store, flow, append(authOpts, cfg.authOpts...)...)
+	require.NoError(t, err)
+	r.onClose(func() { _ = r.auth.Close() })
 
 	icpt := append([]interceptor.Option{interceptor.WithLogger(logger)}, cfg.icptOpts...)
 	dial := admin.DialOptions()
