@@ -138,7 +138,7 @@ func TestUnaryRefreshFails(t *testing.T) {
 	_, err := echo.Echo(ctx(t), req("x"))
 	require.Error(t, err)
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
-	var re *connectauth.RefreshError
+	var re *interceptor.RefreshError
 	require.ErrorAs(t, err, &re)
 	var te *authenticator.TokenError
 	require.ErrorAs(t, err, &te)

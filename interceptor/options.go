@@ -6,13 +6,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/retry"
 )
-
-// DefaultMaxReplay is how many sent messages a client- or bidi-streaming
-// call keeps for a replay when no WithMaxReplay option is given.
-const DefaultMaxReplay = retry.DefaultMaxReplay
 
 // Option configures the interceptors of this package and of package
 // connectauth: one set of options for gRPC and connect-go.
@@ -54,7 +49,7 @@ func WithSkipMethods(methods ...string) Option {
 // or more than 64 KiB (protobuf messages' encoded size plus gRPC's 5-byte
 // prefix each; a message of another kind counts as past the bound), is not
 // retried: its error is returned. 0 turns stream replay off (a stream is
-// then retried only if it has sent nothing). Default: DefaultMaxReplay. A
+// then retried only if it has sent nothing). Default: 64. A
 // negative value keeps the default.
 func WithMaxReplay(n int) Option {
 	return func(o *retry.Options) {
@@ -79,12 +74,4 @@ func WithLogger(l *slog.Logger) Option {
 // and quick. It is for metrics. Default: none.
 func WithOnRetry(f func(method string, code codes.Code)) Option {
 	return func(o *retry.Options) { o.OnRetry = f }
-}
-
-// newTokenAuth is the OAuth2 token's policy on gRPC: refreshed when the
-// server answers a refresh code, never for a proxy's refusal (a new token
-// cannot get a call past the proxy).
-func newTokenAuth(a authenticator.Authenticator, opts []Option) *auth {
-	o := retry.NewOptions(opts)
-	return &auth{o: o, p: retry.TokenPolicy(a, o, func(err error) bool { return !IsProxyFailure(err) })}
 }

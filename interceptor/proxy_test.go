@@ -252,7 +252,7 @@ func TestProxyLeavesBackendRefusalsAlone(t *testing.T) {
 	for _, s := range shapes {
 		_, err := s.call(ctx, e.echo)
 		assert.Equal(t, codes.Unauthenticated, status.Code(err), s.name)
-		assert.False(t, interceptor.IsProxyFailure(err), "%s: %v", s.name, err)
+		assert.False(t, isProxyFailure(err), "%s: %v", s.name, err)
 	}
 	assert.Equal(t, 1, e.cmd.runs(t), "FlyteAdmin's refusals are not the proxy's")
 	assert.Zero(t, e.proxy.Rejected())
@@ -274,7 +274,7 @@ func TestProxyCommandFailsAtFirstCall(t *testing.T) {
 		assert.Contains(t, err.Error(), "exited with status 1")
 		assert.Contains(t, err.Error(), "proxy login required")
 		assert.NotContains(t, err.Error(), "proxy-leaked")
-		assert.True(t, interceptor.IsProxyFailure(err))
+		assert.True(t, isProxyFailure(err))
 	}
 	assert.Equal(t, len(shapes), e.cmd.runs(t), "one run per call")
 	assert.Zero(t, e.proxy.Passed()+e.proxy.Rejected(), "nothing was sent")
@@ -301,7 +301,7 @@ func TestProxyRefreshFailureKeepsTheRefusal(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	var ce *authenticator.CommandError
 	require.ErrorAs(t, err, &ce)
-	assert.True(t, interceptor.IsProxyFailure(err))
+	assert.True(t, isProxyFailure(err))
 	assert.NotContains(t, err.Error(), "proxy-leaked")
 	assert.NotContains(t, err.Error(), "proxy-1")
 	assert.Equal(t, 2, e.cmd.runs(t))
@@ -502,7 +502,7 @@ func TestProxyStreamHeader(t *testing.T) {
 			require.NoError(t, err)
 			_, err = testserver.RecvAll(s)
 			assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
-			assert.False(t, interceptor.IsProxyFailure(err))
+			assert.False(t, isProxyFailure(err))
 			assert.Equal(t, 2, e.cmd.runs(t), "no proxy run for FlyteAdmin's refusal")
 		})
 	}
@@ -529,4 +529,11 @@ func BenchmarkProxyUnaryInterceptor(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// isProxyFailure reports whether err is the proxy's doing: its refusal, or
+// no proxy credential.
+func isProxyFailure(err error) bool {
+	var pe *interceptor.ProxyCredentialError
+	return interceptor.IsProxyRejection(err) || errors.As(err, &pe)
 }

@@ -1,12 +1,12 @@
 package interceptor
 
 import (
-	"context"
-
 	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/grpcretry"
 	"github.com/flyteauth/grpcauth/internal/nilcheck"
+	"github.com/flyteauth/grpcauth/internal/retry"
 )
 
 // UnaryClientInterceptor returns an interceptor that attaches a's
@@ -16,33 +16,31 @@ import (
 // fails with codes.Internal.
 func UnaryClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.UnaryClientInterceptor {
 	if nilcheck.Nil(a) {
-		return failUnary
+		return grpcretry.FailUnary
 	}
-	return newTokenAuth(a, opts).unary
+	return grpcretry.NewTokenAuth(a, retry.NewOptions(opts)).Unary
 }
 
-// unary runs one unary call: attach, send, and on a refusal get a new
-// credential and send once more.
-func (x *auth) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
-	if x.o.Skip[method] {
-		return invoker(ctx, method, req, reply, cc, callOpts...)
+// StreamClientInterceptor returns an interceptor that attaches a's
+// credentials to every stream and, when the stream fails with a refresh code
+// before any response message arrived, refreshes them, opens the stream
+// again and replays what the caller had sent. It is safe for concurrent use.
+// With a nil a (or an a holding a nil pointer), every stream fails with
+// codes.Internal.
+func StreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.StreamClientInterceptor {
+	if nilcheck.Nil(a) {
+		return grpcretry.FailStream
 	}
-	for retried := false; ; retried = true {
-		aopts, c, err := x.attach(ctx, callOpts, nil)
-		if err != nil {
-			return err
-		}
-		err = invoker(ctx, method, req, reply, cc, aopts...)
-		if err == nil {
-			x.p.Accepted(c)
-			return nil
-		}
-		if err = x.decide(ctx, method, c, err, retried); err != nil {
-			return err
-		}
-	}
+	return grpcretry.NewTokenAuth(a, retry.NewOptions(opts)).Stream
 }
 
-func failUnary(context.Context, string, any, any, *grpc.ClientConn, grpc.UnaryInvoker, ...grpc.CallOption) error {
-	return missingAuthenticator
-}
+// RefreshError is returned by a call that the server rejected and whose
+// credentials could not be refreshed, by these interceptors and by
+// connectauth's. status.Code(err) (connect.CodeOf) reports its Code, the
+// code of the rejected call; its Message is the rejected call's message;
+// its Err, which errors.As reaches, is the cause of the refresh failure,
+// such as an *authenticator.TokenError. When the caller's own context
+// ended while the call waited for the refresh, the call's error reports
+// that context's code (codes.DeadlineExceeded or codes.Canceled) instead,
+// and errors.As still reaches the RefreshError.
+type RefreshError = grpcretry.RefreshError

@@ -1,4 +1,9 @@
-package interceptor
+// Package grpcretry is the gRPC adapter of the retry engine (package
+// retry): per-RPC credentials per attempt, the unary loop, the stream with
+// gRPC's Header, Trailer and Context, and gRPC's spelling of the errors.
+// Package interceptor's interceptors are built from it: one for the OAuth2
+// token, one for the proxy token.
+package grpcretry
 
 import (
 	"context"
@@ -14,9 +19,9 @@ import (
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
-// auth is what one interceptor shares across its calls: the retry
+// Auth is what one interceptor shares across its calls: the retry
 // engine's policy for its credential, and the gRPC way of attaching it.
-type auth struct {
+type Auth struct {
 	p retry.Policy
 	o *retry.Options
 	// merge is set for the proxy credential: it rides beside the per-RPC
@@ -45,7 +50,7 @@ const inlineOpts = 4
 // a credential costs one allocation.
 type callCreds struct {
 	grpc.PerRPCCredsCallOption // its Creds is the callCreds itself
-	x                          *auth
+	x                          *Auth
 	tok                        *tokenMD
 	inner                      credentials.PerRPCCredentials // the call's own, for the proxy credential
 	withheld                   atomic.Bool                   // the credential was held back from an insecure transport
@@ -99,7 +104,7 @@ func (c *callCreds) Withheld() bool { return c.withheld.Load() }
 // With no credential, the call goes out without one, unless the caller's
 // context ended or the policy requires one: then attach returns the call's
 // error.
-func (x *auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds) ([]grpc.CallOption, retry.Carried, error) {
+func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds) ([]grpc.CallOption, retry.Carried, error) {
 	key, value, err := x.p.Credential(ctx)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -109,7 +114,7 @@ func (x *auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 				err:  cerr,
 			}
 		}
-		return nil, retry.Carried{}, &ProxyCredentialError{Err: err}
+		return nil, retry.Carried{}, &ProxyCredentialError{Err: err} // a Required credential
 	}
 	if value == "" {
 		return opts, retry.Carried{}, nil
@@ -150,11 +155,8 @@ func innerCreds(opts []grpc.CallOption) credentials.PerRPCCredentials {
 	return nil
 }
 
-// code is the retry engine's view of a gRPC error.
-func code(err error) codes.Code { return status.Code(err) }
-
 // fail is the error of a call whose refused attempt led to o.
-func (x *auth) fail(ctx context.Context, o retry.Outcome, callErr, cause error) error {
+func (x *Auth) fail(ctx context.Context, o retry.Outcome, callErr, cause error) error {
 	switch o {
 	case retry.Withheld:
 		return withheldError(callErr)
@@ -173,8 +175,8 @@ func (x *auth) fail(ctx context.Context, o retry.Outcome, callErr, cause error) 
 
 // decide is the engine's decision on a failed unary attempt, as an error:
 // nil to retry.
-func (x *auth) decide(ctx context.Context, method string, c retry.Carried, err error, retried bool) error {
-	o, cause := x.p.Decide(ctx, method, c, code(err), err, retried)
+func (x *Auth) decide(ctx context.Context, method string, c retry.Carried, err error, retried bool) error {
+	o, cause := x.p.Decide(ctx, method, c, status.Code(err), err, retried)
 	switch o {
 	case retry.Retry:
 		return nil
@@ -187,3 +189,13 @@ func (x *auth) decide(ctx context.Context, method string, c retry.Carried, err e
 // missingAuthenticator is the error of every call through an interceptor
 // built without an authenticator.
 var missingAuthenticator = status.Error(codes.Internal, "grpcauth: interceptor built with a nil authenticator")
+
+// FailUnary and FailStream are the interceptors of a nil authenticator.
+func FailUnary(context.Context, string, any, any, *grpc.ClientConn, grpc.UnaryInvoker, ...grpc.CallOption) error {
+	return missingAuthenticator
+}
+
+// FailStream fails every stream, as FailUnary every unary call.
+func FailStream(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, grpc.Streamer, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, missingAuthenticator
+}

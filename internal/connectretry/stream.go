@@ -1,4 +1,4 @@
-package connectauth
+package connectretry
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 	"github.com/flyteauth/grpcauth/internal/retry"
 )
 
-// WrapStreamingClient attaches the token to a client, server or bidi
+// Streaming attaches the token to a client, server or bidi
 // stream and, when the stream fails with a refresh code before any response
 // message arrived, refreshes the token, opens the stream again with the
 // same request headers and replays what the caller had sent (within the
 // replay bounds), on the same retry engine as the gRPC interceptors. The
 // retry happens in Receive; a caller that read ResponseHeader before it
 // sees the failed attempt's header.
-func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (i *Auth) Streaming(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
 		if i.o.Skip[spec.Procedure] {
 			return next(ctx, spec)
@@ -42,7 +42,7 @@ func (a *connAttempt) Recv(m any) error { return a.conn.Receive(m) }
 // engine's.
 type retryConn struct {
 	retry.Stream[*connAttempt]
-	i     *Interceptor
+	i     *Auth
 	spec  connect.Spec
 	next  connect.StreamingClientFunc
 	first connAttempt  // the first attempt's storage

@@ -1,4 +1,4 @@
-package interceptor
+package grpcretry
 
 import (
 	"context"
@@ -9,26 +9,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/flyteauth/grpcauth/authenticator"
-	"github.com/flyteauth/grpcauth/internal/nilcheck"
 	"github.com/flyteauth/grpcauth/internal/retry"
 )
 
-// StreamClientInterceptor returns an interceptor that attaches a's
-// credentials to every stream and, when the stream fails with a refresh code
-// before any response message arrived, refreshes them, opens the stream
-// again and replays what the caller had sent. It is safe for concurrent use.
-// With a nil a (or an a holding a nil pointer), every stream fails with
-// codes.Internal.
-func StreamClientInterceptor(a authenticator.Authenticator, opts ...Option) grpc.StreamClientInterceptor {
-	if nilcheck.Nil(a) {
-		return failStream
-	}
-	return newTokenAuth(a, opts).stream
-}
-
-// stream opens one streaming call on the retry engine.
-func (x *auth) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+// Stream is the stream interceptor: it opens one streaming call on the
+// retry engine.
+func (x *Auth) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
 	if x.o.Skip[method] {
 		return streamer(ctx, desc, cc, method, callOpts...)
 	}
@@ -37,10 +23,6 @@ func (x *auth) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Clien
 		return nil, err
 	}
 	return s, nil
-}
-
-func failStream(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, grpc.Streamer, ...grpc.CallOption) (grpc.ClientStream, error) {
-	return nil, missingAuthenticator
 }
 
 // streamAttempt is one gRPC stream opened for a call.
@@ -57,7 +39,7 @@ func (a *streamAttempt) Recv(m any) error { return a.cs.RecvMsg(m) }
 // engine's stream, with gRPC's Header, Trailer and Context on top.
 type clientStream struct {
 	retry.Stream[*streamAttempt]
-	x        *auth
+	x        *Auth
 	desc     *grpc.StreamDesc
 	cc       *grpc.ClientConn
 	method   string
@@ -83,7 +65,7 @@ func (s *clientStream) Open(ctx context.Context) (*streamAttempt, retry.Carried,
 }
 
 // Code and Fail are the engine's view of gRPC errors.
-func (s *clientStream) Code(err error) codes.Code { return code(err) }
+func (s *clientStream) Code(err error) codes.Code { return status.Code(err) }
 
 func (s *clientStream) Fail(ctx context.Context, o retry.Outcome, callErr, cause error) error {
 	return s.x.fail(ctx, o, callErr, cause)

@@ -1,0 +1,133 @@
+// Package connectretry is the connect-go adapter of the retry engine
+// (package retry): the token in a request header per attempt, the unary
+// loop, the stream with connect-go's headers, and connect-go's spelling of
+// the errors. connectauth.Interceptor is built from it.
+package connectretry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"connectrpc.com/connect"
+	"google.golang.org/grpc/codes"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/grpcretry"
+	"github.com/flyteauth/grpcauth/internal/retry"
+)
+
+// Auth is what one connect-go interceptor shares across its calls.
+type Auth struct {
+	p retry.Policy
+	o *retry.Options
+	// mayCarry is whether the base URL may carry a token: https, loopback
+	// http, or any http with WithInsecure.
+	mayCarry bool
+}
+
+// New returns the adapter for a's token, with options o, for a base URL
+// that may carry a token or not.
+func New(a authenticator.Authenticator, o *retry.Options, mayCarry bool) *Auth {
+	return &Auth{p: retry.TokenPolicy(a, o, nil), o: o, mayCarry: mayCarry}
+}
+
+// withheld marks an attempt whose token was held back from plain HTTP.
+type withheld struct{}
+
+func (withheld) Withheld() bool { return true }
+
+// attach sets the current token on h, the request header of one attempt,
+// and says what the attempt carries. On the hot path it is an atomic load
+// and one header Set. With no token at hand, or a caller whose context
+// ended, the attempt goes out without one: connect-go reports the latter.
+func (i *Auth) attach(ctx context.Context, h http.Header) (key string, _ retry.Carried) {
+	key, value, err := i.p.Credential(ctx)
+	switch {
+	case err != nil || value == "":
+		return "", retry.Carried{}
+	case !i.mayCarry:
+		return "", retry.Carried{Value: value, W: withheld{}}
+	}
+	h.Set(key, value)
+	return key, retry.Carried{Value: value}
+}
+
+// decide is the engine's decision on a failed attempt, as an error: nil
+// to retry.
+func (i *Auth) decide(ctx context.Context, procedure string, c retry.Carried, err error, retried bool) error {
+	o, cause := i.p.Decide(ctx, procedure, c, code(err), err, retried)
+	switch o {
+	case retry.Retry:
+		return nil
+	case retry.Return:
+		return err
+	}
+	return fail(ctx, o, err, cause)
+}
+
+// code is the retry engine's view of a connect-go error: connect's codes
+// have gRPC's numbers.
+func code(err error) codes.Code { return codes.Code(connect.CodeOf(err)) }
+
+// Unary attaches the token to a unary client call and retries it once
+// after a refresh when it is rejected. Unary handlers are returned as they
+// are.
+func (i *Auth) Unary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		spec := req.Spec()
+		if !spec.IsClient || i.o.Skip[spec.Procedure] {
+			return next(ctx, req)
+		}
+		for retried := false; ; retried = true {
+			_, c := i.attach(ctx, req.Header())
+			resp, err := next(ctx, req)
+			if err == nil {
+				i.p.Accepted(c)
+				return resp, nil
+			}
+			if err = i.decide(ctx, spec.Procedure, c, err, retried); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// fail is the error of a call whose refused attempt led to o.
+func fail(ctx context.Context, o retry.Outcome, callErr, cause error) error {
+	switch o {
+	case retry.Withheld:
+		return withheldError(callErr)
+	case retry.ContextEnded:
+		return contextError(ctx.Err())
+	case retry.RefreshFailed:
+		code := connect.CodeOf(callErr)
+		return connect.NewError(code, &grpcretry.RefreshError{Code: codes.Code(code), Message: message(callErr), Err: cause})
+	}
+	return callErr
+}
+
+// contextError is the error of a call whose caller's context ended: it
+// carries the context's code.
+func contextError(err error) error {
+	code := connect.CodeCanceled
+	if errors.Is(err, context.DeadlineExceeded) {
+		code = connect.CodeDeadlineExceeded
+	}
+	return connect.NewError(code, err)
+}
+
+// withheldError explains a rejection of a call whose token was withheld
+// because the base URL is plain HTTP to a host that is not loopback.
+func withheldError(err error) error {
+	return connect.NewError(connect.CodeOf(err), fmt.Errorf("%s; connectauth: no token was sent because the base URL is plain HTTP to a host that is not loopback: use https, or interceptor.WithInsecure() (Flyte's insecure: true) for a plaintext development cluster", message(err)))
+}
+
+func message(err error) string {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Message()
+	}
+	return err.Error()
+}
