@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flyteauth/grpcauth/internal/authmetarpc2"
 	"github.com/flyteauth/grpcauth/proto/authmeta2pb"
 )
 
@@ -46,7 +47,7 @@ func AllowMissingTokenEndpoint() RemoteOption {
 // fetch; a failure is never cached. Its RPCs carry no token; the
 // interceptor package must be told to skip them when the connection has the
 // auth interceptors (interceptor.WithSkipMethods with
-// authmeta2pb.GetOAuth2MetadataMethod and GetPublicClientConfigMethod).
+// authmetarpc2.GetOAuth2MetadataMethod and GetPublicClientConfigMethod).
 //
 // The configuration has Flyte 1's fields plus DataplaneDomain. A server
 // without an external identity provider answers GetOAuth2Metadata with
@@ -55,7 +56,7 @@ func AllowMissingTokenEndpoint() RemoteOption {
 //
 // Flyte2Remote is safe for concurrent use.
 type Flyte2Remote struct {
-	client            authmeta2pb.AuthMetadataServiceClient
+	client            authmetarpc2.AuthMetadataServiceClient
 	missingEndpointOK bool
 	cache             fetchCache
 }
@@ -70,7 +71,7 @@ func NewFlyte2Remote(cc grpc.ClientConnInterface, opts ...RemoteOption) (*Flyte2
 	}
 	s := remoteSettings(opts)
 	return &Flyte2Remote{
-		client:            authmeta2pb.NewAuthMetadataServiceClient(cc),
+		client:            authmetarpc2.NewAuthMetadataServiceClient(cc),
 		missingEndpointOK: s.missingTokenEndpointOK,
 		cache:             fetchCache{timeout: s.timeout, logger: s.logger, what: "Flyte 2 auth metadata"},
 	}, nil

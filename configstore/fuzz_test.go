@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
@@ -101,7 +102,7 @@ func FuzzRemoteResponses(f *testing.F) {
 	srv := grpc.NewServer(grpc.ForceServerCodec(fuzzRawCodec{}))
 	meta := &fuzzMetaServer{}
 	srv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: authmetapb.ServiceName,
+		ServiceName: authmetarpc1.ServiceName,
 		HandlerType: (*any)(nil),
 		Methods: []grpc.MethodDesc{
 			{MethodName: "GetOAuth2Metadata", Handler: meta.handler(false)},

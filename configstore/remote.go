@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
 	"github.com/flyteauth/grpcauth/internal/flight"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
@@ -36,12 +37,12 @@ var ErrInvalidMetadata = errors.New("invalid auth metadata")
 // NewRemote also has the auth interceptors installed (the usual case: one
 // connection to FlyteAdmin for everything), the interceptors must leave the
 // two methods alone, or a refresh would ask the store, which would ask for a
-// refresh. The interceptor package skips authmetapb.GetOAuth2MetadataMethod
-// and authmetapb.GetPublicClientConfigMethod by default.
+// refresh. The interceptor package skips authmetarpc1.GetOAuth2MetadataMethod
+// and authmetarpc1.GetPublicClientConfigMethod by default.
 //
 // Remote is safe for concurrent use.
 type Remote struct {
-	client  authmetapb.AuthMetadataServiceClient
+	client  authmetarpc1.AuthMetadataServiceClient
 	timeout time.Duration
 	logger  *slog.Logger
 
@@ -103,7 +104,7 @@ func NewRemote(cc grpc.ClientConnInterface, opts ...RemoteOption) (*Remote, erro
 		return nil, errors.New("configstore: NewRemote: connection is nil")
 	}
 	r := &Remote{
-		client:  authmetapb.NewAuthMetadataServiceClient(cc),
+		client:  authmetarpc1.NewAuthMetadataServiceClient(cc),
 		timeout: DefaultFetchTimeout,
 		logger:  slog.New(slog.DiscardHandler),
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -79,7 +80,7 @@ func TestTransportSecurity(t *testing.T) {
 		cfg, err := again.GetClientConfig(t.Context())
 		require.NoError(t, err)
 		require.Equal(t, r.tokenURL, cfg.TokenEndpoint)
-		direct := authmetapb.NewAuthMetadataServiceClient(r.conn)
+		direct := authmetarpc1.NewAuthMetadataServiceClient(r.conn)
 		_, err = direct.GetOAuth2Metadata(t.Context(), &authmetapb.OAuth2MetadataRequest{})
 		require.NoError(t, err)
 		_, err = direct.GetPublicClientConfig(t.Context(), &authmetapb.PublicClientAuthConfigRequest{})

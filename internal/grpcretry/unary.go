@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-
 )
 
 // Unary is the unary interceptor: it runs one unary call: attach, send, and on a refusal get a new

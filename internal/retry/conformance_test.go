@@ -42,10 +42,13 @@ import (
 const (
 	clientID     = "conformance-client"
 	clientSecret = "s3cr3t-never-printed-c0nf"
-	// testTimeout bounds every call and every wait, so that a bug fails a
-	// test rather than hanging it. No test relies on it expiring.
+	// testTimeout bounds every wait, so that a bug fails a test rather
+	// than hanging it. No test relies on it expiring.
 	testTimeout = 20 * time.Second
-	kib         = 1 << 10
+	// streamTimeout bounds every call: longer than any wait, so that a
+	// call that hangs is reported as such, not as its context's end.
+	streamTimeout = 2 * testTimeout
+	kib           = 1 << 10
 )
 
 // confStream is one streaming call, the same for every adapter.
@@ -175,7 +178,7 @@ func newKeeper(t *testing.T, endpoint string, tokens *testserver.TokenServer) *a
 type grpcRig struct{ echo *testserver.EchoClient }
 
 func (r *grpcRig) open(t *testing.T, open func(context.Context, ...grpc.CallOption) (grpc.ClientStream, error)) confStream {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)
 	cs, err := open(ctx)
 	if err != nil {
 		cancel()
@@ -415,7 +418,7 @@ func newConnectRig(t *testing.T) rig {
 }
 
 func (r *connectRig) open(t *testing.T, procedure string, open func(context.Context) (connect.StreamingClientConn, error)) confStream {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)
 	conn, err := open(ctx)
 	if err != nil {
 		cancel()
@@ -455,7 +458,9 @@ func (r *connectRig) requireRefusal(t *testing.T, err error) {
 	require.Error(t, err)
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "%v", err)
 	assert.Contains(t, err.Error(), "invalid Bearer token")
-	var re *connectauth.RefreshError
+	// A failed refresh would be an *interceptor.RefreshError inside the
+	// *connect.Error, as for gRPC.
+	var re *interceptor.RefreshError
 	assert.False(t, errors.As(err, &re), "the server's refusal, not a failed refresh: %v", err)
 }
 
@@ -587,7 +592,7 @@ func TestConformanceRefusalPastBound(t *testing.T) {
 		}
 		_ = s.CloseSend()
 		got, err := recvAll(s)
-		assert.Empty(t, got)
+		assert.Empty(t, short(got))
 		r.requireRefusal(t, err)
 		assert.EqualValues(t, 1, r.attempts(), "no retry")
 		assert.Zero(t, r.refreshes(), "no refresh")
@@ -616,11 +621,12 @@ func TestConformanceHeaderWhileReceiving(t *testing.T) {
 			require.NoError(t, s.Send("h"), order)
 			require.NoError(t, s.CloseSend(), order)
 
-			start := make(chan struct{})
+			start, calling := make(chan struct{}), make(chan struct{})
 			hc := make(chan headerResult, 1)
 			rc := make(chan recvResult, 1)
 			go func() {
 				<-start
+				close(calling)
 				md, err := s.Header()
 				hc <- headerResult{md, err}
 			}()
@@ -639,6 +645,7 @@ func TestConformanceHeaderWhileReceiving(t *testing.T) {
 				go recv()
 				eventually(t, func() bool { return r.refreshes() > refreshes }, "the receive started the refresh")
 				close(start)
+				await(t, calling, "the header goroutine")
 				release()
 				h = await(t, hc, order+": Header")
 			case "header first":
@@ -775,13 +782,43 @@ func TestConformanceLargeBidi(t *testing.T) {
 				require.FailNow(t, "hung: the first two sends")
 			}
 			got, err := recvAll(s)
-			assert.Empty(t, got)
+			assert.Empty(t, short(got))
 			r.requireRefusal(t, err)
 			if err := await(t, sent, "the sender, after the refusal"); err != nil {
 				assert.ErrorIs(t, err, io.EOF, "a send on an ended attempt")
 			}
 			assert.EqualValues(t, 1, r.attempts(), "no retry")
 			assert.Zero(t, r.refreshes(), "no refresh")
+		})
+	})
+
+	// Receiving from the start, the refusal may be learnt while the first
+	// message alone is kept (the second passes the bound): then the call
+	// is retried and completes; else it fails with the refusal. Either way
+	// nothing is lost, duplicated or reordered, and nothing hangs.
+	t.Run("refused, receiving from the start", func(t *testing.T) {
+		forEachRig(t, func(t *testing.T, r rig) {
+			r.reject(t)
+			s := r.openBidi(t)
+			sent := sendAll(s, func(int) {})
+			got, err := recvAll(s)
+			serr := await(t, sent, "the sender")
+			if err != nil {
+				r.requireRefusal(t, err)
+				assert.Empty(t, short(got))
+				if serr != nil {
+					assert.ErrorIs(t, serr, io.EOF, "a send on an ended attempt")
+				}
+				assert.EqualValues(t, 1, r.attempts(), "no retry")
+				assert.Zero(t, r.refreshes(), "no refresh")
+				return
+			}
+			t.Log("retried")
+			require.NoError(t, serr)
+			require.Equal(t, short(want), short(got))
+			require.Equal(t, want, got, "every message echoed once, in order")
+			assert.EqualValues(t, 2, r.attempts())
+			assert.EqualValues(t, 1, r.refreshes())
 		})
 	})
 }

@@ -7,8 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/flyteauth/grpcauth/authenticator"
-	"github.com/flyteauth/grpcauth/proto/authmeta2pb"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
+	"github.com/flyteauth/grpcauth/internal/authmetarpc2"
 )
 
 // Options are the settings of an interceptor, gRPC's or connect-go's: one
@@ -35,10 +35,10 @@ func NewOptions[O ~func(*Options)](opts []O) *Options {
 		Skip: map[string]bool{
 			// The anonymous metadata RPCs of Flyte 1 and Flyte 2: a config
 			// store that shares the connection never recurses.
-			authmetapb.GetOAuth2MetadataMethod:      true,
-			authmetapb.GetPublicClientConfigMethod:  true,
-			authmeta2pb.GetOAuth2MetadataMethod:     true,
-			authmeta2pb.GetPublicClientConfigMethod: true,
+			authmetarpc1.GetOAuth2MetadataMethod:     true,
+			authmetarpc1.GetPublicClientConfigMethod: true,
+			authmetarpc2.GetOAuth2MetadataMethod:     true,
+			authmetarpc2.GetPublicClientConfigMethod: true,
 		},
 		MaxReplay: DefaultMaxReplay,
 		Logger:    slog.New(slog.DiscardHandler),

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
@@ -229,7 +230,7 @@ func NewAdminServer(opts ...AdminOption) (*AdminServer, error) {
 	}
 
 	s.grpcSrv = grpc.NewServer(serverOpts...)
-	authmetapb.RegisterAuthMetadataServiceServer(s.grpcSrv, authMetadataService{s})
+	authmetarpc1.RegisterAuthMetadataServiceServer(s.grpcSrv, authMetadataService{s})
 	s.grpcSrv.RegisterService(&echoServiceDesc, s)
 	go func() {
 		defer close(s.served)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -117,7 +118,7 @@ func TestAdminTransports(t *testing.T) {
 			assert.True(t, strings.HasPrefix(admin.Addr(), tt.wantPrefix), admin.Addr())
 			assert.Equal(t, strings.HasPrefix(tt.wantPrefix, "passthrough"), admin.Dialer() != nil)
 
-			got, err := authmetapb.NewAuthMetadataServiceClient(conn).GetOAuth2Metadata(t.Context(), &authmetapb.OAuth2MetadataRequest{})
+			got, err := authmetarpc1.NewAuthMetadataServiceClient(conn).GetOAuth2Metadata(t.Context(), &authmetapb.OAuth2MetadataRequest{})
 			require.NoError(t, err)
 			assert.True(t, proto.Equal(want, got), "got %v", got)
 			for _, shape := range echoShapes {
@@ -147,7 +148,7 @@ func TestAuthMetadataService(t *testing.T) {
 		Audience:                 "https://admin",
 	}
 	admin, conn := newAdmin(t, testserver.WithPublicClientConfig(public))
-	client := authmetapb.NewAuthMetadataServiceClient(conn)
+	client := authmetarpc1.NewAuthMetadataServiceClient(conn)
 
 	m, err := client.GetOAuth2Metadata(t.Context(), &authmetapb.OAuth2MetadataRequest{})
 	require.NoError(t, err)
@@ -287,7 +288,7 @@ func TestEchoProtected(t *testing.T) {
 		require.NoError(t, err)
 	})
 	t.Run("metadata RPCs stay anonymous", func(t *testing.T) {
-		_, err := authmetapb.NewAuthMetadataServiceClient(conn).GetOAuth2Metadata(t.Context(), &authmetapb.OAuth2MetadataRequest{})
+		_, err := authmetarpc1.NewAuthMetadataServiceClient(conn).GetOAuth2Metadata(t.Context(), &authmetapb.OAuth2MetadataRequest{})
 		require.NoError(t, err)
 	})
 }
@@ -415,7 +416,7 @@ func TestAdminCloseEndsCalls(t *testing.T) {
 	admin.SetMetadataLatency(time.Hour)
 	done := make(chan error, 1)
 	go func() {
-		_, err := authmetapb.NewAuthMetadataServiceClient(conn).GetOAuth2Metadata(context.Background(), &authmetapb.OAuth2MetadataRequest{})
+		_, err := authmetarpc1.NewAuthMetadataServiceClient(conn).GetOAuth2Metadata(context.Background(), &authmetapb.OAuth2MetadataRequest{})
 		done <- err
 	}()
 	require.Eventually(t, func() bool { o, _ := admin.MetadataCalls(); return o == 1 }, 5*time.Second, time.Millisecond)

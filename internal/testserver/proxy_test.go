@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -79,7 +80,7 @@ func TestProxyRefusesCallsWithoutToken(t *testing.T) {
 		for _, shape := range echoShapes {
 			requireProxyRefusal(t, shape.call(ctx, t, c), codes.Unauthenticated, "401")
 		}
-		_, err := authmetapb.NewAuthMetadataServiceClient(x.conn).GetOAuth2Metadata(ctx, &authmetapb.OAuth2MetadataRequest{})
+		_, err := authmetarpc1.NewAuthMetadataServiceClient(x.conn).GetOAuth2Metadata(ctx, &authmetapb.OAuth2MetadataRequest{})
 		requireProxyRefusal(t, err, codes.Unauthenticated, "401")
 	}
 	assert.Zero(t, x.admin.EchoCalls(), "the backend saw nothing")
@@ -108,10 +109,10 @@ func TestProxyPassesEveryCallShape(t *testing.T) {
 	assert.Equal(t, codes.Unauthenticated, status.Code(err))
 	assert.Contains(t, status.Convert(err).Message(), `testserver: missing "authorization" header`)
 
-	meta, err := authmetapb.NewAuthMetadataServiceClient(x.conn).GetOAuth2Metadata(ctx, &authmetapb.OAuth2MetadataRequest{})
+	meta, err := authmetarpc1.NewAuthMetadataServiceClient(x.conn).GetOAuth2Metadata(ctx, &authmetapb.OAuth2MetadataRequest{})
 	require.NoError(t, err)
 	assert.Equal(t, "https://token.example/", meta.GetTokenEndpoint())
-	_, err = authmetapb.NewAuthMetadataServiceClient(x.conn).GetPublicClientConfig(ctx, &authmetapb.PublicClientAuthConfigRequest{})
+	_, err = authmetarpc1.NewAuthMetadataServiceClient(x.conn).GetPublicClientConfig(ctx, &authmetapb.PublicClientAuthConfigRequest{})
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(echoShapes)+3), x.proxy.Passed())
 }

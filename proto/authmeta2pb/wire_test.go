@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flyteauth/grpcauth/internal/authmetarpc2"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
 	"github.com/flyteauth/grpcauth/proto/authmeta2pb"
 )
@@ -73,6 +74,6 @@ func TestOwnProtoPackage(t *testing.T) {
 	} {
 		assert.Equal(t, "grpcauth.authmeta2.v1", string(m.ProtoReflect().Descriptor().ParentFile().Package()))
 	}
-	assert.Equal(t, "/flyteidl2.auth.AuthMetadataService/GetOAuth2Metadata", authmeta2pb.GetOAuth2MetadataMethod)
-	assert.Equal(t, "/flyteidl2.auth.AuthMetadataService/GetPublicClientConfig", authmeta2pb.GetPublicClientConfigMethod)
+	assert.Equal(t, "/flyteidl2.auth.AuthMetadataService/GetOAuth2Metadata", authmetarpc2.GetOAuth2MetadataMethod)
+	assert.Equal(t, "/flyteidl2.auth.AuthMetadataService/GetPublicClientConfig", authmetarpc2.GetPublicClientConfigMethod)
 }

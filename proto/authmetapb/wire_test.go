@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flyteauth/grpcauth/internal/authmetarpc1"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
@@ -111,7 +112,7 @@ func TestMethodPathsOnTheWire(t *testing.T) {
 		seen <- info.FullMethod
 		return h(ctx, req)
 	}))
-	authmetapb.RegisterAuthMetadataServiceServer(srv, recordingServer{})
+	authmetarpc1.RegisterAuthMetadataServiceServer(srv, recordingServer{})
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
 
@@ -121,7 +122,7 @@ func TestMethodPathsOnTheWire(t *testing.T) {
 	require.NoError(t, err)
 	defer cc.Close()
 
-	c := authmetapb.NewAuthMetadataServiceClient(cc)
+	c := authmetarpc1.NewAuthMetadataServiceClient(cc)
 	meta, err := c.GetOAuth2Metadata(t.Context(), &authmetapb.OAuth2MetadataRequest{})
 	require.NoError(t, err)
 	assert.Equal(t, "https://idp/token", meta.GetTokenEndpoint())
@@ -132,6 +133,6 @@ func TestMethodPathsOnTheWire(t *testing.T) {
 	assert.Equal(t, "flyte-authorization", pub.GetAuthorizationMetadataKey())
 	assert.Equal(t, "/flyteidl.service.AuthMetadataService/GetPublicClientConfig", <-seen)
 
-	assert.Equal(t, authmetapb.GetOAuth2MetadataMethod, "/flyteidl.service.AuthMetadataService/GetOAuth2Metadata")
-	assert.Equal(t, authmetapb.GetPublicClientConfigMethod, "/flyteidl.service.AuthMetadataService/GetPublicClientConfig")
+	assert.Equal(t, authmetarpc1.GetOAuth2MetadataMethod, "/flyteidl.service.AuthMetadataService/GetOAuth2Metadata")
+	assert.Equal(t, authmetarpc1.GetPublicClientConfigMethod, "/flyteidl.service.AuthMetadataService/GetPublicClientConfig")
 }

@@ -1,9 +1,14 @@
-package authmetapb
+// Package authmetarpc1 is the hand-written gRPC client and server
+// registration of Flyte 1's AuthMetadataService, whose messages are in
+// proto/authmetapb. Both RPCs are anonymous: they never need a token.
+package authmetarpc1
 
 import (
 	"context"
 
 	"google.golang.org/grpc"
+
+	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 // ServiceName is FlyteAdmin's name for the service, used on the wire.
@@ -20,9 +25,9 @@ const (
 // Implementations are safe for concurrent use.
 type AuthMetadataServiceClient interface {
 	// GetOAuth2Metadata returns the authorization server metadata.
-	GetOAuth2Metadata(ctx context.Context, in *OAuth2MetadataRequest, opts ...grpc.CallOption) (*OAuth2MetadataResponse, error)
+	GetOAuth2Metadata(ctx context.Context, in *authmetapb.OAuth2MetadataRequest, opts ...grpc.CallOption) (*authmetapb.OAuth2MetadataResponse, error)
 	// GetPublicClientConfig returns the public client configuration.
-	GetPublicClientConfig(ctx context.Context, in *PublicClientAuthConfigRequest, opts ...grpc.CallOption) (*PublicClientAuthConfigResponse, error)
+	GetPublicClientConfig(ctx context.Context, in *authmetapb.PublicClientAuthConfigRequest, opts ...grpc.CallOption) (*authmetapb.PublicClientAuthConfigResponse, error)
 }
 
 type authMetadataServiceClient struct {
@@ -35,16 +40,16 @@ func NewAuthMetadataServiceClient(cc grpc.ClientConnInterface) AuthMetadataServi
 	return &authMetadataServiceClient{cc: cc}
 }
 
-func (c *authMetadataServiceClient) GetOAuth2Metadata(ctx context.Context, in *OAuth2MetadataRequest, opts ...grpc.CallOption) (*OAuth2MetadataResponse, error) {
-	out := new(OAuth2MetadataResponse)
+func (c *authMetadataServiceClient) GetOAuth2Metadata(ctx context.Context, in *authmetapb.OAuth2MetadataRequest, opts ...grpc.CallOption) (*authmetapb.OAuth2MetadataResponse, error) {
+	out := new(authmetapb.OAuth2MetadataResponse)
 	if err := c.cc.Invoke(ctx, GetOAuth2MetadataMethod, in, out, opts...); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *authMetadataServiceClient) GetPublicClientConfig(ctx context.Context, in *PublicClientAuthConfigRequest, opts ...grpc.CallOption) (*PublicClientAuthConfigResponse, error) {
-	out := new(PublicClientAuthConfigResponse)
+func (c *authMetadataServiceClient) GetPublicClientConfig(ctx context.Context, in *authmetapb.PublicClientAuthConfigRequest, opts ...grpc.CallOption) (*authmetapb.PublicClientAuthConfigResponse, error) {
+	out := new(authmetapb.PublicClientAuthConfigResponse)
 	if err := c.cc.Invoke(ctx, GetPublicClientConfigMethod, in, out, opts...); err != nil {
 		return nil, err
 	}
@@ -55,9 +60,9 @@ func (c *authMetadataServiceClient) GetPublicClientConfig(ctx context.Context, i
 // service. Implementations must be safe for concurrent use.
 type AuthMetadataServiceServer interface {
 	// GetOAuth2Metadata returns the authorization server metadata.
-	GetOAuth2Metadata(context.Context, *OAuth2MetadataRequest) (*OAuth2MetadataResponse, error)
+	GetOAuth2Metadata(context.Context, *authmetapb.OAuth2MetadataRequest) (*authmetapb.OAuth2MetadataResponse, error)
 	// GetPublicClientConfig returns the public client configuration.
-	GetPublicClientConfig(context.Context, *PublicClientAuthConfigRequest) (*PublicClientAuthConfigResponse, error)
+	GetPublicClientConfig(context.Context, *authmetapb.PublicClientAuthConfigRequest) (*authmetapb.PublicClientAuthConfigResponse, error)
 }
 
 // RegisterAuthMetadataServiceServer registers srv on s under FlyteAdmin's
@@ -67,7 +72,7 @@ func RegisterAuthMetadataServiceServer(s grpc.ServiceRegistrar, srv AuthMetadata
 }
 
 func getOAuth2MetadataHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(OAuth2MetadataRequest)
+	in := new(authmetapb.OAuth2MetadataRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -77,12 +82,12 @@ func getOAuth2MetadataHandler(srv any, ctx context.Context, dec func(any) error,
 	}
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: GetOAuth2MetadataMethod}
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.GetOAuth2Metadata(ctx, req.(*OAuth2MetadataRequest))
+		return s.GetOAuth2Metadata(ctx, req.(*authmetapb.OAuth2MetadataRequest))
 	})
 }
 
 func getPublicClientConfigHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(PublicClientAuthConfigRequest)
+	in := new(authmetapb.PublicClientAuthConfigRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -92,7 +97,7 @@ func getPublicClientConfigHandler(srv any, ctx context.Context, dec func(any) er
 	}
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: GetPublicClientConfigMethod}
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.GetPublicClientConfig(ctx, req.(*PublicClientAuthConfigRequest))
+		return s.GetPublicClientConfig(ctx, req.(*authmetapb.PublicClientAuthConfigRequest))
 	})
 }
 

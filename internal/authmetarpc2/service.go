@@ -1,9 +1,14 @@
-package authmeta2pb
+// Package authmetarpc2 is the hand-written gRPC client and server
+// registration of Flyte 2's AuthMetadataService, whose messages are in
+// proto/authmeta2pb. Both RPCs are anonymous: they never need a token.
+package authmetarpc2
 
 import (
 	"context"
 
 	"google.golang.org/grpc"
+
+	"github.com/flyteauth/grpcauth/proto/authmeta2pb"
 )
 
 // ServiceName is Flyte 2's name for the service, used on the wire.
@@ -20,9 +25,9 @@ const (
 // Implementations are safe for concurrent use.
 type AuthMetadataServiceClient interface {
 	// GetOAuth2Metadata returns the authorization server metadata.
-	GetOAuth2Metadata(ctx context.Context, in *GetOAuth2MetadataRequest, opts ...grpc.CallOption) (*GetOAuth2MetadataResponse, error)
+	GetOAuth2Metadata(ctx context.Context, in *authmeta2pb.GetOAuth2MetadataRequest, opts ...grpc.CallOption) (*authmeta2pb.GetOAuth2MetadataResponse, error)
 	// GetPublicClientConfig returns the public client configuration.
-	GetPublicClientConfig(ctx context.Context, in *GetPublicClientConfigRequest, opts ...grpc.CallOption) (*GetPublicClientConfigResponse, error)
+	GetPublicClientConfig(ctx context.Context, in *authmeta2pb.GetPublicClientConfigRequest, opts ...grpc.CallOption) (*authmeta2pb.GetPublicClientConfigResponse, error)
 }
 
 type authMetadataServiceClient struct {
@@ -35,16 +40,16 @@ func NewAuthMetadataServiceClient(cc grpc.ClientConnInterface) AuthMetadataServi
 	return &authMetadataServiceClient{cc: cc}
 }
 
-func (c *authMetadataServiceClient) GetOAuth2Metadata(ctx context.Context, in *GetOAuth2MetadataRequest, opts ...grpc.CallOption) (*GetOAuth2MetadataResponse, error) {
-	out := new(GetOAuth2MetadataResponse)
+func (c *authMetadataServiceClient) GetOAuth2Metadata(ctx context.Context, in *authmeta2pb.GetOAuth2MetadataRequest, opts ...grpc.CallOption) (*authmeta2pb.GetOAuth2MetadataResponse, error) {
+	out := new(authmeta2pb.GetOAuth2MetadataResponse)
 	if err := c.cc.Invoke(ctx, GetOAuth2MetadataMethod, in, out, opts...); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *authMetadataServiceClient) GetPublicClientConfig(ctx context.Context, in *GetPublicClientConfigRequest, opts ...grpc.CallOption) (*GetPublicClientConfigResponse, error) {
-	out := new(GetPublicClientConfigResponse)
+func (c *authMetadataServiceClient) GetPublicClientConfig(ctx context.Context, in *authmeta2pb.GetPublicClientConfigRequest, opts ...grpc.CallOption) (*authmeta2pb.GetPublicClientConfigResponse, error) {
+	out := new(authmeta2pb.GetPublicClientConfigResponse)
 	if err := c.cc.Invoke(ctx, GetPublicClientConfigMethod, in, out, opts...); err != nil {
 		return nil, err
 	}
@@ -55,9 +60,9 @@ func (c *authMetadataServiceClient) GetPublicClientConfig(ctx context.Context, i
 // service. Implementations must be safe for concurrent use.
 type AuthMetadataServiceServer interface {
 	// GetOAuth2Metadata returns the authorization server metadata.
-	GetOAuth2Metadata(context.Context, *GetOAuth2MetadataRequest) (*GetOAuth2MetadataResponse, error)
+	GetOAuth2Metadata(context.Context, *authmeta2pb.GetOAuth2MetadataRequest) (*authmeta2pb.GetOAuth2MetadataResponse, error)
 	// GetPublicClientConfig returns the public client configuration.
-	GetPublicClientConfig(context.Context, *GetPublicClientConfigRequest) (*GetPublicClientConfigResponse, error)
+	GetPublicClientConfig(context.Context, *authmeta2pb.GetPublicClientConfigRequest) (*authmeta2pb.GetPublicClientConfigResponse, error)
 }
 
 // RegisterAuthMetadataServiceServer registers srv on s under Flyte 2's
@@ -67,7 +72,7 @@ func RegisterAuthMetadataServiceServer(s grpc.ServiceRegistrar, srv AuthMetadata
 }
 
 func getOAuth2MetadataHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(GetOAuth2MetadataRequest)
+	in := new(authmeta2pb.GetOAuth2MetadataRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -77,12 +82,12 @@ func getOAuth2MetadataHandler(srv any, ctx context.Context, dec func(any) error,
 	}
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: GetOAuth2MetadataMethod}
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.GetOAuth2Metadata(ctx, req.(*GetOAuth2MetadataRequest))
+		return s.GetOAuth2Metadata(ctx, req.(*authmeta2pb.GetOAuth2MetadataRequest))
 	})
 }
 
 func getPublicClientConfigHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(GetPublicClientConfigRequest)
+	in := new(authmeta2pb.GetPublicClientConfigRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -92,7 +97,7 @@ func getPublicClientConfigHandler(srv any, ctx context.Context, dec func(any) er
 	}
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: GetPublicClientConfigMethod}
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.GetPublicClientConfig(ctx, req.(*GetPublicClientConfigRequest))
+		return s.GetPublicClientConfig(ctx, req.(*authmeta2pb.GetPublicClientConfigRequest))
 	})
 }
 
