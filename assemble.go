@@ -16,9 +16,9 @@ import (
 	"github.com/flyteauth/grpcauth/tokencache"
 )
 
-// ProxyAuthorizationKey is the metadata key, and HTTP header, that carries
+// proxyAuthorizationKey is the metadata key, and HTTP header, that carries
 // the token of proxyCommand.
-const ProxyAuthorizationKey = "proxy-authorization"
+const proxyAuthorizationKey = "proxy-authorization"
 
 // parts is what authenticates a client of the deployment, whatever carries
 // its calls: New's gRPC connection, connectauth's HTTP client, a command.
@@ -176,10 +176,10 @@ func (c Config) keeperOptions() []authenticator.Option {
 func (c Config) proxyKeeper(common []authenticator.Option) (*authenticator.Keeper, error) {
 	flow, err := authenticator.NewCommandFlow(c.ProxyCommand)
 	if err != nil {
-		return nil, fmt.Errorf("grpcauth: proxyCommand (from %s): %w", c.Source("proxyCommand"), err)
+		return nil, fmt.Errorf("grpcauth: proxyCommand: %w", err)
 	}
 	store := configstore.NewStatic(configstore.ClientConfig{})
-	opts := append([]authenticator.Option{authenticator.WithHeaderKey(ProxyAuthorizationKey)}, common...)
+	opts := append([]authenticator.Option{authenticator.WithHeaderKey(proxyAuthorizationKey)}, common...)
 	if c.Insecure {
 		opts = append(opts, authenticator.WithAllowHTTP())
 	}
@@ -212,7 +212,7 @@ func (c Config) flow(mode string, o *options) (authenticator.Flow, []authenticat
 		}
 		f, err := authenticator.NewCommandFlow(c.Command)
 		if err != nil {
-			return nil, nil, fmt.Errorf("grpcauth: command (from %s): %w", c.Source("command"), err)
+			return nil, nil, fmt.Errorf("grpcauth: command: %w", err)
 		}
 		return f, nil, nil
 	}

@@ -52,10 +52,31 @@ var authAliases = map[string]string{
 // for a token, so that an open server costs nothing.
 const defaultPkce = "Pkce (default)"
 
+// AuthMode returns the canonical name of the flow c selects
+// (AuthTypeClientSecret, AuthTypePkce, AuthTypeDeviceFlow or
+// AuthTypeExternalCommand); "" when c names none (no authType and no
+// clientId: New then uses the browser login, Pkce with the public client
+// id the deployment advertises, once a server asks for a token); and an
+// error for an authType no Flyte client knows.
+func (c Config) AuthMode() (string, error) {
+	t := strings.TrimSpace(c.AuthType)
+	if t == "" {
+		if strings.TrimSpace(c.ClientID) == "" {
+			return "", nil
+		}
+		return AuthTypeClientSecret, nil
+	}
+	canon, ok := authAliases[strings.ToLower(t)]
+	if !ok {
+		return "", fmt.Errorf("grpcauth: unknown authType %q: want ClientSecret, Pkce, DeviceFlow or ExternalCommand", redact.Clip(t, 64))
+	}
+	return canon, nil
+}
+
 // authMode returns the canonical auth type (defaultPkce without authType
-// and clientId), or an error for an unknown or unsupported one.
+// and clientId), or an error for an unknown one.
 func (c Config) authMode() (string, error) {
-	flow, err := c.Flow()
+	flow, err := c.AuthMode()
 	switch {
 	case err != nil:
 		return "", err
@@ -100,22 +121,6 @@ func (c Config) TransportCredentials() (credentials.TransportCredentials, error)
 	return credentials.NewTLS(cfg), nil
 }
 
-// ClientSecretSource says where the client secret will be read from, such
-// as "environment variable MY_SECRET (clientSecretEnvVar, from
-// /home/me/.flyte/config.yaml)", without the secret; "none" if nowhere. It
-// is safe for concurrent use with other reads of c.
-func (c Config) ClientSecretSource() string {
-	switch {
-	case c.ClientSecret != "":
-		return fmt.Sprintf("Config.ClientSecret (from %s)", c.Source(ClientSecretKey))
-	case c.ClientSecretEnvVar != "":
-		return fmt.Sprintf("environment variable %s (clientSecretEnvVar, from %s)", c.ClientSecretEnvVar, c.Source("clientSecretEnvVar"))
-	case c.ClientSecretLocation != "":
-		return fmt.Sprintf("file %s (clientSecretLocation, from %s)", c.ClientSecretLocation, c.Source("clientSecretLocation"))
-	}
-	return "none"
-}
-
 // secretSource resolves the secret as Flyte does: ClientSecret, else
 // clientSecretEnvVar, else clientSecretLocation. The latter two are read
 // at every token request, so rotation is picked up; they are read once
@@ -126,7 +131,7 @@ func (c Config) secretSource() (authenticator.SecretSource, error) {
 	var what string
 	switch {
 	case c.ClientSecret != "":
-		src, what = authenticator.SecretFromValue(c.ClientSecret), ClientSecretKey
+		src, what = authenticator.SecretFromValue(c.ClientSecret), "clientSecret"
 	case c.ClientSecretEnvVar != "":
 		src, what = authenticator.SecretFromEnv(c.ClientSecretEnvVar), "clientSecretEnvVar"
 	case c.ClientSecretLocation != "":
@@ -135,7 +140,7 @@ func (c Config) secretSource() (authenticator.SecretSource, error) {
 		return nil, fmt.Errorf("grpcauth: %w", ErrNoClientSecret)
 	}
 	if _, err := src.ClientSecret(context.Background()); err != nil {
-		return nil, fmt.Errorf("grpcauth: client secret from %s (%s): %w", c.Source(what), what, err)
+		return nil, fmt.Errorf("grpcauth: client secret from %s: %w", what, err)
 	}
 	return src, nil
 }

@@ -13,37 +13,36 @@ import (
 	"google.golang.org/grpc/keepalive"
 )
 
-// Connection defaults, Flyte's where Flyte has one. Being constants, they
-// are safe for concurrent use.
+// Connection defaults, Flyte's where Flyte has one.
 const (
-	// DefaultMaxMessageSizeBytes bounds a response message: 64 MiB.
+	// defaultMaxMessageSizeBytes bounds a response message: 64 MiB.
 	// gRPC's own limit is 4 MiB, which FlyteAdmin's answers (such as
 	// GetExecutionData) exceed; flyteidl's Go client keeps gRPC's limit
 	// unless maxMessageSizeBytes is set, flytekit raises it to 20 MiB,
 	// and FlyteAdmin itself sends messages of any size. 64 MiB lets
 	// answers beyond flytekit's limit through while bounding memory.
-	DefaultMaxMessageSizeBytes = 64 << 20
-	// DefaultMaxRetries is flyteidl's maxRetries: a call that failed with
+	defaultMaxMessageSizeBytes = 64 << 20
+	// defaultMaxRetries is flyteidl's maxRetries: a call that failed with
 	// Unavailable is sent up to 4 more times.
-	DefaultMaxRetries = 4
-	// DefaultPerRetryTimeout is flyteidl's perRetryTimeout. It is shown,
+	defaultMaxRetries = 4
+	// defaultPerRetryTimeout is flyteidl's perRetryTimeout. It is shown,
 	// not enforced (see Config.PerRetryTimeout).
-	DefaultPerRetryTimeout = 15 * time.Second
-	// DefaultMaxBackoffDelay is flyteidl's maxBackoffDelay: the longest
+	defaultPerRetryTimeout = 15 * time.Second
+	// defaultMaxBackoffDelay is flyteidl's maxBackoffDelay: the longest
 	// wait between two attempts of a call, and between two connection
 	// attempts.
-	DefaultMaxBackoffDelay = 8 * time.Second
-	// DefaultKeepaliveTime is the keepalive interval: a ping after 5 min
+	defaultMaxBackoffDelay = 8 * time.Second
+	// defaultKeepaliveTime is the keepalive interval: a ping after 5 min
 	// without activity while a call is open, so that a connection silently
 	// dropped by a load balancer or NAT under a long stream is noticed.
 	// flytekit pings every 30 s, also on idle connections; a gRPC-Go server
 	// with its default enforcement policy, as FlyteAdmin runs, allows one
 	// ping per 5 min and only with a call open, and answers more with
 	// GOAWAY too_many_pings, closing the connection.
-	DefaultKeepaliveTime = 5 * time.Minute
-	// DefaultKeepaliveTimeout is how long a ping may go unanswered before
+	defaultKeepaliveTime = 5 * time.Minute
+	// defaultKeepaliveTimeout is how long a ping may go unanswered before
 	// the connection is closed.
-	DefaultKeepaliveTimeout = 20 * time.Second
+	defaultKeepaliveTimeout = 20 * time.Second
 )
 
 // retryInitialBackoff is the wait before the first retry; later ones
@@ -57,12 +56,9 @@ const minConnectTimeout = 20 * time.Second
 // modulePath is this module's path, as runtime/debug reports it.
 const modulePath = "github.com/flyteauth/grpcauth"
 
-// UserAgent is the user-agent New sends, "grpcauth/<version>", the version
+// userAgent is the user-agent New sends, "grpcauth/<version>", the version
 // of this module in the binary ("devel" when built from a work tree or
-// unknown). gRPC appends its own "grpc-go/<version>". It is safe for
-// concurrent use.
-func UserAgent() string { return userAgent() }
-
+// unknown). gRPC appends its own "grpc-go/<version>".
 var userAgent = sync.OnceValue(func() string {
 	return "grpcauth/" + moduleVersion(debug.ReadBuildInfo())
 })
@@ -92,9 +88,9 @@ func moduleVersion(info *debug.BuildInfo, ok bool) string {
 
 // DialOptions returns the connection options New applies before the
 // caller's (which win): the receive limit (MaxMessageSizeBytes), keepalive
-// (DefaultKeepaliveTime, DefaultKeepaliveTimeout, pings only while a call
+// (defaultKeepaliveTime, defaultKeepaliveTimeout, pings only while a call
 // is open), connection backoff up to MaxBackoffDelay, the
-// user-agent of UserAgent, and a default service config: DefaultServiceConfig
+// user-agent "grpcauth/<version>", and a default service config: DefaultServiceConfig
 // when set, else a retry policy for Unavailable only, with MaxRetries
 // retries waiting up to MaxBackoffDelay. It does not include transport
 // credentials (see TransportCredentials). It fails on a negative size or
@@ -106,14 +102,14 @@ func (c Config) DialOptions() ([]grpc.DialOption, error) {
 	case size < 0:
 		return nil, fmt.Errorf("grpcauth: maxMessageSizeBytes is %d: want at least 0", size)
 	case size == 0:
-		size = DefaultMaxMessageSizeBytes
+		size = defaultMaxMessageSizeBytes
 	}
 	delay := c.MaxBackoffDelay
 	switch {
 	case delay < 0:
 		return nil, fmt.Errorf("grpcauth: maxBackoffDelay is %s: want at least 0", delay)
 	case delay == 0:
-		delay = DefaultMaxBackoffDelay
+		delay = defaultMaxBackoffDelay
 	}
 	bo := backoff.DefaultConfig
 	bo.MaxDelay = delay
@@ -121,12 +117,12 @@ func (c Config) DialOptions() ([]grpc.DialOption, error) {
 	opts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(size)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time:                DefaultKeepaliveTime,
-			Timeout:             DefaultKeepaliveTimeout,
+			Time:                defaultKeepaliveTime,
+			Timeout:             defaultKeepaliveTimeout,
 			PermitWithoutStream: false,
 		}),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: minConnectTimeout}),
-		grpc.WithUserAgent(UserAgent()),
+		grpc.WithUserAgent(userAgent()),
 	}
 	sc, attempts, err := c.serviceConfig(delay)
 	if err != nil {
@@ -157,7 +153,7 @@ func (c Config) serviceConfig(maxBackoff time.Duration) (sc string, attempts int
 	case retries < 0:
 		return "", 0, nil
 	case retries == 0:
-		retries = DefaultMaxRetries
+		retries = defaultMaxRetries
 	}
 	attempts = retries + 1
 	policy := map[string]any{

@@ -34,7 +34,7 @@ type options struct {
 }
 
 func newOptions(opts []Option) *options {
-	o := &options{service: configstore.ServiceFlyte1}
+	o := &options{service: configstore.ServiceAuto}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.apply(o)
@@ -70,13 +70,6 @@ func WithAuthenticatorOptions(opts ...authenticator.Option) Option {
 // Config names still wins over it.
 func WithConfigStore(s configstore.ClientConfigStore) Option {
 	return optionFunc(func(o *options) { o.store = s })
-}
-
-// WithService chooses which AuthMetadataService is asked: Flyte 1's
-// (configstore.ServiceFlyte1, New's default), Flyte 2's, or either
-// (configstore.ServiceAuto, connectauth.New's default).
-func WithService(s configstore.Service) Option {
-	return optionFunc(func(o *options) { o.service = s })
 }
 
 // WithTokenCache keeps the tokens of the interactive flows (Pkce,

@@ -60,9 +60,8 @@ func (c *Client) Close() error {
 // deployment that cfg describes, with the parts grpcauth.New builds (the
 // same keys, flows, proxy and options mean the same), over an HTTP client
 // instead of a gRPC connection. The config store asks the deployment's
-// AuthMetadataService, Flyte 2's or Flyte 1's
-// (grpcauth.WithService(configstore.ServiceAuto) is New's default), over a
-// grpc-go connection to the same endpoint (connect-go handlers answer the
+// AuthMetadataService, Flyte 2's or Flyte 1's, over a grpc-go connection
+// to the same endpoint (connect-go handlers answer the
 // gRPC protocol), only for what cfg does not name; give
 // grpcauth.WithConfigStore to ask elsewhere, such as a
 // configstore.Discovery. It does no network I/O. Close releases what New
@@ -72,7 +71,7 @@ func New(cfg grpcauth.Config, opts ...grpcauth.Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts, err := grpcauth.New(cfg, append([]grpcauth.Option{grpcauth.WithService(configstore.ServiceAuto)}, opts...)...)
+	parts, err := grpcauth.New(cfg, opts...)
 	if err != nil {
 		return nil, err
 	}

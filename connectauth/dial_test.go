@@ -117,11 +117,6 @@ func TestNewWithDiscoveryAndService(t *testing.T) {
 	o, p := r.srv.MetadataCalls()
 	assert.Zero(t, o+p)
 
-	c = newClient(t, r.cfg, grpcauth.WithService(configstore.ServiceFlyte2))
-	assert.IsType(t, &configstore.Flyte2Remote{}, c.ConfigStore)
-	echo = flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, c.Options...)
-	_, err = echo.Echo(ctx(t), req("x"))
-	require.NoError(t, err)
 }
 
 func TestNewWithoutAuthAndErrors(t *testing.T) {
