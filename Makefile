@@ -100,5 +100,5 @@ $(HYDRA): interop/go.mod interop/go.sum
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTokenResponse$$' -fuzztime $(FUZZTIME) ./authenticator
 	$(GO) test -run '^$$' -fuzz '^FuzzRemoteResponses$$' -fuzztime $(FUZZTIME) ./configstore
-	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./flyteconfig
 	$(GO) test -run '^$$' -fuzz '^FuzzClip$$' -fuzztime $(FUZZTIME) ./internal/redact

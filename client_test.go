@@ -387,7 +387,7 @@ func TestNewClientSecretErrors(t *testing.T) {
 		{
 			name:   "blank explicit secret",
 			mutate: func(c *grpcauth.Config) { c.ClientSecret = "  " },
-			want:   []string{"client secret from explicit"},
+			want:   []string{"client secret from clientSecret"},
 			is:     authenticator.ErrEmptySecret,
 		},
 		{
@@ -529,17 +529,6 @@ func TestNewClientBadCACert(t *testing.T) {
 	}
 }
 
-func TestClientSecretSource(t *testing.T) {
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: env{"FLYTE_CREDENTIALS_CLIENT_SECRET_ENV_VAR": "MY_VAR"}.lookup})
-	require.NoError(t, err)
-	assert.Equal(t, "environment variable MY_VAR (clientSecretEnvVar, from env FLYTE_CREDENTIALS_CLIENT_SECRET_ENV_VAR)", cfg.ClientSecretSource())
-	cfg.ClientSecretEnvVar = ""
-	assert.Equal(t, "file /etc/secrets/client_secret (clientSecretLocation, from default)", cfg.ClientSecretSource())
-	cfg.ClientSecret = "shh"
-	assert.Equal(t, "Config.ClientSecret (from explicit)", cfg.ClientSecretSource())
-	assert.Equal(t, "none", grpcauth.Config{}.ClientSecretSource())
-}
-
 func TestRefreshErrorKeepsCode(t *testing.T) {
 	// A token endpoint that is down: the call keeps its Unauthenticated
 	// code and says why.
@@ -553,4 +542,12 @@ func TestRefreshErrorKeepsCode(t *testing.T) {
 	require.True(t, errors.As(err, &te))
 	assert.Equal(t, "temporarily_unavailable", te.ErrorCode)
 	assert.NotContains(t, err.Error(), testSecret)
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
 }

@@ -1,7 +1,6 @@
 package grpcauth_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -124,11 +123,7 @@ func TestNewClientUserAgent(t *testing.T) {
 	_, err := testserver.Flaky(callCtx(t), plainConn(t, srv, grpcauth.Config{}), "x")
 	require.NoError(t, err)
 	ua := srv.UserAgent()
-	assert.True(t, strings.HasPrefix(ua, grpcauth.UserAgent()+" grpc-go/"), "user-agent %q", ua)
-	version, ok := strings.CutPrefix(grpcauth.UserAgent(), "grpcauth/")
-	require.True(t, ok, grpcauth.UserAgent())
-	assert.NotEmpty(t, version)
-	assert.NotContains(t, version, " ")
+	assert.Regexp(t, `^grpcauth/[^ ]+ grpc-go/`, ua)
 }
 
 func TestDialOptionsErrors(t *testing.T) {

@@ -42,4 +42,3 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error. It is safe for concurrent use.
 func (e *Error) Unwrap() error { return e.Err }
-

@@ -306,4 +306,3 @@ func (l *Loaded) Settings() []Setting {
 	}
 	return out
 }
-

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/flyteauth/grpcauth"
@@ -31,7 +30,7 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 		fmt.Fprintf(stderr, "grpcauth config: %v\n", err)
 		return exitFail
 	}
-	file := cfg.File()
+	file := cfg.File
 	if file == "" {
 		file = "none"
 	}
@@ -49,9 +48,9 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 		fmt.Fprintf(stderr, "grpcauth config: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "\nauthentication: %s\n", describeFlow(cfg))
-	fmt.Fprintf(stdout, "client secret read from: %s\n", cfg.ClientSecretSource())
-	for _, w := range configWarnings(cfg) {
+	fmt.Fprintf(stdout, "\nauthentication: %s\n", describeFlow(cfg.Config))
+	fmt.Fprintf(stdout, "client secret read from: %s\n", cfg.SecretSource())
+	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "grpcauth config: warning: %s\n", w)
 	}
 	return exitOK
@@ -60,7 +59,7 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 // describeFlow names the flow cfg selects, and says how to choose one when
 // it selects none.
 func describeFlow(cfg grpcauth.Config) string {
-	flow, err := cfg.Flow()
+	flow, err := cfg.AuthMode()
 	switch {
 	case err != nil:
 		return "unknown authType"
@@ -68,14 +67,4 @@ func describeFlow(cfg grpcauth.Config) string {
 		return "Pkce by default (no authType, no clientId): a browser login with the client id FlyteAdmin advertises, started when a server asks for a token; admin.authType selects ClientSecret, Pkce, DeviceFlow or ExternalCommand"
 	}
 	return flow
-}
-
-// configWarnings lists what the config command warns about: the loader's
-// warnings, an auth type that cannot be used, and keys the flow ignores.
-func configWarnings(cfg grpcauth.Config) []string {
-	w := cfg.Warnings()
-	if err := cfg.CheckFlow(); err != nil {
-		w = append(w, strings.TrimPrefix(err.Error(), "grpcauth: "))
-	}
-	return append(w, cfg.UnusedKeys()...)
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/flyteconfig"
 )
 
 // newFlagSet returns a flag set that reports errors instead of exiting,
@@ -80,10 +80,10 @@ func (c *configFlags) register(fs *flag.FlagSet) {
 
 // load resolves the configuration: file, environment, then the flags set
 // on the command line.
-func (c *configFlags) load(fs *flag.FlagSet, env environment) (grpcauth.Config, error) {
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: c.file, LookupEnv: env.lookup, HomeDir: env.home})
+func (c *configFlags) load(fs *flag.FlagSet, env environment) (*flyteconfig.Loaded, error) {
+	cfg, err := flyteconfig.Load(flyteconfig.Options{File: c.file, LookupEnv: env.lookup, HomeDir: env.home})
 	if err != nil {
-		return grpcauth.Config{}, err
+		return nil, err
 	}
 	byName := make(map[string]configFlag, len(configFlagList))
 	for _, f := range configFlagList {
@@ -99,7 +99,7 @@ func (c *configFlags) load(fs *flag.FlagSet, env environment) (grpcauth.Config, 
 		err = cfg.Set(f.key, fl.Value.String(), "flag --"+f.name)
 	})
 	if err != nil {
-		return grpcauth.Config{}, err
+		return nil, err
 	}
 	// A secret source named on the command line is the one meant: it must
 	// not lose to a secret from the environment, nor, for a file, to a
@@ -107,9 +107,9 @@ func (c *configFlags) load(fs *flag.FlagSet, env environment) (grpcauth.Config, 
 	// holds: the variable wins.
 	switch {
 	case set["clientSecretEnvVar"]:
-		err = cfg.Set(grpcauth.ClientSecretKey, "", "flag --client-secret-env")
+		err = cfg.Set("clientSecret", "", "flag --client-secret-env")
 	case set["clientSecretLocation"]:
-		if err = cfg.Set(grpcauth.ClientSecretKey, "", "flag --client-secret-file"); err == nil {
+		if err = cfg.Set("clientSecret", "", "flag --client-secret-file"); err == nil {
 			err = cfg.Set("clientSecretEnvVar", "", "flag --client-secret-file")
 		}
 	}

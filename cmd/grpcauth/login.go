@@ -83,12 +83,13 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintln(stderr, "grpcauth login: --timeout must be positive")
 		return exitUsage
 	}
-	cfg, err := cf.load(fs, env)
+	loaded, err := cf.load(fs, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
 		return exitFail
 	}
-	mode, err := cfg.Flow()
+	cfg := loaded.Config
+	mode, err := cfg.AuthMode()
 	if err != nil || (mode != "" && mode != grpcauth.AuthTypePkce && mode != grpcauth.AuthTypeDeviceFlow) {
 		fmt.Fprintf(stderr, "grpcauth login: authType is %q; login runs an interactive flow: the browser login (admin.authType: Pkce, the default) or the device code (DeviceFlow)\n", cfg.AuthType)
 		return exitUsage
@@ -155,11 +156,12 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	cfg, err := cf.load(fs, env)
+	loaded, err := cf.load(fs, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
 		return exitFail
 	}
+	cfg := loaded.Config
 	files, err := cache.open(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)

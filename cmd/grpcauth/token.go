@@ -46,11 +46,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintln(stderr, "grpcauth token: --timeout must be positive")
 		return exitUsage
 	}
-	cfg, err := cf.load(fs, env)
+	loaded, err := cf.load(fs, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
 		return exitFail
 	}
+	cfg := loaded.Config
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	fetch := fetchToken
@@ -67,7 +68,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if errors.As(err, &te) && te.ErrorCode != "" {
 			fmt.Fprintf(stderr, "OAuth error: %s\n", te.ErrorCode)
 			if te.ErrorCode == "invalid_client" {
-				fmt.Fprintf(stderr, "hint: check the client id %q and the client secret, read from %s\n", cfg.ClientID, cfg.ClientSecretSource())
+				fmt.Fprintf(stderr, "hint: check the client id %q and the client secret, read from %s\n", cfg.ClientID, loaded.SecretSource())
 			}
 		}
 		return exitFail
