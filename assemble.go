@@ -294,12 +294,12 @@ func (c Config) configStore(mode string, o *options, meta grpc.ClientConnInterfa
 			Audience:      c.Audience,
 		}), nil
 	}
-	var opts []configstore.RemoteOption
+	opts := []configstore.Option{configstore.WithService(o.service)}
 	if o.logger != nil {
 		opts = append(opts, configstore.WithLogger(o.logger))
 	}
 	if o.timeout > 0 {
-		opts = append(opts, configstore.WithFetchTimeout(o.timeout))
+		opts = append(opts, configstore.WithTimeout(o.timeout))
 	}
 	if !needMeta {
 		opts = append(opts, configstore.WithoutOAuth2Metadata())
@@ -310,7 +310,7 @@ func (c Config) configStore(mode string, o *options, meta grpc.ClientConnInterfa
 	if strings.TrimSpace(c.TokenURL) != "" {
 		opts = append(opts, configstore.AllowMissingTokenEndpoint())
 	}
-	s, err := configstore.NewServiceRemote(meta, o.service, opts...)
+	s, err := configstore.NewRemote(meta, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}

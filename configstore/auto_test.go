@@ -27,13 +27,13 @@ const (
 
 func TestAutoRemoteFindsFlyte2(t *testing.T) {
 	_, cc, log := newFlyte2Server(t, false, testserver.WithFlyte2Metadata(flyte2Metadata), testserver.WithFlyte2PublicConfig(flyte2Public))
-	a, err := configstore.NewAutoRemote(cc)
+	a, err := configstore.NewRemote(cc)
 	require.NoError(t, err)
-	assert.Equal(t, configstore.ServiceAuto, a.Service())
+	assert.Equal(t, configstore.ServiceAuto, configstore.ServiceOf(a))
 	got, err := a.GetClientConfig(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, flyte2Want, got)
-	assert.Equal(t, configstore.ServiceFlyte2, a.Service())
+	assert.Equal(t, configstore.ServiceFlyte2, configstore.ServiceOf(a))
 	assert.Equal(t, map[string]int{v2Meta: 1, v2Pub: 1}, log.take(), "Flyte 1's service is never asked")
 }
 
@@ -48,12 +48,12 @@ func TestAutoRemoteFallsBackToFlyte1AndRemembers(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
 
-	a, err := configstore.NewAutoRemote(cc)
+	a, err := configstore.NewRemote(cc)
 	require.NoError(t, err)
 	srv.SetMetadataError(status.Error(codes.Unavailable, "down for a moment"))
 	_, err = a.GetClientConfig(t.Context())
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
-	assert.Equal(t, configstore.ServiceFlyte1, a.Service(), "the server said it does not serve Flyte 2")
+	assert.Equal(t, configstore.ServiceFlyte1, configstore.ServiceOf(a), "the server said it does not serve Flyte 2")
 	calls := log.take()
 	assert.Equal(t, 1, calls[v2Pub])
 	assert.Positive(t, calls[v1Pub]+calls[v1Meta])
@@ -74,12 +74,12 @@ func TestAutoRemoteFallsBackToFlyte1AndRemembers(t *testing.T) {
 func TestAutoRemoteNoIdentityProvider(t *testing.T) {
 	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2PublicConfig(flyte2Public))
 	srv.SetOAuth2MetadataError(errUnimplemented)
-	a, err := configstore.NewAutoRemote(cc)
+	a, err := configstore.NewRemote(cc)
 	require.NoError(t, err)
 	_, err = a.GetClientConfig(t.Context())
 	require.ErrorIs(t, err, configstore.ErrNoIdentityProvider, "a Flyte 2 server without IdP is not taken for Flyte 1")
 	assert.Contains(t, err.Error(), "admin.tokenUrl")
-	assert.Equal(t, configstore.ServiceFlyte2, a.Service())
+	assert.Equal(t, configstore.ServiceFlyte2, configstore.ServiceOf(a))
 }
 
 // A server that serves neither service: a clear error, nothing remembered.
@@ -91,44 +91,29 @@ func TestAutoRemoteNeitherService(t *testing.T) {
 	cc, err := grpc.NewClient(lis.Addr().String(), insecureDial())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
-	a, err := configstore.NewAutoRemote(cc)
+	a, err := configstore.NewRemote(cc)
 	require.NoError(t, err)
 	_, err = a.GetClientConfig(t.Context())
 	require.Error(t, err)
 	assert.Equal(t, codes.Unimplemented, status.Code(err))
 	assert.Contains(t, err.Error(), "neither flyteidl2.auth.AuthMetadataService nor flyteidl.service.AuthMetadataService")
-	assert.Equal(t, configstore.ServiceAuto, a.Service())
+	assert.Equal(t, configstore.ServiceAuto, configstore.ServiceOf(a))
 }
 
-func TestParseServiceAndNewServiceRemote(t *testing.T) {
-	for in, want := range map[string]configstore.Service{
-		"": configstore.ServiceAuto, "Auto": configstore.ServiceAuto,
-		"flyte1": configstore.ServiceFlyte1, "FlyteAdmin": configstore.ServiceFlyte1, "flyteidl": configstore.ServiceFlyte1,
-		"flyte2": configstore.ServiceFlyte2, "flyteidl2": configstore.ServiceFlyte2,
-	} {
-		got, err := configstore.ParseService(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-		back, err := configstore.ParseService(got.String())
-		require.NoError(t, err)
-		assert.Equal(t, got, back)
-	}
-	_, err := configstore.ParseService("flyte3")
-	require.ErrorContains(t, err, "want auto, flyte1 or flyte2")
-
+func TestNewRemoteService(t *testing.T) {
 	_, cc, _ := newFlyte2Server(t, false)
 	for svc, want := range map[configstore.Service]string{
-		configstore.ServiceAuto:   "*configstore.AutoRemote",
-		configstore.ServiceFlyte1: "*configstore.Remote",
-		configstore.ServiceFlyte2: "*configstore.Flyte2Remote",
+		configstore.ServiceAuto:   "auto",
+		configstore.ServiceFlyte1: "flyte1",
+		configstore.ServiceFlyte2: "flyte2",
 	} {
-		s, err := configstore.NewServiceRemote(cc, svc)
+		s, err := configstore.NewRemote(cc, configstore.WithService(svc))
 		require.NoError(t, err)
-		assert.Equal(t, want, typeName(s))
+		assert.Equal(t, want, configstore.TypeOf(s))
 	}
-	_, err = configstore.NewServiceRemote(cc, configstore.Service(9))
+	_, err := configstore.NewRemote(cc, configstore.WithService(configstore.Service(9)))
 	require.Error(t, err)
-	_, err = configstore.NewAutoRemote(nil)
+	_, err = configstore.NewRemote(nil)
 	require.Error(t, err)
 }
 

@@ -54,3 +54,8 @@ type ClientConfigStore interface {
 	// it could not be had. The returned value is the caller's own copy.
 	GetClientConfig(ctx context.Context) (*ClientConfig, error)
 }
+
+// opaque is what the constructors of this package return: a store whose
+// fmt output is an address, not its internals (locks, atomics and a
+// connection, which fmt would read racily while a fetch runs).
+type opaque struct{ ClientConfigStore }

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
@@ -19,105 +17,22 @@ import (
 
 // Well-known paths of authorization server metadata.
 const (
-	// OAuthMetadataPath is RFC 8414's path (§3), which Flyte 2 serves.
-	OAuthMetadataPath = "/.well-known/oauth-authorization-server"
-	// OpenIDConfigurationPath is OpenID Connect Discovery's path, the
+	// oauthMetadataPath is RFC 8414's path (§3), which Flyte 2 serves.
+	oauthMetadataPath = "/.well-known/oauth-authorization-server"
+	// openIDConfigurationPath is OpenID Connect Discovery's path, the
 	// only one some servers (ORY Hydra among them) serve.
-	OpenIDConfigurationPath = "/.well-known/openid-configuration"
+	openIDConfigurationPath = "/.well-known/openid-configuration"
 )
 
-// DefaultMaxDocumentSize caps a metadata document when no
-// WithDiscoveryMaxSize option is given.
-const DefaultMaxDocumentSize = 1 << 20
+// maxDocumentSize caps a metadata document.
+const maxDocumentSize = 1 << 20
 
-// Discovery is a ClientConfigStore that reads authorization server metadata
-// (RFC 8414) over HTTPS: from <base>/.well-known/oauth-authorization-server,
-// and, when the server answers 404 there, from OpenID Connect's
-// <base>/.well-known/openid-configuration. It maps token_endpoint,
-// authorization_endpoint and device_authorization_endpoint; scopes,
-// audience, client id and header key stay empty (scopes_supported lists
-// what a server accepts, not what to ask for), so the authenticator's own
-// settings and defaults apply.
-//
-// Its caching rules are Remote's: one fetch on first use, shared by
-// concurrent first callers and bounded by its own timeout; the result kept
-// for the life of the store; a failure never kept. The document is read up
-// to a size cap. It must come over HTTPS, or plain HTTP to a loopback host,
-// or any HTTP with WithDiscoveryAllowHTTP, redirects included: the token
-// endpoint it names will receive the client's secret.
-//
-// Discovery does not check that the document's issuer matches the base URL
-// (RFC 8414 §3.3): Flyte 2 proxies its identity provider's document, whose
-// issuer is the provider's.
-//
-// Discovery is safe for concurrent use.
-type Discovery struct {
+// discovery is the store of an RFC 8414 metadata document.
+type discovery struct {
 	urls      []string // documents to try, in order; the next on 404
 	client    *http.Client
-	maxSize   int64
 	allowHTTP bool
 	cache     fetchCache
-}
-
-// DiscoveryOption configures a Discovery.
-type DiscoveryOption func(*discoveryOptions)
-
-type discoveryOptions struct {
-	client    *http.Client
-	allowHTTP bool
-	maxSize   int64
-	timeout   time.Duration
-	logger    *slog.Logger
-}
-
-// WithDiscoveryHTTPClient sets the HTTP client that fetches the document
-// (for a private CA or a proxy). Default: http.DefaultClient. Its redirects
-// are checked against the same scheme rule as the document's URL.
-func WithDiscoveryHTTPClient(c *http.Client) DiscoveryOption {
-	return func(o *discoveryOptions) {
-		if c != nil {
-			o.client = c
-		}
-	}
-}
-
-// WithDiscoveryAllowHTTP lets the document come over plain HTTP from a host
-// that is not loopback, for development clusters. Default: HTTPS only, or
-// HTTP to localhost, 127.0.0.0/8 or ::1.
-func WithDiscoveryAllowHTTP() DiscoveryOption {
-	return func(o *discoveryOptions) { o.allowHTTP = true }
-}
-
-// WithDiscoveryMaxSize caps the document's size in bytes; a longer one is
-// an error. Default: DefaultMaxDocumentSize. A value <= 0 keeps the
-// default.
-func WithDiscoveryMaxSize(n int64) DiscoveryOption {
-	return func(o *discoveryOptions) {
-		if n > 0 {
-			o.maxSize = n
-		}
-	}
-}
-
-// WithDiscoveryTimeout bounds the shared fetch (both documents, when the
-// first is missing). Default: DefaultFetchTimeout. A value <= 0 keeps the
-// default.
-func WithDiscoveryTimeout(d time.Duration) DiscoveryOption {
-	return func(o *discoveryOptions) {
-		if d > 0 {
-			o.timeout = d
-		}
-	}
-}
-
-// WithDiscoveryLogger logs fetches at debug level and failures at warn
-// level. Default: nothing is logged.
-func WithDiscoveryLogger(l *slog.Logger) DiscoveryOption {
-	return func(o *discoveryOptions) {
-		if l != nil {
-			o.logger = l
-		}
-	}
 }
 
 // NewDiscovery returns a store that reads the metadata of the server at
@@ -128,19 +43,9 @@ func WithDiscoveryLogger(l *slog.Logger) DiscoveryOption {
 // https://host/.well-known/oauth-authorization-server/path and OpenID
 // Connect's https://host/path/.well-known/openid-configuration. It fails on
 // a URL that is not absolute, has a query or fragment, or is plain HTTP to a
-// non-loopback host without WithDiscoveryAllowHTTP. It does no I/O.
-func NewDiscovery(baseURL string, opts ...DiscoveryOption) (*Discovery, error) {
-	o := discoveryOptions{
-		client:  http.DefaultClient,
-		maxSize: DefaultMaxDocumentSize,
-		timeout: DefaultFetchTimeout,
-		logger:  slog.New(slog.DiscardHandler),
-	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
+// non-loopback host without WithAllowHTTP. It does no I/O.
+func NewDiscovery(baseURL string, opts ...Option) (ClientConfigStore, error) {
+	o := newOptions(opts)
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("configstore: NewDiscovery: %q is not an absolute http(s) URL", redact.Clip(baseURL, 200))
@@ -151,8 +56,7 @@ func NewDiscovery(baseURL string, opts ...DiscoveryOption) (*Discovery, error) {
 	if err := checkTransport(u, o.allowHTTP); err != nil {
 		return nil, fmt.Errorf("configstore: NewDiscovery: %w", err)
 	}
-	d := &Discovery{
-		maxSize:   o.maxSize,
+	d := &discovery{
 		allowHTTP: o.allowHTTP,
 		cache:     fetchCache{timeout: o.timeout, logger: o.logger, what: "authorization server metadata"},
 	}
@@ -160,7 +64,7 @@ func NewDiscovery(baseURL string, opts ...DiscoveryOption) (*Discovery, error) {
 	client.CheckRedirect = d.checkRedirect(o.client.CheckRedirect)
 	d.client = &client
 	d.urls = documentURLs(u)
-	return d, nil
+	return opaque{d}, nil
 }
 
 // documentURLs returns the documents to try for base: RFC 8414's, then
@@ -171,8 +75,8 @@ func documentURLs(base *url.URL) []string {
 	}
 	path := strings.TrimSuffix(base.Path, "/")
 	rfc, oidc := *base, *base
-	rfc.Path, rfc.RawPath = OAuthMetadataPath+path, ""
-	oidc.Path, oidc.RawPath = path+OpenIDConfigurationPath, ""
+	rfc.Path, rfc.RawPath = oauthMetadataPath+path, ""
+	oidc.Path, oidc.RawPath = path+openIDConfigurationPath, ""
 	return []string{rfc.String(), oidc.String()}
 }
 
@@ -184,12 +88,12 @@ func checkTransport(u *url.URL, allowHTTP bool) error {
 	case u.Scheme == "http" && (allowHTTP || transportsec.LoopbackHost(u.Hostname())):
 		return nil
 	case u.Scheme == "http":
-		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithDiscoveryAllowHTTP for a development cluster", redact.Clip(u.Redacted(), 200))
+		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithAllowHTTP for a development cluster", redact.Clip(u.Redacted(), 200))
 	}
 	return fmt.Errorf("%s is not an http(s) URL", redact.Clip(u.Redacted(), 200))
 }
 
-func (d *Discovery) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+func (d *discovery) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if err := checkTransport(req.URL, d.allowHTTP); err != nil {
 			return fmt.Errorf("redirected: %w", err)
@@ -204,26 +108,18 @@ func (d *Discovery) checkRedirect(next func(*http.Request, []*http.Request) erro
 	}
 }
 
-// String describes the store and the first document it reads.
-func (d *Discovery) String() string {
-	return "configstore.Discovery{" + d.urls[0] + ", " + d.cache.state() + "}"
-}
-
-// GoString is String, for %#v.
-func (d *Discovery) GoString() string { return d.String() }
-
 // GetClientConfig returns the cached configuration, fetching the document
 // first if no fetch has succeeded yet. It returns when the fetch ends or
 // ctx is done, whichever comes first. An answer that is not a usable
 // document is an error that wraps ErrInvalidMetadata.
-func (d *Discovery) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (d *discovery) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
 	return d.cache.get(ctx, d.fetch)
 }
 
 // errNotFound marks a document the server does not have (404).
 var errNotFound = errors.New("not found")
 
-func (d *Discovery) fetch(ctx context.Context) (*ClientConfig, error) {
+func (d *discovery) fetch(ctx context.Context) (*ClientConfig, error) {
 	var tried []string
 	for _, u := range d.urls {
 		cfg, err := d.read(ctx, u)
@@ -245,7 +141,7 @@ type metadataDocument struct {
 }
 
 // read fetches and maps one document.
-func (d *Discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
+func (d *discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("configstore: metadata request: %w", err)
@@ -270,12 +166,12 @@ func (d *Discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 			return nil, fmt.Errorf("configstore: %s: content type %q is not JSON: %w", u, redact.Clip(mt, 64), ErrInvalidMetadata)
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, d.maxSize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("configstore: reading %s: %w", u, err)
 	}
-	if int64(len(body)) > d.maxSize {
-		return nil, fmt.Errorf("configstore: %s: document is larger than %d bytes: %w", u, d.maxSize, ErrInvalidMetadata)
+	if int64(len(body)) > maxDocumentSize {
+		return nil, fmt.Errorf("configstore: %s: document is larger than %d bytes: %w", u, maxDocumentSize, ErrInvalidMetadata)
 	}
 	var doc metadataDocument
 	if err := json.Unmarshal(body, &doc); err != nil {

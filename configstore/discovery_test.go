@@ -1,7 +1,6 @@
 package configstore_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,33 +73,33 @@ func (d *docServer) hitsOf(path string) int {
 }
 
 func TestDiscoveryReadsRFC8414Document(t *testing.T) {
-	d := newDocServer(t, true, map[string]string{configstore.OAuthMetadataPath: discoveryDoc})
-	s, err := configstore.NewDiscovery(d.URL, configstore.WithDiscoveryHTTPClient(d.Client()))
+	d := newDocServer(t, true, map[string]string{"/.well-known/oauth-authorization-server": discoveryDoc})
+	s, err := configstore.NewDiscovery(d.URL, configstore.WithHTTPClient(d.Client()))
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, discoveryWant, got, "scopes_supported is not what to ask for")
 	_, err = s.GetClientConfig(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, 1, d.hitsOf(configstore.OAuthMetadataPath), "cached")
-	assert.Equal(t, 0, d.hitsOf(configstore.OpenIDConfigurationPath))
+	assert.Equal(t, 1, d.hitsOf("/.well-known/oauth-authorization-server"), "cached")
+	assert.Equal(t, 0, d.hitsOf("/.well-known/openid-configuration"))
 }
 
 // Servers such as ORY Hydra serve only OpenID Connect's document.
 func TestDiscoveryFallsBackToOpenIDConfiguration(t *testing.T) {
-	d := newDocServer(t, true, map[string]string{configstore.OpenIDConfigurationPath: discoveryDoc})
-	s, err := configstore.NewDiscovery(d.URL+"/", configstore.WithDiscoveryHTTPClient(d.Client()))
+	d := newDocServer(t, true, map[string]string{"/.well-known/openid-configuration": discoveryDoc})
+	s, err := configstore.NewDiscovery(d.URL+"/", configstore.WithHTTPClient(d.Client()))
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, discoveryWant, got)
-	assert.Equal(t, 1, d.hitsOf(configstore.OAuthMetadataPath))
-	assert.Equal(t, 1, d.hitsOf(configstore.OpenIDConfigurationPath))
+	assert.Equal(t, 1, d.hitsOf("/.well-known/oauth-authorization-server"))
+	assert.Equal(t, 1, d.hitsOf("/.well-known/openid-configuration"))
 }
 
 func TestDiscoveryIssuerWithPath(t *testing.T) {
 	d := newDocServer(t, false, map[string]string{
-		configstore.OAuthMetadataPath + "/tenant": discoveryDoc,
+		"/.well-known/oauth-authorization-server" + "/tenant": discoveryDoc,
 	})
 	s, err := configstore.NewDiscovery(d.URL + "/tenant")
 	require.NoError(t, err)
@@ -108,7 +107,7 @@ func TestDiscoveryIssuerWithPath(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, discoveryWant, got)
 
-	d2 := newDocServer(t, false, map[string]string{"/tenant" + configstore.OpenIDConfigurationPath: discoveryDoc})
+	d2 := newDocServer(t, false, map[string]string{"/tenant" + "/.well-known/openid-configuration": discoveryDoc})
 	s2, err := configstore.NewDiscovery(d2.URL + "/tenant")
 	require.NoError(t, err)
 	_, err = s2.GetClientConfig(t.Context())
@@ -131,7 +130,7 @@ func TestDiscoveryAgainstFlyte2Server(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
-	s, err := configstore.NewDiscovery(srv.URL(), configstore.WithDiscoveryHTTPClient(srv.HTTPClient()))
+	s, err := configstore.NewDiscovery(srv.URL(), configstore.WithHTTPClient(srv.HTTPClient()))
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
@@ -145,11 +144,11 @@ func TestDiscoveryNeverCachesFailure(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.GetClientConfig(t.Context())
 	require.ErrorContains(t, err, "answered 404")
-	assert.Contains(t, err.Error(), configstore.OAuthMetadataPath)
-	assert.Contains(t, err.Error(), configstore.OpenIDConfigurationPath)
+	assert.Contains(t, err.Error(), "/.well-known/oauth-authorization-server")
+	assert.Contains(t, err.Error(), "/.well-known/openid-configuration")
 
 	d.mu.Lock()
-	d.paths[configstore.OAuthMetadataPath] = discoveryDoc
+	d.paths["/.well-known/oauth-authorization-server"] = discoveryDoc
 	d.mu.Unlock()
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
@@ -157,7 +156,7 @@ func TestDiscoveryNeverCachesFailure(t *testing.T) {
 }
 
 func TestDiscoverySingleFlight(t *testing.T) {
-	d := newDocServer(t, false, map[string]string{configstore.OAuthMetadataPath: discoveryDoc})
+	d := newDocServer(t, false, map[string]string{"/.well-known/oauth-authorization-server": discoveryDoc})
 	s, err := configstore.NewDiscovery(d.URL)
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -171,24 +170,23 @@ func TestDiscoverySingleFlight(t *testing.T) {
 	}
 	wg.Wait()
 	require.Zero(t, failed.Load())
-	assert.Equal(t, 1, d.hitsOf(configstore.OAuthMetadataPath))
+	assert.Equal(t, 1, d.hitsOf("/.well-known/oauth-authorization-server"))
 }
 
 func TestDiscoveryBadDocuments(t *testing.T) {
 	big := `{"token_endpoint":"https://idp/token","pad":"` + strings.Repeat("x", 2<<20) + `"}`
 	for name, tc := range map[string]struct {
 		body, ctype, want string
-		opts              []configstore.DiscoveryOption
+		opts              []configstore.Option
 	}{
 		"not json":       {body: "<html>", want: "not a JSON metadata document"},
 		"html type":      {body: discoveryDoc, ctype: "text/html", want: "is not JSON"},
 		"no token":       {body: `{"issuer":"x"}`, want: "token_endpoint is empty"},
 		"relative token": {body: `{"token_endpoint":"/token"}`, want: "not an absolute http(s) URL"},
 		"too big":        {body: big, want: "larger than 1048576 bytes"},
-		"smaller cap":    {body: discoveryDoc, want: "larger than 10 bytes", opts: []configstore.DiscoveryOption{configstore.WithDiscoveryMaxSize(10)}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			d := newDocServer(t, false, map[string]string{configstore.OAuthMetadataPath: tc.body})
+			d := newDocServer(t, false, map[string]string{"/.well-known/oauth-authorization-server": tc.body})
 			if tc.ctype != "" {
 				d.ctype = tc.ctype
 			}
@@ -209,21 +207,20 @@ func TestDiscoveryTransportRule(t *testing.T) {
 		assert.NotContains(t, err.Error(), "pw", "no credentials in errors")
 	}
 	_, err := configstore.NewDiscovery("http://idp.example")
-	require.ErrorContains(t, err, "WithDiscoveryAllowHTTP")
+	require.ErrorContains(t, err, "WithAllowHTTP")
 	for _, ok := range []string{"https://idp.example", "http://localhost:8080", "http://127.0.0.1:1", "http://[::1]:1"} {
 		_, err := configstore.NewDiscovery(ok)
 		require.NoError(t, err, ok)
 	}
-	_, err = configstore.NewDiscovery("http://idp.example", configstore.WithDiscoveryAllowHTTP())
+	_, err = configstore.NewDiscovery("http://idp.example", configstore.WithAllowHTTP())
 	require.NoError(t, err)
 
 	// A redirect to plain HTTP on a host that is not loopback is refused.
-	target := "http://idp.example" + configstore.OAuthMetadataPath
+	target := "http://idp.example" + "/.well-known/oauth-authorization-server"
 	d := httptest.NewTLSServer(http.RedirectHandler(target, http.StatusFound))
 	t.Cleanup(d.Close)
-	s, err := configstore.NewDiscovery(d.URL, configstore.WithDiscoveryHTTPClient(d.Client()))
+	s, err := configstore.NewDiscovery(d.URL, configstore.WithHTTPClient(d.Client()))
 	require.NoError(t, err)
 	_, err = s.GetClientConfig(t.Context())
 	require.ErrorContains(t, err, "redirected")
-	assert.Equal(t, fmt.Sprintf("configstore.Discovery{%s%s, not fetched yet}", d.URL, configstore.OAuthMetadataPath), s.String())
 }

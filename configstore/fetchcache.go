@@ -24,19 +24,6 @@ type fetchCache struct {
 	group  flight.Group[*ClientConfig] // one fetch at a time
 }
 
-// remoteSettings returns the timeout and logger that opts set, on a
-// scratch Remote, so the Flyte 2 stores take the same RemoteOptions as
-// Remote.
-func remoteSettings(opts []RemoteOption) *Remote {
-	r := &Remote{timeout: DefaultFetchTimeout, logger: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		if o != nil {
-			o(r)
-		}
-	}
-	return r
-}
-
 // get returns the cached configuration, or runs fetch (shared by
 // concurrent callers) and caches its success. It returns when the fetch
 // ends or ctx is done.
@@ -64,12 +51,4 @@ func (c *fetchCache) get(ctx context.Context, fetch func(context.Context) (*Clie
 		return nil, err
 	}
 	return cfg.Clone(), nil
-}
-
-// state describes the cache for String.
-func (c *fetchCache) state() string {
-	if c.cached.Load() != nil {
-		return "cached"
-	}
-	return "not fetched yet"
 }

@@ -28,66 +28,28 @@ var errNotServed = errors.New("flyteidl2.auth.AuthMetadataService is not served"
 // noIdPHint tells the user what to set when the server has no IdP.
 const noIdPHint = "set admin.tokenUrl (authenticator.WithTokenURL) to the identity provider's token endpoint, or read its metadata with configstore.NewDiscovery from its issuer URL"
 
-// AllowMissingTokenEndpoint makes a Flyte 2 store (Flyte2Remote, and
-// AutoRemote when it finds Flyte 2) whose server answers GetOAuth2Metadata
-// with Unimplemented return the public client configuration with an empty
-// TokenEndpoint instead of failing with ErrNoIdentityProvider. It is for
-// callers that name the token endpoint themselves (Flyte's tokenUrl,
-// authenticator.WithTokenURL). Remote (Flyte 1) ignores it. Default: such a
-// server is an error.
-func AllowMissingTokenEndpoint() RemoteOption {
-	return func(r *Remote) { r.missingTokenEndpointOK = true }
-}
-
-// Flyte2Remote is a ClientConfigStore that asks Flyte 2's
-// flyteidl2.auth.AuthMetadataService for the configuration, over a grpc-go
-// connection (Flyte 2's connect-go handlers answer the gRPC protocol). It
-// follows Remote's rules: both RPCs on first use, in parallel; the result
-// cached for the life of the store; concurrent first callers share one
-// fetch; a failure is never cached. Its RPCs carry no token; the
-// interceptor package must be told to skip them when the connection has the
-// auth interceptors (interceptor.WithSkipMethods with
-// authmetarpc2.GetOAuth2MetadataMethod and GetPublicClientConfigMethod).
-//
-// The configuration has Flyte 1's fields plus DataplaneDomain. A server
-// without an external identity provider answers GetOAuth2Metadata with
-// Unimplemented; the error then wraps ErrNoIdentityProvider and names the
-// setting that fixes it (see also AllowMissingTokenEndpoint).
-//
-// Flyte2Remote is safe for concurrent use.
-type Flyte2Remote struct {
+// flyte2Remote is the store of Flyte 2's flyteidl2.auth.AuthMetadataService,
+// over a grpc-go connection (Flyte 2's connect-go handlers answer the gRPC
+// protocol). Its configuration has Flyte 1's fields plus DataplaneDomain.
+type flyte2Remote struct {
 	client            authmetarpc2.AuthMetadataServiceClient
 	missingEndpointOK bool
 	cache             fetchCache
 }
 
-// NewFlyte2Remote returns a store that reads the configuration from the
-// flyteidl2 AuthMetadataService served on cc. It takes Remote's options
-// (WithFetchTimeout, WithLogger, AllowMissingTokenEndpoint). It does no
-// I/O; the first GetClientConfig does.
-func NewFlyte2Remote(cc grpc.ClientConnInterface, opts ...RemoteOption) (*Flyte2Remote, error) {
-	if cc == nil {
-		return nil, errors.New("configstore: NewFlyte2Remote: connection is nil")
-	}
-	s := remoteSettings(opts)
-	return &Flyte2Remote{
+func newFlyte2Remote(cc grpc.ClientConnInterface, o *options) *flyte2Remote {
+	return &flyte2Remote{
 		client:            authmetarpc2.NewAuthMetadataServiceClient(cc),
-		missingEndpointOK: s.missingTokenEndpointOK,
-		cache:             fetchCache{timeout: s.timeout, logger: s.logger, what: "Flyte 2 auth metadata"},
-	}, nil
+		missingEndpointOK: o.missingTokenEndpointOK,
+		cache:             fetchCache{timeout: o.timeout, logger: o.logger, what: "Flyte 2 auth metadata"},
+	}
 }
-
-// String describes the store without walking its internals.
-func (r *Flyte2Remote) String() string { return "configstore.Flyte2Remote{" + r.cache.state() + "}" }
-
-// GoString is String, for %#v.
-func (r *Flyte2Remote) GoString() string { return r.String() }
 
 // GetClientConfig returns the cached configuration, fetching it first if no
 // fetch has succeeded yet. It returns when the fetch ends or ctx is done,
 // whichever comes first. Errors name the RPC that failed and keep its gRPC
 // status code.
-func (r *Flyte2Remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (r *flyte2Remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
 	return r.cache.get(ctx, func(ctx context.Context) (*ClientConfig, error) {
 		cfg, _, err := r.fetch(ctx)
 		return cfg, err
@@ -100,7 +62,7 @@ func (r *Flyte2Remote) GetClientConfig(ctx context.Context) (*ClientConfig, erro
 // GetPublicClientConfig's answer tells "no IdP" (it succeeds) from "not
 // Flyte 2" (Unimplemented too). Neither carries the caller's outgoing
 // metadata.
-func (r *Flyte2Remote) fetch(ctx context.Context) (cfg *ClientConfig, served bool, _ error) {
+func (r *flyte2Remote) fetch(ctx context.Context) (cfg *ClientConfig, served bool, _ error) {
 	ctx = anonymous(ctx)
 	var (
 		meta            *authmeta2pb.GetOAuth2MetadataResponse

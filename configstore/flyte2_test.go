@@ -99,7 +99,7 @@ func TestFlyte2RemoteMapsBothRPCs(t *testing.T) {
 	for _, tls := range []bool{false, true} {
 		t.Run(map[bool]string{false: "h2c", true: "tls"}[tls], func(t *testing.T) {
 			srv, cc, log := newFlyte2Server(t, tls, testserver.WithFlyte2Metadata(flyte2Metadata), testserver.WithFlyte2PublicConfig(flyte2Public))
-			r, err := configstore.NewFlyte2Remote(cc)
+			r, err := configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2))
 			require.NoError(t, err)
 			got, err := r.GetClientConfig(t.Context())
 			require.NoError(t, err)
@@ -115,7 +115,6 @@ func TestFlyte2RemoteMapsBothRPCs(t *testing.T) {
 			o, p := srv.MetadataCalls()
 			assert.Equal(t, [2]int64{1, 1}, [2]int64{o, p}, "the answer is cached")
 			assert.False(t, srv.MetadataRPCsSawToken())
-			assert.Equal(t, "configstore.Flyte2Remote{cached}", r.String())
 		})
 	}
 }
@@ -123,7 +122,7 @@ func TestFlyte2RemoteMapsBothRPCs(t *testing.T) {
 func TestFlyte2RemoteNoIdentityProvider(t *testing.T) {
 	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2PublicConfig(flyte2Public))
 	srv.SetOAuth2MetadataError(connect.NewError(connect.CodeUnimplemented, nil))
-	r, err := configstore.NewFlyte2Remote(cc)
+	r, err := configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2))
 	require.NoError(t, err)
 	_, err = r.GetClientConfig(t.Context())
 	require.ErrorIs(t, err, configstore.ErrNoIdentityProvider)
@@ -142,7 +141,7 @@ func TestFlyte2RemoteNoIdentityProvider(t *testing.T) {
 func TestFlyte2RemoteAllowMissingTokenEndpoint(t *testing.T) {
 	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2PublicConfig(flyte2Public))
 	srv.SetOAuth2MetadataError(connect.NewError(connect.CodeUnimplemented, nil))
-	r, err := configstore.NewFlyte2Remote(cc, configstore.AllowMissingTokenEndpoint())
+	r, err := configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2), configstore.AllowMissingTokenEndpoint())
 	require.NoError(t, err)
 	got, err := r.GetClientConfig(t.Context())
 	require.NoError(t, err)
@@ -152,12 +151,12 @@ func TestFlyte2RemoteAllowMissingTokenEndpoint(t *testing.T) {
 }
 
 func TestFlyte2RemoteErrors(t *testing.T) {
-	_, err := configstore.NewFlyte2Remote(nil)
+	_, err := configstore.NewRemote(nil, configstore.WithService(configstore.ServiceFlyte2))
 	require.Error(t, err)
 
 	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2PublicConfig(flyte2Public))
 	srv.SetOAuth2MetadataError(connect.NewError(connect.CodeUnavailable, nil))
-	r, err := configstore.NewFlyte2Remote(cc)
+	r, err := configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2))
 	require.NoError(t, err)
 	_, err = r.GetClientConfig(t.Context())
 	assert.Equal(t, codes.Unavailable, status.Code(err))
@@ -171,7 +170,7 @@ func TestFlyte2RemoteErrors(t *testing.T) {
 
 func TestFlyte2RemoteSingleFlight(t *testing.T) {
 	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2Metadata(flyte2Metadata), testserver.WithFlyte2PublicConfig(flyte2Public))
-	r, err := configstore.NewFlyte2Remote(cc)
+	r, err := configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2))
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	var failed atomic.Int64

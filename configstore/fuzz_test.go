@@ -132,7 +132,7 @@ func FuzzRemoteResponses(f *testing.F) {
 		meta.answers.Store(id, answer)
 		defer meta.answers.Delete(id)
 
-		r, err := configstore.NewRemote(fuzzTaggedConn{cc: cc, id: id}, configstore.WithFetchTimeout(5*time.Second))
+		r, err := configstore.NewRemote(fuzzTaggedConn{cc: cc, id: id}, configstore.WithTimeout(5*time.Second))
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

@@ -99,10 +99,10 @@ func TestMetadataRPCsCarryNoCallerMetadata(t *testing.T) {
 		},
 			[]string{v1Meta, v1Pub}},
 		{"Flyte2Remote", func(cc grpc.ClientConnInterface) (configstore.ClientConfigStore, error) {
-			return configstore.NewFlyte2Remote(cc)
+			return configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2))
 		}, []string{v2Meta, v2Pub}},
 		{"AutoRemote", func(cc grpc.ClientConnInterface) (configstore.ClientConfigStore, error) {
-			return configstore.NewAutoRemote(cc)
+			return configstore.NewRemote(cc)
 		}, []string{v2Meta, v2Pub, v1Meta, v1Pub}},
 	}
 	for _, s := range stores {
@@ -138,8 +138,8 @@ func TestRemoteSendsNoCallerMetadataToFlyteAdmin(t *testing.T) {
 func TestFlyte2RemoteSendsNoCallerMetadata(t *testing.T) {
 	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2Metadata(flyte2Metadata), testserver.WithFlyte2PublicConfig(flyte2Public))
 	for _, newStore := range []func() (configstore.ClientConfigStore, error){
-		func() (configstore.ClientConfigStore, error) { return configstore.NewFlyte2Remote(cc) },
-		func() (configstore.ClientConfigStore, error) { return configstore.NewAutoRemote(cc) },
+		func() (configstore.ClientConfigStore, error) { return configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2)) },
+		func() (configstore.ClientConfigStore, error) { return configstore.NewRemote(cc) },
 	} {
 		store, err := newStore()
 		require.NoError(t, err)

@@ -41,7 +41,7 @@ var (
 
 // newRemote starts an admin server and returns a Remote on a connection
 // to it.
-func newRemote(t *testing.T, opts ...testserver.AdminOption) (*testserver.AdminServer, *configstore.Remote) {
+func newRemote(t *testing.T, opts ...testserver.AdminOption) (*testserver.AdminServer, configstore.ClientConfigStore) {
 	t.Helper()
 	srv, err := testserver.NewAdminServer(opts...)
 	require.NoError(t, err)
@@ -49,7 +49,7 @@ func newRemote(t *testing.T, opts ...testserver.AdminOption) (*testserver.AdminS
 	cc, err := grpc.NewClient(srv.Addr(), srv.DialOptions()...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
-	r, err := configstore.NewRemote(cc)
+	r, err := configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte1))
 	require.NoError(t, err)
 	return srv, r
 }
@@ -166,7 +166,7 @@ func TestRemoteServerDownThenBack(t *testing.T) {
 	cc, err := grpc.NewClient(addr, srv.DialOptions()...)
 	require.NoError(t, err)
 	defer cc.Close()
-	r, err := configstore.NewRemote(cc, configstore.WithFetchTimeout(2*time.Second))
+	r, err := configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte1), configstore.WithTimeout(2*time.Second))
 	require.NoError(t, err)
 
 	_, err = r.GetClientConfig(t.Context())
@@ -238,11 +238,19 @@ func TestStaticReturnsCopies(t *testing.T) {
 
 func TestRemotePrintsWithoutInternals(t *testing.T) {
 	_, r := newRemote(t, testserver.WithOAuth2Metadata(fullMetadata), testserver.WithPublicClientConfig(fullPublic))
-	assert.Equal(t, "configstore.Remote{not fetched yet}", fmt.Sprintf("%v", r))
-	_, err := r.GetClientConfig(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, "configstore.Remote{cached}", fmt.Sprintf("%+v", r))
-	assert.Equal(t, "configstore.Remote{cached}", fmt.Sprintf("%#v", r))
+	// fmt reads no internals, so printing races with no fetch.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := r.GetClientConfig(t.Context())
+		assert.NoError(t, err)
+	}()
+	for _, verb := range []string{"%v", "%+v", "%#v"} {
+		s := fmt.Sprintf(verb, r)
+		assert.NotContains(t, s, "cache", verb)
+		assert.NotContains(t, s, "logger", verb)
+	}
+	<-done
 }
 
 func TestInvalidTokenEndpointIsPrintedRedacted(t *testing.T) {

@@ -2,20 +2,20 @@ package configstore
 
 import "context"
 
-// Static is a ClientConfigStore that always returns the same configuration.
-// It does no I/O and is safe for concurrent use.
-type Static struct {
+// static is the store of NewStatic.
+type static struct {
 	cfg *ClientConfig
 }
 
-// NewStatic returns a store that returns a copy of cfg on every call.
-func NewStatic(cfg ClientConfig) *Static {
-	return &Static{cfg: cfg.Clone()}
+// NewStatic returns a store that returns a copy of cfg on every call, for
+// deployments whose settings are known up front. It does no I/O.
+func NewStatic(cfg ClientConfig) ClientConfigStore {
+	return opaque{&static{cfg: cfg.Clone()}}
 }
 
 // GetClientConfig returns a copy of the configuration given to NewStatic. It
 // fails only if ctx is already done.
-func (s *Static) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (s *static) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

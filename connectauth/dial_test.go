@@ -74,9 +74,8 @@ func TestNewFromFlyteConfig(t *testing.T) {
 			}
 			assert.Equal(t, int64(1), r.tokens.Issued())
 			assert.False(t, r.srv.MetadataRPCsSawToken())
-			auto, ok := c.ConfigStore.(*configstore.AutoRemote)
-			require.True(t, ok)
-			assert.Equal(t, configstore.ServiceFlyte2, auto.Service())
+			o, p := r.srv.MetadataCalls()
+			assert.Equal(t, [2]int64{1, 1}, [2]int64{o, p}, "Flyte 2's service was asked")
 			got, err := c.ConfigStore.GetClientConfig(ctx(t))
 			require.NoError(t, err)
 			assert.Equal(t, "dp.example", got.DataplaneDomain)
@@ -107,7 +106,7 @@ func TestNewNoIdentityProvider(t *testing.T) {
 
 func TestNewWithDiscoveryAndService(t *testing.T) {
 	r := newFlyte2Rig(t, false)
-	disc, err := configstore.NewDiscovery(r.srv.URL(), configstore.WithDiscoveryHTTPClient(r.srv.HTTPClient()))
+	disc, err := configstore.NewDiscovery(r.srv.URL(), configstore.WithHTTPClient(r.srv.HTTPClient()))
 	require.NoError(t, err)
 	c := newClient(t, r.cfg, grpcauth.WithConfigStore(disc))
 	echo := flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, c.Options...)

@@ -2,7 +2,6 @@ package flyteconfig
 
 import (
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -194,11 +193,11 @@ func parseDuration(s string) (time.Duration, string) {
 
 // record notes that f's current value came from source.
 func (l *Loaded) record(f field, source string) {
-	l.origins = maps.Clone(l.origins)
-	if l.origins == nil {
-		l.origins = make(map[string]origin)
+	p := l.prov()
+	if p.origins == nil {
+		p.origins = make(map[string]origin)
 	}
-	l.origins[f.key] = origin{source: source, value: l.fingerprint(f)}
+	p.origins[f.key] = origin{source: source, value: l.fingerprint(f)}
 }
 
 // value returns the field's reflect value in l.Config.
@@ -267,7 +266,7 @@ func (l *Loaded) Source(key string) string {
 	if !ok {
 		return ""
 	}
-	o, ok := l.origins[key]
+	o, ok := l.prov().origins[key]
 	if ok && o.value == l.fingerprint(f) {
 		return o.source
 	}

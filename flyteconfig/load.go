@@ -167,8 +167,8 @@ func (l *Loaded) parseFile(path string, data []byte) error {
 		return &Error{Source: path, Key: "admin", Line: admin.Line, Msg: "want a mapping, got " + describe(admin)}
 	}
 	err := l.parseSection(path, admin, "")
-	if extra := len(l.warnings) - maxWarnings; extra > 0 {
-		l.warnings = append(l.warnings[:maxWarnings:maxWarnings], fmt.Sprintf("%s: %d more warnings not shown", path, extra))
+	if extra := len(l.prov().warnings) - maxWarnings; extra > 0 {
+		l.prov().warnings = append(l.prov().warnings[:maxWarnings:maxWarnings], fmt.Sprintf("%s: %d more warnings not shown", path, extra))
 	}
 	return err
 }
@@ -221,20 +221,20 @@ func (l *Loaded) warnUnknown(path string, line int, prefix, key string) {
 	name := redact.Clip("admin."+prefix+key, 96)
 	switch {
 	case prefix == "" && key == clientSecretKey:
-		l.warnings = append(l.warnings, where+"admin.clientSecret is not read from the file (a secret does not belong in it): use clientSecretLocation, clientSecretEnvVar or FLYTE_CREDENTIALS_CLIENT_SECRET")
+		l.prov().warnings = append(l.prov().warnings, where+"admin.clientSecret is not read from the file (a secret does not belong in it): use clientSecretLocation, clientSecretEnvVar or FLYTE_CREDENTIALS_CLIENT_SECRET")
 		return
 	case prefix == "" && key == "consoleEndpoint":
-		l.warnings = append(l.warnings, where+"admin.consoleEndpoint is not a Flyte key: the console endpoint is console.endpoint")
+		l.prov().warnings = append(l.prov().warnings, where+"admin.consoleEndpoint is not a Flyte key: the console endpoint is console.endpoint")
 		return
 	case prefix == "" && deprecatedKeys[key] != "":
-		l.warnings = append(l.warnings, where+deprecatedKeys[key])
+		l.prov().warnings = append(l.prov().warnings, where+deprecatedKeys[key])
 		return
 	}
 	msg := where + "unknown key " + name + ", ignored"
 	if s := closestKey(prefix, key); s != "" {
 		msg += "; did you mean " + s + "?"
 	}
-	l.warnings = append(l.warnings, msg)
+	l.prov().warnings = append(l.prov().warnings, msg)
 }
 
 // closestKey returns the known key of the same section nearest to key by

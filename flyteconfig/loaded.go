@@ -40,10 +40,26 @@ type Loaded struct {
 	// File is the config file that was read, "" if none.
 	File string
 
+	// p is where values came from, behind a pointer: fmt prints a
+	// pointer inside a struct as an address, so printing a Loaded never
+	// shows the fingerprints, which hold the secret.
+	p *provenance
+}
+
+// provenance is what a Loaded knows of its values' origins.
+type provenance struct {
 	// origins records where loaded values came from.
 	origins map[string]origin
 	// warnings are what Load noticed in the file.
 	warnings []string
+}
+
+// prov returns l's provenance, made on first use.
+func (l *Loaded) prov() *provenance {
+	if l.p == nil {
+		l.p = new(provenance)
+	}
+	return l.p
 }
 
 // Warnings returns what is worth a look but not refused, one sentence each:
@@ -52,7 +68,7 @@ type Loaded struct {
 // written into the file, keys set but not read by the chosen authType, and
 // an authType no Flyte client knows.
 func (l *Loaded) Warnings() []string {
-	w := slices.Clone(l.warnings)
+	w := slices.Clone(l.prov().warnings)
 	if _, err := l.Config.AuthMode(); err != nil {
 		return append(w, err.Error())
 	}

@@ -43,7 +43,7 @@ type deviceStack struct {
 	op    *oidcProvider
 	admin *testserver.AdminServer
 	conn  *grpc.ClientConn
-	store *configstore.Remote
+	store configstore.ClientConfigStore
 }
 
 func newDeviceStack(t *testing.T) *deviceStack {

@@ -24,8 +24,8 @@ import (
 // and falls back to OpenID Connect's.
 func TestHydraServesOpenIDConfigurationOnly(t *testing.T) {
 	for path, want := range map[string]int{
-		configstore.OAuthMetadataPath:       http.StatusNotFound,
-		configstore.OpenIDConfigurationPath: http.StatusOK,
+		"/.well-known/oauth-authorization-server":       http.StatusNotFound,
+		"/.well-known/openid-configuration": http.StatusOK,
 	} {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, hy.publicURL+path, nil)
 		require.NoError(t, err)
@@ -40,7 +40,7 @@ func TestHydraServesOpenIDConfigurationOnly(t *testing.T) {
 // the discovery store and gets a client-credentials token from the token
 // endpoint it names.
 func TestDiscoveryStoreReadsHydra(t *testing.T) {
-	disc, err := configstore.NewDiscovery(hy.publicURL, configstore.WithDiscoveryHTTPClient(hy.http))
+	disc, err := configstore.NewDiscovery(hy.publicURL, configstore.WithHTTPClient(hy.http))
 	require.NoError(t, err)
 	cfg, err := disc.GetClientConfig(t.Context())
 	require.NoError(t, err)
@@ -74,7 +74,7 @@ func TestConnectClientWithHydra(t *testing.T) {
 	// Flyte 2 without an identity provider of its own.
 	srv.SetOAuth2MetadataError(connect.NewError(connect.CodeUnimplemented, nil))
 
-	disc, err := configstore.NewDiscovery(hy.publicURL, configstore.WithDiscoveryHTTPClient(hy.http))
+	disc, err := configstore.NewDiscovery(hy.publicURL, configstore.WithHTTPClient(hy.http))
 	require.NoError(t, err)
 	hc := hy.CreateClient(t, clientSpec{Secret: specialSecret})
 	c, err := connectauth.New(grpcauth.Config{Endpoint: srv.Addr(), Insecure: true, ClientID: hc.ID, ClientSecret: hc.Secret},

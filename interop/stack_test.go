@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/flyteconfig"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -125,10 +126,10 @@ func (s *stack) writeConfig(t *testing.T, f fileSpec) string {
 // environment variables.
 func loadConfig(t *testing.T, path string) grpcauth.Config {
 	t.Helper()
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	loaded, err := flyteconfig.Load(flyteconfig.Options{File: path, LookupEnv: func(string) (string, bool) { return "", false }, HomeDir: t.TempDir()})
 	require.NoError(t, err)
-	require.Equal(t, path, cfg.Source("clientId"), "the client id must come from the file")
-	return cfg
+	require.Equal(t, path, loaded.Source("clientId"), "the client id must come from the file")
+	return loaded.Config
 }
 
 // dial builds a client with grpcauth.New from cfg, logging at debug level

@@ -319,13 +319,13 @@ func faults() []fault {
 		}, fault{cached: true, msg: []string{"configstore: Get", "Unimplemented", "unknown service"}, cause: metadataCode(codes.Unimplemented)}),
 		{
 			group: groupMeta, name: "DeadlineExceeded (no answer within the fetch timeout)",
-			cfg:    rigConfig{storeOpts: []configstore.RemoteOption{configstore.WithFetchTimeout(time.Second)}},
+			cfg:    rigConfig{storeOpts: []configstore.Option{configstore.WithTimeout(time.Second)}},
 			inject: func(_ *testing.T, r *rig) { r.admin.SetMetadataLatency(time.Minute) },
 			clear:  func(_ *testing.T, r *rig) { r.admin.SetMetadataLatency(0) },
 			cached: true,
 			msg:    []string{"configstore: Get", "DeadlineExceeded"},
 			cause:  metadataCode(codes.DeadlineExceeded),
-			note:   "configstore.WithFetchTimeout(1s)",
+			note:   "configstore.WithTimeout(1s)",
 		},
 		row(groupMeta, "Unauthenticated (no recursion into the interceptor)", func() (func(*testing.T, *rig), func(*testing.T, *rig)) {
 			return metadataError(status.Error(codes.Unauthenticated, "anonymous access disabled"))

@@ -86,7 +86,7 @@ type rigConfig struct {
 	// secretSource, when set, replaces the constant secret.
 	secretSource authenticator.SecretSource
 	authOpts     []authenticator.Option
-	storeOpts    []configstore.RemoteOption
+	storeOpts    []configstore.Option
 	icptOpts     []interceptor.Option
 }
 
@@ -100,7 +100,7 @@ type rig struct {
 	ca     *testserver.CA // the admin server's, when it serves TLS
 	valid  *validator
 	auth   *authenticator.Keeper
-	store  *configstore.Remote
+	store  configstore.ClientConfigStore
 	conn   *grpc.ClientConn
 	echo   *testserver.EchoClient
 	logs   *logSink
@@ -172,7 +172,7 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 
 	logger := r.logs.logger()
 	slot := new(connSlot)
-	r.store, err = configstore.NewRemote(slot, append([]configstore.RemoteOption{configstore.WithLogger(logger)}, cfg.storeOpts...)...)
+	r.store, err = configstore.NewRemote(slot, append([]configstore.Option{configstore.WithLogger(logger)}, cfg.storeOpts...)...)
 	require.NoError(t, err)
 
 	authOpts = append(authOpts, authenticator.WithLogger(logger))

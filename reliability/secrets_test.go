@@ -16,6 +16,7 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/flyteconfig"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
@@ -149,10 +150,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		env := map[string]string{"FLYTE_CREDENTIALS_CLIENT_SECRET": secret}
 		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 
-		cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: file, LookupEnv: lookup})
+		loaded, err := flyteconfig.Load(flyteconfig.Options{File: file, LookupEnv: lookup, HomeDir: dir})
 		require.NoError(t, err)
+		cfg := loaded.Config
 		require.Equal(t, secret, cfg.ClientSecret, "the secret came from the environment")
-		out.add(cfg, &cfg, cfg.Settings(), struct{ C grpcauth.Config }{cfg}, cfg.ClientSecretSource())
+		out.add(cfg, &cfg, loaded, loaded.Settings(), struct{ C grpcauth.Config }{cfg}, loaded.SecretSource())
 
 		client, err := grpcauth.New(cfg,
 			grpcauth.WithAuthenticatorOptions(authenticator.WithLogger(r.logs.logger())),
@@ -171,7 +173,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		out.addCallError(t, err)
 
 		require.NoError(t, os.WriteFile(file, []byte("admin:\n  insecure: [not, a, bool]\n"), 0o600))
-		_, err = grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: file, LookupEnv: lookup})
+		_, err = flyteconfig.Load(flyteconfig.Options{File: file, LookupEnv: lookup, HomeDir: dir})
 		require.Error(t, err)
 		out.add(err)
 	})

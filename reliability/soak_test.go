@@ -102,6 +102,9 @@ func (s *soakStats) record(sh shape, d time.Duration, err error) {
 // TestSoak runs for -soak (30 s by default): go test -short skips it,
 // unless -soak is given too. make test (what CI runs) has no -short.
 func TestSoak(t *testing.T) {
+	if testing.Short() && !soakFlagSet() {
+		t.Skipf("a %v soak; run without -short, or give -soak", *soakFor)
+	}
 	duration := *soakFor
 	goroutinesBefore := runtime.NumGoroutine()
 	r := newRig(t, rigConfig{
