@@ -138,7 +138,9 @@ func TestRemoteSendsNoCallerMetadataToFlyteAdmin(t *testing.T) {
 func TestFlyte2RemoteSendsNoCallerMetadata(t *testing.T) {
 	srv, cc, _ := newFlyte2Server(t, false, testserver.WithFlyte2Metadata(flyte2Metadata), testserver.WithFlyte2PublicConfig(flyte2Public))
 	for _, newStore := range []func() (configstore.ClientConfigStore, error){
-		func() (configstore.ClientConfigStore, error) { return configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2)) },
+		func() (configstore.ClientConfigStore, error) {
+			return configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte2))
+		},
 		func() (configstore.ClientConfigStore, error) { return configstore.NewRemote(cc) },
 	} {
 		store, err := newStore()

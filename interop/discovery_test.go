@@ -24,8 +24,8 @@ import (
 // and falls back to OpenID Connect's.
 func TestHydraServesOpenIDConfigurationOnly(t *testing.T) {
 	for path, want := range map[string]int{
-		"/.well-known/oauth-authorization-server":       http.StatusNotFound,
-		"/.well-known/openid-configuration": http.StatusOK,
+		"/.well-known/oauth-authorization-server": http.StatusNotFound,
+		"/.well-known/openid-configuration":       http.StatusOK,
 	} {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, hy.publicURL+path, nil)
 		require.NoError(t, err)
