@@ -11,7 +11,9 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/grpcretry"
 	"github.com/flyteauth/grpcauth/internal/netconf"
+	"github.com/flyteauth/grpcauth/internal/retry"
 	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
@@ -30,8 +32,6 @@ type parts struct {
 	store  configstore.ClientConfigStore
 	// iopts are the interceptor options: the Config's, then the caller's.
 	iopts []interceptor.Option
-	// netconf is how the deployment and its token endpoint are reached.
-	netconf netconf.Settings
 }
 
 // close ends both keepers. It is safe to call more than once.
@@ -45,16 +45,14 @@ func (p *parts) close() {
 // interceptors are the dial options that install the interceptors on a
 // gRPC connection: the OAuth2 token's outside, the proxy token's inside,
 // so that the OAuth2 ones see the proxy's refusals first.
+//
+// The credentials ride on per-RPC credentials of the connection rather
+// than on a call option per call, so that a call costs no allocation of
+// its own; gRPC sends both the token's and the proxy's.
 func (p *parts) interceptors() []grpc.DialOption {
-	d := []grpc.DialOption{
-		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(p.keeper, p.iopts...)),
-		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(p.keeper, p.iopts...)),
-	}
+	d := grpcretry.NewTokenAuth(p.keeper, retry.NewOptions(p.iopts)).DialOptions()
 	if p.proxy != nil {
-		d = append(d,
-			grpc.WithChainUnaryInterceptor(interceptor.ProxyUnaryClientInterceptor(p.proxy, p.iopts...)),
-			grpc.WithChainStreamInterceptor(interceptor.ProxyStreamClientInterceptor(p.proxy, p.iopts...)),
-		)
+		d = append(d, grpcretry.NewProxyAuth(p.proxy, retry.NewOptions(p.iopts)).DialOptions()...)
 	}
 	return d
 }
@@ -76,7 +74,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{netconf: cfg.netconf()}
+	p := new(parts)
 	if cfg.Insecure {
 		p.iopts = append(p.iopts, interceptor.WithInsecure())
 	}
@@ -106,7 +104,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 		}
 		return nil, err
 	}
-	hc, err := p.tokenHTTPClient()
+	hc, err := p.tokenHTTPClient(cfg.netconf())
 	if err != nil {
 		return fail(err)
 	}
@@ -131,8 +129,8 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 // settings and HTTP proxy, the proxy token on every request, no redirects
 // (a token endpoint that redirects is misconfigured, and following it
 // would send the credentials on).
-func (p *parts) tokenHTTPClient() (*http.Client, error) {
-	tr, err := p.netconf.Transport()
+func (p *parts) tokenHTTPClient(n netconf.Settings) (*http.Client, error) {
+	tr, err := n.Transport()
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}

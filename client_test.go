@@ -314,7 +314,8 @@ func TestNewClientCallerOptionsComeLast(t *testing.T) {
 	got, err := testserver.NewEchoClient(c.Conn).Unary(callCtx(t), "mine")
 	require.NoError(t, err)
 	assert.Equal(t, "mine", got)
-	assert.True(t, sawToken.Load(), "the caller's interceptor runs inside the auth interceptor")
+	assert.False(t, sawToken.Load(), "the token rides on the connection's per-RPC credentials, not on a call option")
+	assert.Len(t, admin.LastEchoMetadata().Get("authorization"), 1, "the token went over the caller's TLS credentials")
 }
 
 func TestNewClientNoAuth(t *testing.T) {

@@ -76,20 +76,18 @@ func TestConfigProxyKeeper(t *testing.T) {
 }
 
 func TestConfigTokenHTTPClient(t *testing.T) {
-	p := &parts{netconf: Config{HTTPProxyURL: "http://proxy:3128", InsecureSkipVerify: true}.netconf()}
-	hc, err := p.tokenHTTPClient()
+	p := new(parts)
+	hc, err := p.tokenHTTPClient(Config{HTTPProxyURL: "http://proxy:3128", InsecureSkipVerify: true}.netconf())
 	require.NoError(t, err)
 	tr, ok := hc.Transport.(*http.Transport)
 	require.True(t, ok, "no proxyCommand: the plain transport")
 	assert.True(t, tr.TLSClientConfig.InsecureSkipVerify)
 	assert.NotNil(t, hc.CheckRedirect, "no redirects are followed")
 
-	p.netconf = Config{HTTPProxyURL: "ftp://user:hunter2@proxy"}.netconf()
-	_, err = p.tokenHTTPClient()
+	_, err = p.tokenHTTPClient(Config{HTTPProxyURL: "ftp://user:hunter2@proxy"}.netconf())
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "hunter2")
-	p.netconf = Config{CACertFilePath: filepath.Join(t.TempDir(), "missing.pem")}.netconf()
-	_, err = p.tokenHTTPClient()
+	_, err = p.tokenHTTPClient(Config{CACertFilePath: filepath.Join(t.TempDir(), "missing.pem")}.netconf())
 	assert.ErrorContains(t, err, "caCertFilePath")
 }
 

@@ -1,6 +1,7 @@
 package grpcauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -181,7 +182,9 @@ func (c Config) LogValue() slog.Value {
 		return slog.StringValue(fmt.Sprint(c))
 	}
 	var m map[string]any
-	_ = json.Unmarshal(b, &m)
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber() // 33554432, not 3.3554432e+07
+	_ = d.Decode(&m)
 	attrs := make([]slog.Attr, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		attrs = append(attrs, slog.Any(k, m[k]))

@@ -90,7 +90,7 @@ type held struct {
 const maxDefaultMargin = 10 * time.Second
 
 // ErrClosed is returned by a Keeper after Close.
-var ErrClosed = errors.New("authenticator closed")
+var ErrClosed = errors.New("keeper closed")
 
 // New returns a Keeper that gets its tokens from flow for the service at
 // endpoint, resolving the client configuration through store. endpoint

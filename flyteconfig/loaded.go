@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/flyteauth/grpcauth"
 )
@@ -40,9 +41,7 @@ type Loaded struct {
 	// File is the config file that was read, "" if none.
 	File string
 
-	// p is where values came from, behind a pointer: fmt prints a
-	// pointer inside a struct as an address, so printing a Loaded never
-	// shows the fingerprints, which hold the secret.
+	// p is where values came from; Format never prints it.
 	p *provenance
 }
 
@@ -52,6 +51,13 @@ type provenance struct {
 	origins map[string]origin
 	// warnings are what Load noticed in the file.
 	warnings []string
+}
+
+// Format prints l for every fmt verb without the client secret or the
+// credentials of URLs: its file and its Config (see grpcauth.Config's
+// Format), never the provenance, which holds fingerprints of the values.
+func (l Loaded) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "flyteconfig.Loaded{File: %q, Config: %+v}", l.File, l.Config)
 }
 
 // prov returns l's provenance, made on first use.
@@ -70,7 +76,7 @@ func (l *Loaded) prov() *provenance {
 func (l *Loaded) Warnings() []string {
 	w := slices.Clone(l.prov().warnings)
 	if _, err := l.Config.AuthMode(); err != nil {
-		return append(w, err.Error())
+		return append(w, strings.TrimPrefix(err.Error(), "grpcauth: "))
 	}
 	return append(w, l.unusedKeys()...)
 }

@@ -27,6 +27,10 @@ type Auth struct {
 	// merge is set for the proxy credential: it rides beside the per-RPC
 	// credentials the call already carries (gRPC keeps only the last).
 	merge bool
+	// dial is set when the credential rides on per-RPC credentials
+	// installed on the connection (DialOptions), not on a call option per
+	// attempt: a call then costs no allocation of its own.
+	dial bool
 	// tok is the metadata of the last credential attached, built once per
 	// value and shared, read-only, by every call that carries it.
 	tok atomic.Pointer[tokenMD]
@@ -117,12 +121,18 @@ func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 		return nil, retry.Carried{}, &ProxyCredentialError{Err: err} // a Required credential
 	}
 	if value == "" {
+		if x.dial {
+			x.tok.Store(nil) // the connection's credentials send none either
+		}
 		return opts, retry.Carried{}, nil
 	}
 	t := x.tok.Load()
 	if t == nil || t.value != value || t.key != key {
 		t = &tokenMD{key: key, value: value, md: map[string]string{key: value}}
 		x.tok.Store(t)
+	}
+	if x.dial {
+		return opts, retry.Carried{Value: value}, nil
 	}
 	if c == nil {
 		c = new(callCreds)
@@ -138,6 +148,45 @@ func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 	}
 	return append(opts[:len(opts):len(opts)], c), carried, nil
 }
+
+// DialOptions install the interceptors and the per-RPC credentials that
+// carry the credential on the connection, so that a call costs no
+// allocation of its own. On an attempt whose transport has no transport
+// security (and no WithInsecure), those credentials fail the attempt
+// before it is sent, with codes.Unauthenticated and a message that says
+// why; the attempt is not retried.
+func (x *Auth) DialOptions() []grpc.DialOption {
+	x.dial, x.merge = true, false
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(x.Unary),
+		grpc.WithChainStreamInterceptor(x.Stream),
+		grpc.WithPerRPCCredentials(connCreds{x}),
+	}
+}
+
+// connCreds are the per-RPC credentials of DialOptions: the last
+// credential an attempt of this connection was given, for every attempt.
+type connCreds struct{ x *Auth }
+
+// GetRequestMetadata returns the credential's metadata on a secure
+// transport, or with WithInsecure; else it fails the attempt.
+func (c connCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	t := c.x.tok.Load()
+	if t == nil {
+		return nil, nil
+	}
+	if !c.x.o.Insecure {
+		if secure, method := transportsec.SecureContext(ctx); !secure {
+			c.x.p.Logger.Debug("grpcauth: not sending the "+c.x.p.What+": the transport has no transport security", "method", method)
+			return nil, errWithheld(c.x.p.What)
+		}
+	}
+	return t.md, nil
+}
+
+// RequireTransportSecurity is false: GetRequestMetadata decides per
+// attempt, for the transport it uses.
+func (connCreds) RequireTransportSecurity() bool { return false }
 
 // innerCreds returns the per-RPC credentials that opts already carry (the
 // OAuth2 interceptor's, or the caller's).

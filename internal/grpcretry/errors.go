@@ -2,6 +2,7 @@ package grpcretry
 
 import (
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -52,5 +53,20 @@ func (e *contextEnded) GRPCStatus() *status.Status { return status.New(e.code, e
 // because the connection is not secure.
 func withheldError(err error) error {
 	st := status.Convert(err)
-	return status.Errorf(st.Code(), "%s; grpcauth: no token was sent because the connection has no transport security: use TLS, or interceptor.WithInsecure() (Flyte's insecure: true) for a plaintext development cluster", st.Message())
+	return status.Errorf(st.Code(), "%s; grpcauth: %s", st.Message(), withheldText)
+}
+
+// withheldText is what every error of a withheld credential says.
+const withheldText = "no token was sent because the connection has no transport security: use TLS, or interceptor.WithInsecure() (Flyte's insecure: true) for a plaintext development cluster"
+
+// errWithheld fails an attempt whose credential may not go over its
+// transport.
+func errWithheld(what string) error {
+	return status.Error(codes.Unauthenticated, "grpcauth: "+what+": "+withheldText)
+}
+
+// isWithheld reports whether err is errWithheld's: no new credential
+// would get the call through.
+func isWithheld(err error) bool {
+	return strings.Contains(status.Convert(err).Message(), withheldText)
 }

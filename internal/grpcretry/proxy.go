@@ -100,7 +100,7 @@ func isProxyFailure(err error) bool {
 // server answers a refresh code, never for a proxy's refusal (a new token
 // cannot get a call past the proxy).
 func NewTokenAuth(a authenticator.Authenticator, o *retry.Options) *Auth {
-	return &Auth{o: o, p: retry.TokenPolicy(a, o, func(err error) bool { return !isProxyFailure(err) })}
+	return &Auth{o: o, p: retry.TokenPolicy(a, o, func(err error) bool { return !isProxyFailure(err) && !isWithheld(err) })}
 }
 
 // NewProxyAuth is the proxy credential's policy: required on every call
@@ -110,7 +110,7 @@ func NewProxyAuth(a authenticator.Authenticator, o *retry.Options) *Auth {
 	o.Skip = nil // no method passes the proxy without its credential
 	return &Auth{o: o, merge: true, p: retry.Policy{
 		Creds:    a,
-		Refused:  func(_ codes.Code, err error) bool { return IsProxyRejection(err) },
+		Refused:  func(_ codes.Code, err error) bool { return IsProxyRejection(err) && !isWithheld(err) },
 		Passed:   func(err error) bool { return !IsProxyRejection(err) },
 		Required: true,
 		Cause:    func(err error) error { return &ProxyCredentialError{Err: err} },
