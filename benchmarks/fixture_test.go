@@ -17,7 +17,9 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/grpcretry"
 	"github.com/flyteauth/grpcauth/internal/lateconn"
+	"github.com/flyteauth/grpcauth/internal/retry"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
@@ -107,9 +109,9 @@ type oursConfig struct {
 	authOpts []authenticator.Option
 }
 
-// newOurs builds the module's stack as an application would: a Remote
-// store on the same connection, both interceptors installed. It fetches no
-// token.
+// newOurs builds the module's stack as grpcauth.New does: a Remote store
+// on the same connection, both interceptors and the connection's per-RPC
+// credentials installed. It fetches no token.
 func (f *fixture) newOurs(tb testing.TB, cfg oursConfig) *ours {
 	tb.Helper()
 	late := new(lateconn.Conn)
@@ -117,10 +119,8 @@ func (f *fixture) newOurs(tb testing.TB, cfg oursConfig) *ours {
 	require.NoError(tb, err)
 	auth, err := authenticator.NewClientCredentialsAuthenticator(f.admin.Addr(), clientID, clientSecret, store, cfg.authOpts...)
 	require.NoError(tb, err)
-	conn := dial(tb, f.admin,
-		grpc.WithChainUnaryInterceptor(append([]grpc.UnaryClientInterceptor{interceptor.UnaryClientInterceptor(auth)}, cfg.inner...)...),
-		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(auth)),
-	)
+	opts := grpcretry.NewTokenAuth(auth, retry.NewOptions[interceptor.Option](nil)).DialOptions()
+	conn := dial(tb, f.admin, append(opts, grpc.WithChainUnaryInterceptor(cfg.inner...))...)
 	late.Set(conn)
 	return &ours{auth: auth, conn: conn, echo: testserver.NewEchoClient(conn)}
 }

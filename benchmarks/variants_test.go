@@ -8,8 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// maxExtraAllocs is the target of ours − floor in allocs/op.
-const maxExtraAllocs = 2
+// maxExtraAllocs is the target of ours − floor in allocs/op: nothing for
+// a unary call, the stream wrapper for a stream.
+var maxExtraAllocs = map[string]int{"unary": 0, "server-stream": 1}
 
 // TestVariants checks that the benchmarks measure what they say: every
 // variant's calls succeed, bare's go out without a token to the open echo
@@ -41,8 +42,8 @@ func TestVariants(t *testing.T) {
 	}
 }
 
-// TestAllocs checks the allocation target, ours − floor ≤ 2 allocs per
-// call, on serial unary and server-streaming calls. The benchmarks report
+// TestAllocs checks the allocation target, ours − floor ≤ 0 allocs per
+// unary call and ≤ 1 per stream, on serial calls. The benchmarks report
 // the same figure; this keeps it from regressing unnoticed. Allocation
 // counts are not stable under the race detector (sync.Pool drops items at
 // random), so it is skipped there.
@@ -67,6 +68,6 @@ func TestAllocs(t *testing.T) {
 		}
 		floor, ours, generic := allocs(byName["floor"]), allocs(byName["ours"]), allocs(byName["generic"])
 		t.Logf("%s allocs/op: floor %.1f, ours %.1f (%+.1f), generic %.1f (%+.1f)", name, floor, ours, ours-floor, generic, generic-floor)
-		assert.LessOrEqual(t, ours-floor, float64(maxExtraAllocs)+0.5, "%s: ours − floor allocs/op (target ≤ %d)", name, maxExtraAllocs)
+		assert.LessOrEqual(t, ours-floor, float64(maxExtraAllocs[name])+0.5, "%s: ours − floor allocs/op (target ≤ %d)", name, maxExtraAllocs[name])
 	}
 }
