@@ -58,8 +58,8 @@ func WithInterceptorOptions(opts ...interceptor.Option) Option {
 
 // WithAuthenticatorOptions passes opts to the Keeper of the flow, after the
 // ones from the Config, so they win: for example
-// authenticator.WithTokenTimeout or WithRefreshMargin. The proxy keeper of
-// proxyCommand gets WithTokenTimeout and WithLogger from them too.
+// authenticator.WithRefreshMargin. The proxy keeper of proxyCommand does
+// not get them; WithTokenTimeout and WithLogger reach every keeper.
 func WithAuthenticatorOptions(opts ...authenticator.Option) Option {
 	return optionFunc(func(o *options) { o.aopts = append(o.aopts, opts...) })
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,13 +47,36 @@ func unsignedJWT(t *testing.T, claims jwt.MapClaims) string {
 	return s
 }
 
-func runFlow(t *testing.T, argv []string, opts ...authenticator.CommandOption) (*oauth2.Token, error) {
+func runFlow(t *testing.T, argv []string) (*oauth2.Token, error) {
 	t.Helper()
-	f, err := authenticator.NewCommandFlow(argv, opts...)
+	return runFlowLogged(t, argv, nil)
+}
+
+// runFlowLogged runs the command flow alone, with logger in its context
+// where a Keeper puts its own (nil: none, as for a flow outside a Keeper).
+func runFlowLogged(t *testing.T, argv []string, logger *slog.Logger) (*oauth2.Token, error) {
+	t.Helper()
+	f, err := authenticator.NewCommandFlow(argv)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
+	if logger != nil {
+		ctx = authenticator.ContextWithLogger(ctx, logger)
+	}
 	return f.Token(ctx, &configstore.ClientConfig{}, nil)
+}
+
+// requireKilledAfter checks that the error of a command killed at its
+// deadline says how long it ran: most of elapsed, the time the caller
+// waited (which also counts starting the command and what came before).
+func requireKilledAfter(t *testing.T, err error, elapsed time.Duration) {
+	t.Helper()
+	m := regexp.MustCompile(`did not finish within (\S+) and was killed`).FindStringSubmatch(err.Error())
+	require.NotNil(t, m, "%v", err)
+	took, perr := time.ParseDuration(m[1])
+	require.NoError(t, perr)
+	assert.Greater(t, took, elapsed/2, "%v", err)
+	assert.LessOrEqual(t, took, elapsed+time.Millisecond, "%v", err) // rounded to the millisecond
 }
 
 func TestCommandFlowToken(t *testing.T) {
@@ -210,18 +235,57 @@ func requireGone(t *testing.T, pid int) {
 
 func TestCommandFlowTimeoutKillsProcessGroup(t *testing.T) {
 	path, pidFile := hangingScript(t)
-	f, err := authenticator.NewCommandFlow([]string{path}, authenticator.WithCommandTimeout(500*time.Millisecond))
+	f, err := authenticator.NewCommandFlow([]string{path})
 	require.NoError(t, err)
-	assert.Equal(t, 500*time.Millisecond, f.FlowTimeout())
+	_, ok := authenticator.FlowTimeout(f)
+	assert.False(t, ok, "the command has no timeout of its own: its caller's context (the Keeper's token timeout) bounds it")
 
-	_, err = f.Token(context.Background(), &configstore.ClientConfig{}, nil)
+	// The deadline passes once the command has started its child, not
+	// after a time that a loaded machine might not reach that far in.
+	ctx := newDeadlineCtx()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Token(ctx, &configstore.ClientConfig{}, nil)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil }, waitFor, pollAt)
+	pid := readPid(t, pidFile)
+	ctx.expire()
+	err = receiveWithin(t, done, "Token to return after its deadline")
+	elapsed := time.Since(start)
 	var ce *authenticator.CommandError
 	require.ErrorAs(t, err, &ce)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, -1, ce.ExitCode)
-	assert.Contains(t, err.Error(), "did not finish within 500ms and was killed")
-	requireGone(t, readPid(t, pidFile))
+	requireKilledAfter(t, err, elapsed)
+	requireGone(t, pid)
 }
+
+// deadlineCtx is a context whose deadline passes when the test calls
+// expire.
+type deadlineCtx struct {
+	context.Context // for Value
+	done            chan struct{}
+	once            sync.Once
+}
+
+func newDeadlineCtx() *deadlineCtx {
+	return &deadlineCtx{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *deadlineCtx) Done() <-chan struct{} { return c.done }
+
+func (c *deadlineCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+func (c *deadlineCtx) expire() { c.once.Do(func() { close(c.done) }) }
 
 func TestCommandFlowCancelKillsProcessGroup(t *testing.T) {
 	path, pidFile := hangingScript(t)
@@ -259,13 +323,29 @@ func TestCommandFlowLeftBehindChild(t *testing.T) {
 
 func TestNewCommandFlow(t *testing.T) {
 	for _, argv := range [][]string{nil, {}, {""}, {"  ", "arg"}} {
-		_, err := authenticator.NewCommandFlow(argv)
-		assert.ErrorIs(t, err, authenticator.ErrCommandEmpty, "%q", argv)
+		f, err := authenticator.NewCommandFlow(argv)
+		require.Error(t, err, "%q", argv)
+		assert.Nil(t, f)
+		assert.Contains(t, err.Error(), "authenticator: the command is empty", "%q", argv)
 	}
-	f, err := authenticator.NewCommandFlow([]string{"gcloud", "auth", "print-identity-token", "--secret-arg=hunter2"}, nil)
+	argv := []string{"gcloud", "auth", "print-identity-token", "--secret-arg=hunter2"}
+	f, err := authenticator.NewCommandFlow(argv)
 	require.NoError(t, err)
-	assert.Equal(t, authenticator.DefaultCommandTimeout, f.FlowTimeout())
-	for _, s := range []string{f.String(), fmt.Sprintf("%v", f), fmt.Sprintf("%+v", f), fmt.Sprintf("%#v", f)} {
+	argv[0] = "changed-after" // the flow keeps its own copy
+	_, ok := authenticator.FlowTimeout(f)
+	assert.False(t, ok, "the Keeper's token timeout bounds the command")
+	_, ok = authenticator.FlowClientID(f)
+	assert.False(t, ok, "a command has no client id")
+	for _, s := range []string{fmt.Sprint(f), fmt.Sprintf("%v", f), fmt.Sprintf("%+v", f), fmt.Sprintf("%#v", f), fmt.Sprintf("%s", f), fmt.Sprintf("%d", f)} {
+		assert.Contains(t, s, `"gcloud"`)
+		assert.NotContains(t, s, "hunter2")
+		assert.NotContains(t, s, "changed-after")
+	}
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(configstore.ClientConfig{}), f)
+	require.NoError(t, err)
+	defer k.Close()
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%+v", k), fmt.Sprintf("%#v", k)} {
+		assert.Contains(t, s, testEndpoint)
 		assert.Contains(t, s, `"gcloud"`)
 		assert.NotContains(t, s, "hunter2")
 	}
@@ -274,9 +354,9 @@ func TestNewCommandFlow(t *testing.T) {
 func TestCommandFlowLogsNoToken(t *testing.T) {
 	var logs testserver.LogBuffer
 	path := script(t, `printf 'logged-token-xyz'`)
-	_, err := runFlow(t, []string{path, "--arg-secret"}, authenticator.WithCommandLogger(logs.Logger()))
+	_, err := runFlowLogged(t, []string{path, "--arg-secret"}, logs.Logger())
 	require.NoError(t, err)
-	_, err = runFlow(t, []string{script(t, `printf 'logged-token-xyz'; echo oops >&2; exit 2`)}, authenticator.WithCommandLogger(logs.Logger()))
+	_, err = runFlowLogged(t, []string{script(t, `printf 'logged-token-xyz'; echo oops >&2; exit 2`)}, logs.Logger())
 	require.Error(t, err)
 	out := logs.String()
 	assert.Contains(t, out, "token command succeeded")
@@ -339,9 +419,20 @@ func jwts(t *testing.T, n int) []string {
 	return out
 }
 
+// newCommandAuth is a Keeper whose tokens come from running argv, for the
+// service at testEndpoint, as grpcauth.New builds one for Flyte's
+// ExternalCommand and proxyCommand.
+func newCommandAuth(argv []string, store configstore.ClientConfigStore, opts ...authenticator.Option) (*authenticator.Keeper, error) {
+	flow, err := authenticator.NewCommandFlow(argv)
+	if err != nil {
+		return nil, err
+	}
+	return authenticator.New(testEndpoint, store, flow, opts...)
+}
+
 func newCommandKeeper(t *testing.T, cmd *tokenCommand, opts ...authenticator.Option) *authenticator.Keeper {
 	t.Helper()
-	k, err := authenticator.NewCommandAuthenticator(testEndpoint, cmd.argv, configstore.NewStatic(configstore.ClientConfig{}), opts...)
+	k, err := newCommandAuth(cmd.argv, configstore.NewStatic(configstore.ClientConfig{}), opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = k.Close() })
 	return k
@@ -447,7 +538,7 @@ func TestCommandKeeperOpaqueTokenNeverExpires(t *testing.T) {
 }
 
 func TestCommandKeeperFailureIsTyped(t *testing.T) {
-	k, err := authenticator.NewCommandAuthenticator(testEndpoint, []string{script(t, "printf leaked-out; echo 'not logged in' >&2; exit 4")},
+	k, err := newCommandAuth([]string{script(t, "printf leaked-out; echo 'not logged in' >&2; exit 4")},
 		configstore.NewStatic(configstore.ClientConfig{}), authenticator.WithHeaderKey("proxy-authorization"), authenticator.WithTokenTimeout(5*time.Second))
 	require.NoError(t, err)
 	defer k.Close()
@@ -457,20 +548,45 @@ func TestCommandKeeperFailureIsTyped(t *testing.T) {
 	assert.Equal(t, 4, ce.ExitCode)
 	assert.Contains(t, err.Error(), "not logged in")
 	assert.NotContains(t, err.Error(), "leaked-out")
-	assert.Contains(t, k.String(), testEndpoint)
+	assert.Equal(t, 1, strings.Count(err.Error(), "authenticator: "), "prefixed once: %v", err)
+	assert.Contains(t, fmt.Sprint(k), testEndpoint)
 
-	_, err = authenticator.NewCommandAuthenticator(testEndpoint, nil, configstore.NewStatic(configstore.ClientConfig{}))
-	assert.ErrorIs(t, err, authenticator.ErrCommandEmpty)
+	_, err = newCommandAuth(nil, configstore.NewStatic(configstore.ClientConfig{}))
+	assert.ErrorContains(t, err, "the command is empty")
 }
 
 func TestCommandKeeperTimeoutFromOptions(t *testing.T) {
 	path, pidFile := hangingScript(t)
-	k, err := authenticator.NewCommandAuthenticator(testEndpoint, []string{path}, configstore.NewStatic(configstore.ClientConfig{}), authenticator.WithTokenTimeout(300*time.Millisecond))
+	k, err := newCommandAuth([]string{path}, configstore.NewStatic(configstore.ClientConfig{}), authenticator.WithTokenTimeout(500*time.Millisecond))
 	require.NoError(t, err)
 	defer k.Close()
+	start := time.Now()
 	err = k.RefreshCredentials(t.Context())
+	elapsed := time.Since(start)
 	var ce *authenticator.CommandError
 	require.ErrorAs(t, err, &ce)
-	assert.Contains(t, err.Error(), "did not finish within 300ms")
-	requireGone(t, readPid(t, pidFile))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.GreaterOrEqual(t, elapsed, 500*time.Millisecond, "the token timeout bounds the command")
+	assert.Less(t, elapsed, authenticator.DefaultTokenTimeout/2, "the token timeout, not the default")
+	requireKilledAfter(t, err, elapsed)
+	// On a loaded machine the command may be killed before it started its
+	// child; TestCommandFlowTimeoutKillsProcessGroup checks the group kill
+	// without that race.
+	if _, err := os.Stat(pidFile); err == nil {
+		requireGone(t, readPid(t, pidFile))
+	}
+}
+
+// TestCommandKeeperLogsWithItsLogger: the command flow logs with the
+// Keeper's logger (WithLogger), without the token or the arguments.
+func TestCommandKeeperLogsWithItsLogger(t *testing.T) {
+	var logs testserver.LogBuffer
+	cmd := newTokenCommand(t, "keeper-logged-token")
+	cmd.argv = append(cmd.argv, "--arg-secret")
+	k := newCommandKeeper(t, cmd, authenticator.WithLogger(logs.Logger()))
+	require.NoError(t, k.RefreshCredentials(t.Context()))
+	out := logs.String()
+	assert.Contains(t, out, "token command succeeded")
+	assert.NotContains(t, out, "keeper-logged-token")
+	assert.NotContains(t, out, "--arg-secret")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 )
 
 // approver stands for the person: it reads the prompt and approves the
@@ -24,11 +25,11 @@ func (a approver) Write(p []byte) (int, error) {
 }
 
 // A device login under a Keeper: the first token request shows the
-// person a URL and a code (on stderr by default) and waits for their
-// approval; later calls use the token, and its refresh token once it
+// person a URL and a code (a loginui.Terminal writes them to stderr by
+// default) and waits for their approval; later calls use the token, and its refresh token once it
 // expires. FlyteAdmin's config store would name the device authorization
 // endpoint and the public client; a static one does here.
-func ExampleNewDeviceCodeFlow() {
+func ExampleNewDeviceFlow() {
 	srv, err := testserver.NewDeviceServer(testserver.WithDeviceClient("flytectl"), testserver.WithDeviceInterval(time.Second))
 	if err != nil {
 		fmt.Println(err)
@@ -42,10 +43,10 @@ func ExampleNewDeviceCodeFlow() {
 		Scopes:                      []string{"offline", "all"},
 	})
 
-	flow, err := authenticator.NewDeviceCodeFlow(
-		authenticator.WithDevicePrompt(approver{srv}),
-		authenticator.WithDeviceTimeout(time.Minute),
-	)
+	flow, err := authenticator.NewDeviceFlow(authenticator.DeviceConfig{
+		Prompter: &loginui.Terminal{Out: approver{srv}},
+		Timeout:  time.Minute,
+	})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -5,17 +5,18 @@ import (
 	"time"
 )
 
-// SetDeviceWait replaces the pause between two device polls, so that tests
-// can see every interval the flow chose without waiting for it.
-func SetDeviceWait(f *DeviceCodeFlow, wait func(ctx context.Context, d time.Duration) error) {
-	f.wait = wait
+// SetDeviceWait replaces the pause between two device polls of f, a flow
+// of NewDeviceFlow, so that tests can see every interval the flow chose
+// without waiting for it.
+func SetDeviceWait(f Flow, wait func(ctx context.Context, d time.Duration) error) {
+	f.(*deviceFlow).wait = wait
 }
 
 // SleepContext is the real pause between device polls.
 var SleepContext = sleepContext
 
-// SetDeviceRequestTimeout replaces the bound of each HTTP request of the
-// device flow (default DefaultTokenTimeout).
-func SetDeviceRequestTimeout(f *DeviceCodeFlow, d time.Duration) {
-	f.requestTimeout = d
+// SetDeviceRequestTimeout replaces the bound of each HTTP request of f, a
+// flow of NewDeviceFlow (default DefaultTokenTimeout).
+func SetDeviceRequestTimeout(f Flow, d time.Duration) {
+	f.(*deviceFlow).requestTimeout = d
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 )
 
 const deviceClientID = "flytectl"
@@ -25,7 +26,8 @@ type deviceWorld struct {
 	srv    *testserver.DeviceServer
 	clock  *testserver.Clock
 	prompt *promptBuffer
-	flow   *authenticator.DeviceCodeFlow
+	conf   authenticator.DeviceConfig // what flow was built from
+	flow   authenticator.Flow
 	cfg    *configstore.ClientConfig
 
 	mu    sync.Mutex // guards waits and act
@@ -38,8 +40,10 @@ type deviceWorld struct {
 
 // newDeviceWorld starts a DeviceServer on a hand-moved clock and a flow
 // whose pauses between polls move that clock instead of waiting, so every
-// interval the flow picks is seen exactly and costs no time.
-func newDeviceWorld(t *testing.T, srvOpts []testserver.DeviceOption, flowOpts ...authenticator.DeviceCodeOption) *deviceWorld {
+// interval the flow picks is seen exactly and costs no time. The flow shows
+// the person its prompts on a loginui.Terminal writing to w.prompt; each of
+// configure may change the DeviceConfig before the flow is built.
+func newDeviceWorld(t *testing.T, srvOpts []testserver.DeviceOption, configure ...func(*authenticator.DeviceConfig)) *deviceWorld {
 	t.Helper()
 	// The clock starts now, not at newFakeClock's fixed date: x/oauth2
 	// stamps a token's Expiry by the real clock, and the Keeper compares it
@@ -52,9 +56,11 @@ func newDeviceWorld(t *testing.T, srvOpts []testserver.DeviceOption, flowOpts ..
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
 	w.srv = srv
-	w.flow, err = authenticator.NewDeviceCodeFlow(append([]authenticator.DeviceCodeOption{
-		authenticator.WithDevicePrompt(w.prompt),
-	}, flowOpts...)...)
+	w.conf = authenticator.DeviceConfig{Prompter: &loginui.Terminal{Out: w.prompt}}
+	for _, c := range configure {
+		c(&w.conf)
+	}
+	w.flow, err = authenticator.NewDeviceFlow(w.conf)
 	require.NoError(t, err)
 	authenticator.SetDeviceWait(w.flow, func(ctx context.Context, d time.Duration) error {
 		if err := ctx.Err(); err != nil {
@@ -78,6 +84,16 @@ func newDeviceWorld(t *testing.T, srvOpts []testserver.DeviceOption, flowOpts ..
 		Audience:                    "flyteadmin",
 	}
 	return w
+}
+
+// withPollInterval sets DeviceConfig.PollInterval.
+func withPollInterval(d time.Duration) func(*authenticator.DeviceConfig) {
+	return func(c *authenticator.DeviceConfig) { c.PollInterval = d }
+}
+
+// withDeviceTimeout sets DeviceConfig.Timeout.
+func withDeviceTimeout(d time.Duration) func(*authenticator.DeviceConfig) {
+	return func(c *authenticator.DeviceConfig) { c.Timeout = d }
 }
 
 // onPause sets what the person does in the pauses between polls.
@@ -203,7 +219,7 @@ func TestDeviceCodePendingThenToken(t *testing.T) {
 	out := w.prompt.String()
 	assert.Contains(t, out, w.srv.VerificationURL()+"?user_code="+code)
 	assert.Contains(t, out, "\n    "+code+"\n", "the code stands on a line of its own")
-	assert.Contains(t, out, "Approved")
+	assert.Contains(t, out, "Logged in.")
 	assert.NotContains(t, out, "█", "no QR code on a writer that is not a terminal")
 	assert.NotContains(t, out, tok.AccessToken)
 	assert.NotContains(t, out, tok.RefreshToken)
@@ -234,7 +250,7 @@ func TestDeviceCodeDefaultInterval(t *testing.T) {
 	})
 	t.Run("pollInterval option", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(0)},
-			authenticator.WithDevicePollInterval(1500*time.Millisecond))
+			withPollInterval(1500*time.Millisecond))
 		w.approveAt(t, 2)
 		_, err := w.token(t.Context(), nil)
 		require.NoError(t, err)
@@ -242,7 +258,7 @@ func TestDeviceCodeDefaultInterval(t *testing.T) {
 	})
 	t.Run("the server's interval wins", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(3 * time.Second)},
-			authenticator.WithDevicePollInterval(time.Second))
+			withPollInterval(time.Second))
 		w.approveAt(t, 1)
 		_, err := w.token(t.Context(), nil)
 		require.NoError(t, err)
@@ -260,12 +276,21 @@ func TestDeviceCodeAccessDenied(t *testing.T) {
 	tok, err := w.token(t.Context(), nil)
 	require.Error(t, err)
 	assert.Nil(t, tok)
-	assert.ErrorIs(t, err, authenticator.ErrDeviceDenied)
-	var te *authenticator.TokenError
-	require.ErrorAs(t, err, &te)
-	assert.Equal(t, "access_denied", te.ErrorCode)
+	requireAuthorizationError(t, err, "access_denied")
 	assert.Equal(t, []string{"authorization_pending", "access_denied"}, answers(w.srv.Polls()), "no poll after the denial")
-	assert.NotContains(t, w.prompt.String(), "Approved")
+	assert.NotContains(t, w.prompt.String(), "Logged in")
+}
+
+// requireAuthorizationError checks that err is the server's refusal of
+// the login, with code.
+func requireAuthorizationError(t *testing.T, err error, code string) {
+	t.Helper()
+	var ae *authenticator.AuthorizationError
+	require.ErrorAs(t, err, &ae, "%v", err)
+	assert.Equal(t, code, ae.ErrorCode)
+	assert.Contains(t, err.Error(), code)
+	var te *authenticator.TokenError
+	assert.False(t, errors.As(err, &te), "a refusal is not a failed token request: %v", err)
 }
 
 func TestDeviceCodeExpiredToken(t *testing.T) {
@@ -275,10 +300,7 @@ func TestDeviceCodeExpiredToken(t *testing.T) {
 	})
 	_, err := w.token(t.Context(), nil)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, authenticator.ErrDeviceExpired)
-	var te *authenticator.TokenError
-	require.ErrorAs(t, err, &te)
-	assert.Equal(t, "expired_token", te.ErrorCode)
+	requireAuthorizationError(t, err, "expired_token")
 	assert.Equal(t, []string{"authorization_pending", "authorization_pending", "expired_token"}, answers(w.srv.Polls()))
 }
 
@@ -291,7 +313,8 @@ func TestDeviceCodeExpiresWhileWaiting(t *testing.T) {
 	})
 	authenticator.SetDeviceWait(w.flow, authenticator.SleepContext)
 	_, err := w.token(t.Context(), nil)
-	assert.ErrorIs(t, err, authenticator.ErrDeviceExpired)
+	requireAuthorizationError(t, err, "expired_token")
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the code expired; the login did not time out")
 	assert.Empty(t, w.srv.Polls())
 }
 
@@ -335,12 +358,14 @@ func TestDeviceCodeContextCancelled(t *testing.T) {
 	})
 	t.Run("flow timeout", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Hour)},
-			authenticator.WithDeviceTimeout(50*time.Millisecond))
+			withDeviceTimeout(50*time.Millisecond))
 		authenticator.SetDeviceWait(w.flow, authenticator.SleepContext)
 		_, err := w.token(t.Context(), nil)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.ErrorContains(t, err, "no approval within 50ms")
-		assert.Equal(t, 50*time.Millisecond, w.flow.FlowTimeout())
+		d, ok := authenticator.FlowTimeout(w.flow)
+		assert.True(t, ok, "the Keeper bounds a device login by its own timeout")
+		assert.Equal(t, 50*time.Millisecond, d)
 	})
 }
 
@@ -389,7 +414,10 @@ func TestDeviceCodeMalformedAnswers(t *testing.T) {
 	}
 	t.Run("a hung poll costs one poll", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)})
-		authenticator.SetDeviceRequestTimeout(w.flow, 50*time.Millisecond)
+		// Long enough for the poll that gets the token to be answered in
+		// time on a loaded machine: a token the server issued to a poll
+		// that gave up is lost with its device code (invalid_grant next).
+		authenticator.SetDeviceRequestTimeout(w.flow, 500*time.Millisecond)
 		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultHang()))
 		w.approveAt(t, 1)
 		_, err := w.token(t.Context(), nil)
@@ -407,18 +435,21 @@ func TestDeviceCodeMalformedAnswers(t *testing.T) {
 		assert.NotContains(t, err.Error(), "<html>", "no response body in the error")
 	})
 	t.Run("a hostile verification URI is shown without control characters", func(t *testing.T) {
-		w := newDeviceWorld(t, nil, authenticator.WithDeviceQRCode(true))
+		w := newDeviceWorld(t, nil, func(c *authenticator.DeviceConfig) {
+			c.Prompter = &loginui.Terminal{Out: c.Prompter.(*loginui.Terminal).Out, QRCode: true}
+		})
 		w.srv.SetDeviceFault(testserver.FaultOnce(testserver.FaultBody(http.StatusOK,
 			`{"device_code":"d","user_code":"AB\u001b[2JCD","verification_uri":"https://op.example/\u001b]0;pwned\u0007dev","expires_in":60,"interval":1}`)))
 		w.srv.SetTokenFault(testserver.FaultOAuthError(http.StatusBadRequest, "access_denied", ""))
 		_, err := w.token(t.Context(), nil)
-		require.ErrorIs(t, err, authenticator.ErrDeviceDenied)
+		requireAuthorizationError(t, err, "access_denied")
 		out := w.prompt.String()
 		assert.NotContains(t, out, "\x1b")
 		assert.NotContains(t, out, "\a")
-		assert.Contains(t, out, "https://op.example/]0;pwneddev")
-		assert.Contains(t, out, "and enter the code:\n\n    AB[2JCD\n", "without verification_uri_complete the person types the code")
-		assert.Contains(t, out, "█", "WithDeviceQRCode(true) shows a QR code")
+		// Each control character becomes a space (internal/redact).
+		assert.Contains(t, out, "https://op.example/ ]0;pwned dev")
+		assert.Contains(t, out, "and enter the code:\n\n    AB [2JCD\n", "without verification_uri_complete the person types the code")
+		assert.Contains(t, out, "█", "Terminal.QRCode shows a QR code")
 	})
 }
 
@@ -456,6 +487,9 @@ func TestDeviceCodeRefresh(t *testing.T) {
 	t.Run("a hung refresh ends at the request timeout, no new login", func(t *testing.T) {
 		authenticator.SetDeviceRequestTimeout(w.flow, 50*time.Millisecond)
 		defer authenticator.SetDeviceRequestTimeout(w.flow, authenticator.DefaultTokenTimeout)
+		// A request that gave up before it reached the server leaves the
+		// fault in place: the next subtest must not meet it.
+		defer w.srv.SetTokenFault(nil)
 		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultHang()))
 		_, err := w.token(t.Context(), first)
 		var te *authenticator.TokenError
@@ -481,27 +515,33 @@ func TestDeviceCodeRefresh(t *testing.T) {
 func TestDeviceCodeConfiguration(t *testing.T) {
 	t.Run("options win over the store", func(t *testing.T) {
 		w := newDeviceWorld(t, []testserver.DeviceOption{testserver.WithDeviceInterval(time.Second)},
-			authenticator.WithDeviceClientID(" "+deviceClientID+" "),
-			authenticator.WithDeviceAuthorizationURL("http://127.0.0.1:1/unused"))
+			func(c *authenticator.DeviceConfig) {
+				c.ClientID = " " + deviceClientID + " "
+				c.AuthorizationURL = "http://127.0.0.1:1/unused"
+			})
 		w.cfg.ClientID = "someone-else"
 		w.cfg.DeviceAuthorizationEndpoint = ""
 		// The option's URL is a closed port: the flow must use it.
 		_, err := w.token(t.Context(), nil)
 		require.Error(t, err)
 		assert.ErrorContains(t, err, "127.0.0.1:1/unused")
-		assert.Equal(t, deviceClientID, w.flow.FlowClientID())
+		id, ok := authenticator.FlowClientID(w.flow)
+		assert.True(t, ok, "the flow's client id wins over the store's in the Keeper")
+		assert.Equal(t, deviceClientID, id, "trimmed")
 	})
 	t.Run("missing pieces", func(t *testing.T) {
 		w := newDeviceWorld(t, nil)
 		w.cfg.ClientID = ""
 		_, err := w.token(t.Context(), nil)
-		assert.ErrorIs(t, err, authenticator.ErrNoDeviceClientID)
-		assert.Empty(t, w.flow.FlowClientID())
+		assert.ErrorIs(t, err, authenticator.ErrNoClientID)
+		id, _ := authenticator.FlowClientID(w.flow)
+		assert.Empty(t, id)
 
 		w = newDeviceWorld(t, nil)
 		w.cfg.DeviceAuthorizationEndpoint = ""
 		_, err = w.token(t.Context(), nil)
-		assert.ErrorIs(t, err, authenticator.ErrNoDeviceEndpoint)
+		assert.ErrorIs(t, err, authenticator.ErrNoEndpoint)
+		assert.ErrorContains(t, err, "device authorization endpoint")
 
 		w = newDeviceWorld(t, nil)
 		w.cfg.TokenEndpoint = ""
@@ -512,19 +552,24 @@ func TestDeviceCodeConfiguration(t *testing.T) {
 		assert.Error(t, err)
 		assert.Zero(t, w.srv.Authorizations())
 	})
-	t.Run("bad options", func(t *testing.T) {
-		for name, opt := range map[string]authenticator.DeviceCodeOption{
-			"timeout":  authenticator.WithDeviceTimeout(0),
-			"interval": authenticator.WithDevicePollInterval(-time.Second),
-			"url":      authenticator.WithDeviceAuthorizationURL("ftp://x/y"),
-			"prompt":   authenticator.WithDevicePrompt(nil),
+	t.Run("bad config", func(t *testing.T) {
+		prompter := &loginui.Terminal{Out: new(promptBuffer)}
+		for name, c := range map[string]authenticator.DeviceConfig{
+			"timeout":  {Prompter: prompter, Timeout: -time.Second},
+			"interval": {Prompter: prompter, PollInterval: -time.Second},
+			"url":      {Prompter: prompter, AuthorizationURL: "ftp://x/y"},
+			"prompter": {},
 		} {
-			_, err := authenticator.NewDeviceCodeFlow(opt)
+			f, err := authenticator.NewDeviceFlow(c)
 			assert.Error(t, err, name)
+			assert.Nil(t, f, name)
 		}
-		f, err := authenticator.NewDeviceCodeFlow(nil)
+		f, err := authenticator.NewDeviceFlow(authenticator.DeviceConfig{Prompter: prompter})
 		require.NoError(t, err)
-		assert.Equal(t, authenticator.DefaultDeviceTimeout, f.FlowTimeout())
+		d, ok := authenticator.FlowTimeout(f)
+		assert.True(t, ok)
+		assert.Equal(t, authenticator.DefaultDeviceTimeout, d, "a zero timeout is the default")
+		assert.Equal(t, 10*time.Minute, authenticator.DefaultDeviceTimeout)
 	})
 	t.Run("unknown client", func(t *testing.T) {
 		w := newDeviceWorld(t, nil)
@@ -555,12 +600,6 @@ func TestDeviceCodeUnderKeeper(t *testing.T) {
 	}
 
 	k1 := newKeeper(w.flow)
-	_, err := authenticator.NewDeviceCodeAuthenticator(testEndpoint, store, []authenticator.DeviceCodeOption{authenticator.WithDeviceTimeout(-1)})
-	require.Error(t, err, "a bad device option fails the constructor")
-	k0, err := authenticator.NewDeviceCodeAuthenticator(testEndpoint, store, nil, authenticator.WithCache(cache))
-	require.NoError(t, err)
-	require.NoError(t, k0.Close())
-
 	first, err := k1.Token(t.Context())
 	require.NoError(t, err)
 	_, err = w.srv.Validate(t.Context(), first.AccessToken)
@@ -572,7 +611,7 @@ func TestDeviceCodeUnderKeeper(t *testing.T) {
 	promptLen := len(w.prompt.String())
 
 	// A second process: another flow, the same cache.
-	flow2, err := authenticator.NewDeviceCodeFlow(authenticator.WithDevicePrompt(w.prompt))
+	flow2, err := authenticator.NewDeviceFlow(authenticator.DeviceConfig{Prompter: &loginui.Terminal{Out: w.prompt}})
 	require.NoError(t, err)
 	authenticator.SetDeviceWait(flow2, func(context.Context, time.Duration) error {
 		t.Error("the second process must not start a device login")

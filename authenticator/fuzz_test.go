@@ -85,7 +85,7 @@ func FuzzTokenResponse(f *testing.F) {
 			authenticator.WithTokenTimeout(5*time.Second),
 			authenticator.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 		require.NoError(t, err)
-		defer a.CloseIdleConnections()
+		defer a.Close() // and its idle connections
 
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

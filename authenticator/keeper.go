@@ -313,21 +313,25 @@ const (
 )
 
 // refresh runs one token request for all concurrent callers and returns
-// the token it got. With a non-nil stale, the request is skipped if stale
-// is no longer current by the time the flight starts.
+// the token it got. seen is the token the caller saw (nil for none): unless
+// the caller asked for a new token outright (causeExplicit), the request
+// is skipped when seen is no longer current by the time the flight starts,
+// and the caller takes the current token; so concurrent first callers
+// cause one request, and a rejection of a token already replaced none.
 //
 // A caller may join a flight that another caller started for an older
-// token, which ends without a request. When that happens and the caller's
-// own token is still current (or it asked for a new one outright, stale
-// nil), it goes round again rather than return without a new token.
-func (k *Keeper) refresh(ctx context.Context, stale *held, cause refreshCause) (*held, error) {
+// token: one that ends without a request, or one that ends with seen
+// itself (it began before seen was refused). The caller then goes round
+// again rather than return without a new token.
+func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*held, error) {
 	if k.life.Err() != nil {
 		return nil, fmt.Errorf("authenticator: %w", ErrClosed)
 	}
+	explicit := cause == causeExplicit
 	for {
 		c, err := k.group.Do(ctx, k.life, k.timeout(), func(fctx context.Context) (*held, error) {
-			if cur := k.current.Load(); stale != nil && cur != stale {
-				return nil, nil // skipped: stale was replaced already
+			if !explicit && k.current.Load() != seen {
+				return nil, nil // skipped: what the caller saw was replaced already
 			}
 			k.stats.count(cause)
 			return k.fetch(fctx)
@@ -337,11 +341,15 @@ func (k *Keeper) refresh(ctx context.Context, stale *held, cause refreshCause) (
 			return nil, fmt.Errorf("authenticator: waiting for a token: %w", context.Cause(ctx))
 		case err != nil:
 			return nil, err
-		case c == nil: // a skipped flight
-			if stale == nil || k.current.Load() == stale {
-				continue
+		case c == nil: // a skipped flight, this caller's or another's
+			if cur := k.current.Load(); !explicit && cur != seen && cur != nil {
+				return cur, nil
 			}
-			return k.current.Load(), nil
+			continue
+		case !explicit && c == seen:
+			// The flight this caller joined had started before seen was
+			// refused, and ended with seen itself: ask again.
+			continue
 		}
 		return c, nil
 	}

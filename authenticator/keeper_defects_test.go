@@ -16,6 +16,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 )
 
 // cachedKeeper is a client-credentials Keeper on clk whose cache holds tok
@@ -212,12 +213,12 @@ func TestKeeperErrorsArePrefixedOnce(t *testing.T) {
 		requirePrefixedOnce(t, err)
 	})
 	t.Run("device login without a client id", func(t *testing.T) {
-		flow, err := authenticator.NewDeviceCodeFlow(authenticator.WithDevicePrompt(new(promptBuffer)))
+		flow, err := authenticator.NewDeviceFlow(authenticator.DeviceConfig{Prompter: &loginui.Terminal{Out: new(promptBuffer)}})
 		require.NoError(t, err)
 		store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "https://idp.example/token"})
 		each(t, newKeeper(t, store, flow))
 		_, err = newKeeper(t, store, flow).Token(t.Context())
-		assert.ErrorIs(t, err, authenticator.ErrNoDeviceClientID)
+		assert.ErrorIs(t, err, authenticator.ErrNoClientID)
 	})
 	t.Run("flow that answers no token", func(t *testing.T) {
 		each(t, newKeeper(t, configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "https://idp.example/token"}), nilFlow{}))

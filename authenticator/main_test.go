@@ -123,8 +123,22 @@ func newAuth(t *testing.T, store configstore.ClientConfigStore, opts ...authenti
 	return a
 }
 
+// newAuthWithSecret builds a Keeper for testClientID whose secret comes
+// from src at every token request: ClientCredentials with New, as
+// grpcauth.New builds one for a Flyte clientSecretLocation or
+// clientSecretEnvVar.
+func newAuthWithSecret(t *testing.T, store configstore.ClientConfigStore, src authenticator.SecretSource, opts ...authenticator.Option) *authenticator.Keeper {
+	t.Helper()
+	flow, err := authenticator.ClientCredentials(testClientID, src)
+	require.NoError(t, err)
+	a, err := authenticator.New(testEndpoint, store, flow, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
 // staticFor is a static store that advertises ts's token endpoint.
-func staticFor(ts *testserver.TokenServer) *configstore.Static {
+func staticFor(ts *testserver.TokenServer) configstore.ClientConfigStore {
 	return configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: ts.TokenURL()})
 }
 
@@ -242,7 +256,7 @@ func newAdmin(t *testing.T, ts *testserver.TokenServer) *testserver.AdminServer 
 
 // newRemote dials admin and returns a Remote store over that connection,
 // which is closed at the end of the test.
-func newRemote(t *testing.T, admin *testserver.AdminServer) *configstore.Remote {
+func newRemote(t *testing.T, admin *testserver.AdminServer) configstore.ClientConfigStore {
 	t.Helper()
 	conn, err := grpc.NewClient(admin.Addr(), admin.DialOptions()...)
 	require.NoError(t, err)

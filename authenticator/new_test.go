@@ -28,8 +28,7 @@ func TestNewDoesNoIO(t *testing.T) {
 			httpVia(t, netconf.Settings{SkipVerify: true}),
 			authenticator.WithLogger(discardLogger()),
 		},
-		"secret source": {authenticator.WithSecretSource(authenticator.SecretFromFile(filepath.Join(t.TempDir(), "missing")))},
-		"http client":   {authenticator.WithHTTPClient(&http.Client{})},
+		"http client": {authenticator.WithHTTPClient(&http.Client{})},
 	}
 	for name, opts := range optionSets {
 		t.Run(name, func(t *testing.T) {
@@ -42,6 +41,13 @@ func TestNewDoesNoIO(t *testing.T) {
 			assert.Equal(t, authenticator.Stats{}, a.Stats())
 		})
 	}
+	t.Run("secret source", func(t *testing.T) {
+		store := newFakeStore(configstore.ClientConfig{TokenEndpoint: ts.TokenURL()})
+		a := newAuthWithSecret(t, store, authenticator.SecretFromFile(filepath.Join(t.TempDir(), "missing")))
+		assert.Zero(t, store.calls.Load(), "the store is not asked at construction")
+		assert.Zero(t, ts.Requests(), "no token request at construction")
+		assert.Equal(t, authenticator.Stats{}, a.Stats())
+	})
 }
 
 func TestNewIgnoresNilOption(t *testing.T) {
@@ -56,12 +62,33 @@ func TestNewIgnoresNilOption(t *testing.T) {
 	require.NotNil(t, a)
 }
 
-func TestNewAcceptsEmptySecretWithSecretSource(t *testing.T) {
+func TestNewAcceptsASecretSource(t *testing.T) {
 	store := newFakeStore(configstore.ClientConfig{})
-	a, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", store,
-		authenticator.WithSecretSource(authenticator.SecretFromEnv("GRPCAUTH_TEST_UNUSED")))
-	require.NoError(t, err)
+	a := newAuthWithSecret(t, store, authenticator.SecretFromEnv("GRPCAUTH_TEST_UNUSED"))
 	require.NotNil(t, a)
+	assert.Zero(t, store.calls.Load())
+}
+
+func TestClientCredentialsRejectsBadInput(t *testing.T) {
+	for name, tc := range map[string]struct {
+		id     string
+		secret authenticator.SecretSource
+		want   string
+	}{
+		"empty client id": {id: "", secret: authenticator.SecretFromValue(testSecret), want: "client id is empty"},
+		"blank client id": {id: " \t", secret: authenticator.SecretFromValue(testSecret), want: "client id is empty"},
+		"nil source":      {id: testClientID, secret: nil, want: "secret source is nil"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := authenticator.ClientCredentials(tc.id, tc.secret)
+			require.Error(t, err)
+			assert.Nil(t, f)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), "authenticator: ")
+		})
+	}
+	_, err := authenticator.New(testEndpoint, newFakeStore(configstore.ClientConfig{}), nil)
+	assert.ErrorContains(t, err, "flow is nil")
 }
 
 func TestNewRejectsBadInput(t *testing.T) {

@@ -11,15 +11,16 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
 
 // The browser login under a Keeper, with the file cache: the second Keeper
 // takes the first one's token from the cache. A fake authorization server
 // and a "browser" that follows its redirects stand in for the real ones;
-// in a program, NewPKCEFlow() with no options opens the system's browser
-// and the store is a configstore.Remote.
-func ExamplePKCEFlow() {
+// in a program, a loginui.Terminal with no Browser opens the system's
+// browser and the store is a configstore.Remote.
+func ExampleNewPKCEFlow() {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	redirect := fmt.Sprintf("http://%s/callback", l.Addr())
 	_ = l.Close()
@@ -38,9 +39,9 @@ func ExamplePKCEFlow() {
 	})
 	browser := &http.Client{}
 	defer browser.CloseIdleConnections()
-	flow, err := authenticator.NewPKCEFlow(
-		authenticator.WithLoginOutput(io.Discard), // the URL is printed here; default os.Stderr
-		authenticator.WithBrowser(func(ctx context.Context, url string) error {
+	flow, err := authenticator.NewPKCEFlow(authenticator.PKCEConfig{Prompter: &loginui.Terminal{
+		Out: io.Discard, // the URL is printed here; default os.Stderr
+		Browser: func(ctx context.Context, url string) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			if err != nil {
 				return err
@@ -52,8 +53,8 @@ func ExamplePKCEFlow() {
 			defer resp.Body.Close()
 			_, err = io.Copy(io.Discard, resp.Body)
 			return err
-		}),
-	)
+		},
+	}})
 	if err != nil {
 		fmt.Println(err)
 		return

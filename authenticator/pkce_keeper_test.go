@@ -121,7 +121,7 @@ func TestPKCECorruptCacheMeansLogin(t *testing.T) {
 func TestPKCEKeeperGivesTheLoginItsTimeout(t *testing.T) {
 	fx := newPKCEFixture(t)
 	var deadline time.Duration
-	flow := fx.flow(t, authenticator.WithLoginTimeout(time.Hour), authenticator.WithBrowser(func(ctx context.Context, u string) error {
+	flow := fx.flow(t, withLoginTimeout(time.Hour), fx.withBrowser(func(ctx context.Context, u string) error {
 		if d, ok := ctx.Deadline(); ok {
 			deadline = time.Until(d)
 		}

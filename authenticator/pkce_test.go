@@ -24,6 +24,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 )
 
 const pkceClientID = "flytectl"
@@ -101,8 +102,8 @@ func newPKCEFixture(t *testing.T, opts ...testserver.AuthorizeOption) *pkceFixtu
 	}
 }
 
-// browser is the WithBrowser hook: it loads the page and keeps what it
-// showed.
+// browser is the loginui.Terminal's Browser hook: it loads the page and
+// keeps what it showed.
 func (fx *pkceFixture) browser(ctx context.Context, authURL string) error {
 	fx.opened.Add(1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fx.navigate(authURL), nil)
@@ -122,14 +123,31 @@ func (fx *pkceFixture) browser(ctx context.Context, authURL string) error {
 	return nil
 }
 
-func (fx *pkceFixture) flow(t *testing.T, opts ...authenticator.PKCEOption) *authenticator.PKCEFlow {
+// flow is a browser login that shows itself on a loginui.Terminal writing
+// to fx.out and opening fx.browser; each of configure may change the
+// PKCEConfig before the flow is built.
+func (fx *pkceFixture) flow(t *testing.T, configure ...func(*authenticator.PKCEConfig)) authenticator.Flow {
 	t.Helper()
-	f, err := authenticator.NewPKCEFlow(append([]authenticator.PKCEOption{
-		authenticator.WithBrowser(fx.browser),
-		authenticator.WithLoginOutput(fx.out),
-	}, opts...)...)
+	c := authenticator.PKCEConfig{Prompter: &loginui.Terminal{Out: fx.out, Browser: fx.browser}}
+	for _, f := range configure {
+		f(&c)
+	}
+	f, err := authenticator.NewPKCEFlow(c)
 	require.NoError(t, err)
 	return f
+}
+
+// withBrowser makes the login's Terminal open URLs with open instead of
+// fx.browser; a nil open prints the URL and opens nothing (NoBrowser).
+func (fx *pkceFixture) withBrowser(open func(ctx context.Context, authURL string) error) func(*authenticator.PKCEConfig) {
+	return func(c *authenticator.PKCEConfig) {
+		c.Prompter = &loginui.Terminal{Out: fx.out, Browser: open, NoBrowser: open == nil}
+	}
+}
+
+// withLoginTimeout sets PKCEConfig.Timeout.
+func withLoginTimeout(d time.Duration) func(*authenticator.PKCEConfig) {
+	return func(c *authenticator.PKCEConfig) { c.Timeout = d }
 }
 
 // callbackTo makes the browser skip the authorization server and load the
@@ -187,10 +205,13 @@ func TestPKCELogin(t *testing.T) {
 	assert.Contains(t, p.body, "You are logged in")
 	assert.Equal(t, "no-referrer", p.header.Get("Referrer-Policy"), "the callback URL holds the code")
 	assert.Equal(t, "no-store", p.header.Get("Cache-Control"))
+	assert.Equal(t, "nosniff", p.header.Get("X-Content-Type-Options"))
+	assert.Contains(t, p.header.Get("Content-Security-Policy"), "default-src 'none'")
 	assert.Contains(t, p.header.Get("Content-Type"), "text/html")
 
 	out := fx.out.String()
 	assert.Contains(t, out, fx.as.AuthorizeURL()+"?", "the URL is printed for a person to open")
+	assert.Contains(t, out, "Waiting for the login")
 	assert.Contains(t, out, "Logged in.")
 	assert.NotContains(t, out, tok.AccessToken)
 	assert.NotContains(t, out, tok.RefreshToken)
@@ -206,8 +227,10 @@ func TestPKCELoginOnLocalhost(t *testing.T) {
 	redirect := strings.Replace(freeRedirect(t), "127.0.0.1", "localhost", 1)
 	fx := newPKCEFixture(t, testserver.WithPublicClient("cli", redirect))
 	fx.cfg.ClientID, fx.cfg.RedirectURI = "", ""
-	f := fx.flow(t, authenticator.WithPKCEClientID("cli"), authenticator.WithRedirectURI(redirect))
-	require.Equal(t, "cli", f.FlowClientID())
+	f := fx.flow(t, func(c *authenticator.PKCEConfig) { c.ClientID, c.RedirectURI = "cli", redirect })
+	id, ok := authenticator.FlowClientID(f)
+	require.True(t, ok)
+	require.Equal(t, "cli", id)
 	_, err := f.Token(t.Context(), fx.cfg, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "cli", fx.as.LastAuthorization().Get("client_id"))
@@ -219,7 +242,7 @@ func TestPKCEOptionsWinOverTheStore(t *testing.T) {
 	fx := newPKCEFixture(t)
 	cfg := *fx.cfg
 	cfg.AuthorizationEndpoint = "https://wrong.example/auth"
-	f := fx.flow(t, authenticator.WithAuthorizationEndpoint(fx.as.AuthorizeURL()))
+	f := fx.flow(t, func(c *authenticator.PKCEConfig) { c.AuthorizationEndpoint = fx.as.AuthorizeURL() })
 	_, err := f.Token(t.Context(), &cfg, nil)
 	require.NoError(t, err)
 	fx.lastPage(t)
@@ -247,7 +270,8 @@ func TestPKCEWrongCode(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, te.StatusCode)
 	p := fx.lastPage(t)
 	assert.Equal(t, http.StatusBadGateway, p.status)
-	assert.Contains(t, p.body, "could not be exchanged")
+	assert.Contains(t, p.body, "did not succeed")
+	assert.Contains(t, p.body, "invalid_grant", "the page says why")
 	assert.Equal(t, int64(1), fx.as.TokenRequests())
 }
 
@@ -294,8 +318,10 @@ func TestPKCEPortInUse(t *testing.T) {
 func TestPKCETimeout(t *testing.T) {
 	fx := newPKCEFixture(t)
 	// A browser that never comes back: the person walked away.
-	f := fx.flow(t, authenticator.WithLoginTimeout(20*time.Millisecond), authenticator.WithBrowser(nil))
-	require.Equal(t, 20*time.Millisecond, f.FlowTimeout())
+	f := fx.flow(t, withLoginTimeout(20*time.Millisecond), fx.withBrowser(nil))
+	d, ok := authenticator.FlowTimeout(f)
+	require.True(t, ok)
+	require.Equal(t, 20*time.Millisecond, d)
 	_, err := f.Token(t.Context(), fx.cfg, nil)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "in time")
@@ -305,7 +331,7 @@ func TestPKCETimeout(t *testing.T) {
 func TestPKCEContextCancelled(t *testing.T) {
 	fx := newPKCEFixture(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	f := fx.flow(t, authenticator.WithBrowser(func(context.Context, string) error {
+	f := fx.flow(t, fx.withBrowser(func(context.Context, string) error {
 		cancel() // the user pressed Ctrl-C
 		return nil
 	}))
@@ -321,7 +347,7 @@ func TestPKCEBrowserErrorIsNotFatal(t *testing.T) {
 	fx := newPKCEFixture(t)
 	var byHand sync.WaitGroup
 	defer byHand.Wait()
-	f := fx.flow(t, authenticator.WithBrowser(func(_ context.Context, u string) error {
+	f := fx.flow(t, fx.withBrowser(func(_ context.Context, u string) error {
 		// The person opens the printed URL by hand.
 		byHand.Go(func() { _ = fx.browser(t.Context(), u) })
 		return errors.New("xdg-open: not found")
@@ -364,7 +390,7 @@ func TestPKCERefreshInvalidGrantLogsInAgain(t *testing.T) {
 	assert.Equal(t, int64(2), fx.opened.Load(), "a new browser login")
 	assert.Equal(t, int64(2), fx.as.CodeGrants())
 	assert.Zero(t, fx.as.RefreshGrants())
-	assert.Contains(t, fx.out.String(), "can no longer be refreshed")
+	assert.Contains(t, fx.out.String(), "Your saved login is no longer accepted; log in again.")
 	_, err = fx.as.Validate(t.Context(), second.AccessToken)
 	require.NoError(t, err)
 }
@@ -404,7 +430,7 @@ func TestPKCEConfigErrors(t *testing.T) {
 		text   string
 	}{
 		{"no client id", func(c *configstore.ClientConfig) { c.ClientID = "" }, authenticator.ErrNoClientID, ""},
-		{"no authorization endpoint", func(c *configstore.ClientConfig) { c.AuthorizationEndpoint = "" }, authenticator.ErrNoAuthorizationEndpoint, ""},
+		{"no authorization endpoint", func(c *configstore.ClientConfig) { c.AuthorizationEndpoint = "" }, authenticator.ErrNoEndpoint, "authorization endpoint"},
 		{"no token endpoint", func(c *configstore.ClientConfig) { c.TokenEndpoint = "" }, authenticator.ErrNoTokenEndpoint, ""},
 		{"bad authorization endpoint", func(c *configstore.ClientConfig) { c.AuthorizationEndpoint = "ftp://x" }, nil, "authorization endpoint"},
 		{"redirect not loopback", func(c *configstore.ClientConfig) { c.RedirectURI = "http://example.com:8080/cb" }, nil, "loopback"},
@@ -424,26 +450,35 @@ func TestPKCEConfigErrors(t *testing.T) {
 	}
 	assert.Zero(t, fx.opened.Load())
 
-	for _, opt := range []authenticator.PKCEOption{
-		authenticator.WithPKCEClientID(" "),
-		authenticator.WithRedirectURI("http://example.com:1/cb"),
-		authenticator.WithAuthorizationEndpoint("not a url"),
-		authenticator.WithLoginTimeout(0),
-		authenticator.WithLoginOutput(nil),
+	prompter := &loginui.Terminal{Out: fx.out}
+	for name, c := range map[string]authenticator.PKCEConfig{
+		"redirect not loopback":  {Prompter: prompter, RedirectURI: "http://example.com:1/cb"},
+		"redirect without port":  {Prompter: prompter, RedirectURI: "http://localhost/cb"},
+		"bad authorization URL":  {Prompter: prompter, AuthorizationEndpoint: "not a url"},
+		"negative timeout":       {Prompter: prompter, Timeout: -time.Second},
+		"no prompter":            {},
+		"no prompter, all fine":  {ClientID: "cli", Timeout: time.Minute},
+		"ftp authorization URL":  {Prompter: prompter, AuthorizationEndpoint: "ftp://x/auth"},
+		"redirect with userinfo": {Prompter: prompter, RedirectURI: "http://u:p@localhost:1/cb"},
 	} {
-		_, err := authenticator.NewPKCEFlow(opt)
-		require.Error(t, err)
+		f, err := authenticator.NewPKCEFlow(c)
+		require.Error(t, err, name)
+		assert.Nil(t, f, name)
+		assert.Contains(t, err.Error(), "authenticator: ", name)
 	}
 }
 
 func TestPKCEFlowDefaults(t *testing.T) {
-	f, err := authenticator.NewPKCEFlow()
-	require.NoError(t, err)
-	assert.Equal(t, authenticator.DefaultLoginTimeout, f.FlowTimeout())
+	f, err := authenticator.NewPKCEFlow(authenticator.PKCEConfig{Prompter: &loginui.Terminal{}, ClientID: " "})
+	require.NoError(t, err, "a blank client id means the store's")
+	d, ok := authenticator.FlowTimeout(f)
+	require.True(t, ok, "the Keeper gives a browser login its own timeout")
+	assert.Equal(t, authenticator.DefaultLoginTimeout, d, "a zero timeout is the default")
 	assert.Equal(t, 2*time.Minute, authenticator.DefaultLoginTimeout)
-	assert.Empty(t, f.FlowClientID())
+	id, ok := authenticator.FlowClientID(f)
+	require.True(t, ok)
+	assert.Empty(t, id)
 	assert.Equal(t, "http://localhost:53593/callback", authenticator.DefaultRedirectURI)
-	assert.Contains(t, f.String(), "PKCEFlow{")
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

@@ -97,7 +97,7 @@ func TestLifetimeIsExpiresIn(t *testing.T) {
 	// The fake clock has not moved since the request, so the lifetime is
 	// exactly expires_in, whatever the wall clock did meanwhile.
 	assert.Equal(t, clk.Now().Add(100*time.Second), c.expiry)
-	assert.Equal(t, c.expiry.Add(-DefaultMaxRefreshMargin), c.refreshAt)
+	assert.Equal(t, c.expiry.Add(-maxDefaultMargin), c.refreshAt)
 }
 
 func TestFailedBackgroundRefreshPausesBeforeRetry(t *testing.T) {

@@ -29,20 +29,20 @@ func TestFormattingHidesSecret(t *testing.T) {
 	store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "http://127.0.0.1:1/token"})
 
 	static := newAuth(t, store)
-	fromFile, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", store,
-		authenticator.WithSecretSource(authenticator.SecretFromFile(secretFile)))
-	require.NoError(t, err)
+	fromFile := newAuthWithSecret(t, store, authenticator.SecretFromFile(secretFile))
 	t.Setenv("GRPCAUTH_TEST_FORMAT_SECRET", testSecret)
-	fromEnv, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", store,
-		authenticator.WithSecretSource(authenticator.SecretFromEnv("GRPCAUTH_TEST_FORMAT_SECRET")))
+	fromEnv := newAuthWithSecret(t, store, authenticator.SecretFromEnv("GRPCAUTH_TEST_FORMAT_SECRET"))
+	flow, err := authenticator.ClientCredentials(testClientID, authenticator.SecretFromValue(testSecret))
 	require.NoError(t, err)
 
 	values := map[string]any{
-		"static secret":      static,
-		"secret from a file": fromFile,
-		"secret from env":    fromEnv,
-		"file source":        authenticator.SecretFromFile(secretFile),
-		"env source":         authenticator.SecretFromEnv("GRPCAUTH_TEST_FORMAT_SECRET"),
+		"client credentials flow": flow,
+		"value source":            authenticator.SecretFromValue(testSecret),
+		"static secret":           static,
+		"secret from a file":      fromFile,
+		"secret from env":         fromEnv,
+		"file source":             authenticator.SecretFromFile(secretFile),
+		"env source":              authenticator.SecretFromEnv("GRPCAUTH_TEST_FORMAT_SECRET"),
 	}
 	for name, v := range values {
 		t.Run(name, func(t *testing.T) {
@@ -100,12 +100,10 @@ func TestSecretFromFileIsReadAtEachRefresh(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "client-secret")
 	require.NoError(t, os.WriteFile(path, []byte("  old-secret \n"), 0o600))
 	ts := newTokenServer(t, testserver.WithClient(testClientID, "new-secret"))
-	a, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", staticFor(ts),
-		authenticator.WithSecretSource(authenticator.SecretFromFile(path)))
-	require.NoError(t, err)
+	a := newAuthWithSecret(t, staticFor(ts), authenticator.SecretFromFile(path))
 
 	// The server has rotated the secret; the file still holds the old one.
-	err = a.RefreshCredentials(context.Background())
+	err := a.RefreshCredentials(context.Background())
 	te := requireTokenError(t, err)
 	assert.Equal(t, "invalid_client", te.ErrorCode)
 	assert.NotContains(t, err.Error(), "old-secret")
@@ -124,9 +122,7 @@ func TestSecretFromEnv(t *testing.T) {
 	const name = "GRPCAUTH_TEST_CLIENT_SECRET"
 	t.Setenv(name, "  env+secret/value \n")
 	ts := newTokenServer(t, testserver.WithClient(testClientID, "env+secret/value"))
-	a, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", staticFor(ts),
-		authenticator.WithSecretSource(authenticator.SecretFromEnv(name)))
-	require.NoError(t, err)
+	a := newAuthWithSecret(t, staticFor(ts), authenticator.SecretFromEnv(name))
 
 	require.NoError(t, a.RefreshCredentials(context.Background()))
 	_, sent := basicCredentials(t, ts.LastRequest().BasicAuthHeader)
@@ -166,11 +162,11 @@ func TestSecretSourceErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newDefaultTokenServer(t)
-			a, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", staticFor(ts),
-				authenticator.WithSecretSource(tt.source))
-			require.NoError(t, err, "a secret source is read at the first refresh, not before")
+			// A secret source is read at the first refresh, not before:
+			// New does not fail.
+			a := newAuthWithSecret(t, staticFor(ts), tt.source)
 
-			err = a.RefreshCredentials(context.Background())
+			err := a.RefreshCredentials(context.Background())
 			require.Error(t, err)
 			if tt.wantIs != nil {
 				assert.ErrorIs(t, err, tt.wantIs)
@@ -267,12 +263,10 @@ func TestSecretFileRefreshDoesNotHangOnAFIFO(t *testing.T) {
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	mkfifo(t, fifo)
 	ts := newDefaultTokenServer(t)
-	a, err := authenticator.NewClientCredentialsAuthenticator(testEndpoint, testClientID, "", staticFor(ts),
-		authenticator.WithSecretSource(authenticator.SecretFromFile(fifo)))
-	require.NoError(t, err)
+	a := newAuthWithSecret(t, staticFor(ts), authenticator.SecretFromFile(fifo))
 	done := make(chan error, 1)
 	go func() { done <- a.RefreshCredentials(t.Context()) }()
-	err = receiveWithin(t, done, "the refresh")
+	err := receiveWithin(t, done, "the refresh")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "named pipe")
 	assert.Zero(t, ts.Requests())

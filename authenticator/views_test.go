@@ -26,6 +26,13 @@ import (
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
+// flowFunc adapts a function to an authenticator.Flow.
+type flowFunc func(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error)
+
+func (f flowFunc) Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error) {
+	return f(ctx, cfg, prev)
+}
+
 // toyFlow is the smallest Flow: it hands out numbered tokens with a fixed
 // lifetime and counts its calls. It has no line of refresh logic.
 type toyFlow struct {
@@ -240,7 +247,7 @@ func TestHTTPClientView(t *testing.T) {
 	}))
 	t.Cleanup(api.Close)
 	k := newAuth(t, staticFor(ts))
-	hc := k.HTTPClient()
+	hc := &http.Client{Transport: k.Transport(nil)}
 
 	post := func(body io.Reader) (int, string) {
 		t.Helper()
@@ -319,7 +326,7 @@ func TestPlainHTTPTokenEndpointRefused(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var flowCalled atomic.Bool
-			flow := authenticator.FlowFunc(func(context.Context, *configstore.ClientConfig, *oauth2.Token) (*oauth2.Token, error) {
+			flow := flowFunc(func(context.Context, *configstore.ClientConfig, *oauth2.Token) (*oauth2.Token, error) {
 				flowCalled.Store(true)
 				return &oauth2.Token{AccessToken: "t"}, nil
 			})
@@ -344,8 +351,8 @@ func TestLazyStartWaitsForARejection(t *testing.T) {
 	require.NoError(t, err)
 	defer k.Close()
 	for range 3 {
-		_, _, ok := credOK(k.Credential(context.Background()))
-		require.False(t, ok, "no token before a server asked for one")
+		_, _, err := k.Credential(context.Background())
+		require.ErrorIs(t, err, authenticator.ErrNoToken, "no token before a server asked for one")
 	}
 	assert.Zero(t, flow.calls.Load())
 	require.NoError(t, k.Rejected(context.Background(), ""))

@@ -1,16 +1,14 @@
-package grpcauth_test
+package flyteconfig_test
 
 import (
-	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +16,58 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/flyteconfig"
 )
 
-// env is a fake environment for LoadOptions.LookupEnv.
+// env is a fake environment for Options.LookupEnv.
 type env map[string]string
 
 func (e env) lookup(name string) (string, bool) {
 	v, ok := e[name]
 	return v, ok
+}
+
+// emptyEnv is an empty environment. The zero Options read the process's
+// environment, so every test that means "no environment" passes this.
+func emptyEnv(string) (string, bool) { return "", false }
+
+// isolated fills in what o leaves to the process: an empty environment and
+// an empty home directory, so that no test reads the machine's Flyte
+// config or FLYTE_* variables.
+func isolated(t *testing.T, o flyteconfig.Options) flyteconfig.Options {
+	t.Helper()
+	if o.LookupEnv == nil {
+		o.LookupEnv = emptyEnv
+	}
+	if o.HomeDir == "" {
+		o.HomeDir = t.TempDir()
+	}
+	return o
+}
+
+// loadIsolated is flyteconfig.Load, isolated from the process.
+func loadIsolated(t *testing.T, o flyteconfig.Options) (*flyteconfig.Loaded, error) {
+	t.Helper()
+	return flyteconfig.Load(isolated(t, o))
+}
+
+// loadOnlyFile loads the config file at path, and nothing else.
+func loadOnlyFile(t *testing.T, path string) (*flyteconfig.Loaded, error) {
+	t.Helper()
+	return loadIsolated(t, flyteconfig.Options{File: path})
+}
+
+// setHome points os.UserHomeDir at dir ("" makes it fail) for the test.
+func setHome(t *testing.T, dir string) {
+	t.Helper()
+	switch runtime.GOOS {
+	case "windows":
+		t.Setenv("USERPROFILE", dir)
+	case "plan9":
+		t.Setenv("home", dir)
+	default:
+		t.Setenv("HOME", dir)
+	}
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -34,6 +76,15 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 	return path
+}
+
+// settingsByKey indexes l.Settings() by key.
+func settingsByKey(l *flyteconfig.Loaded) map[string]flyteconfig.Setting {
+	out := map[string]flyteconfig.Setting{}
+	for _, s := range l.Settings() {
+		out[s.Key] = s
+	}
+	return out
 }
 
 const fullConfig = `
@@ -78,8 +129,9 @@ console:
 func TestLoadConfigFile(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "config.yaml", fullConfig)
 
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	l, err := loadOnlyFile(t, path)
 	require.NoError(t, err)
+	cfg := l.Config
 
 	assert.Equal(t, "dns:///flyte.example.com:443", cfg.Endpoint)
 	assert.False(t, cfg.Insecure)
@@ -97,12 +149,21 @@ func TestLoadConfigFile(t *testing.T) {
 	assert.Equal(t, "http://proxy.example.com:3128", cfg.HTTPProxyURL)
 	assert.Equal(t, []string{"aws", "sso", "token"}, cfg.Command)
 	assert.Empty(t, cfg.ProxyCommand)
+	assert.Equal(t, "https://flyte.example.com/console", cfg.ConsoleEndpoint)
 	assert.Empty(t, cfg.ClientSecret)
 
-	assert.Equal(t, path, cfg.File())
-	assert.Equal(t, path, cfg.Source("endpoint"))
-	assert.Equal(t, path, cfg.Source("scopes"))
-	assert.Equal(t, grpcauth.SourceDefault, cfg.Source(grpcauth.ClientSecretKey))
+	assert.Equal(t, path, l.File)
+	assert.Equal(t, path, l.Source("endpoint"))
+	assert.Equal(t, path, l.Source("scopes"))
+	assert.Equal(t, path, l.Source("consoleEndpoint"))
+	assert.Equal(t, "default", l.Source("clientSecret"))
+	assert.Empty(t, l.Source("no-such-key"))
+
+	// The file names keys authType ClientSecret does not read.
+	assert.Equal(t, []string{
+		"command is set (" + path + ") but authType ClientSecret does not read it",
+		"deviceFlowConfig.pollInterval is set (" + path + ") but authType ClientSecret does not read it",
+	}, l.Warnings())
 }
 
 func TestLoadConfigFileLocation(t *testing.T) {
@@ -113,34 +174,76 @@ func TestLoadConfigFileLocation(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		opts     grpcauth.LoadOptions
+		opts     flyteconfig.Options
+		noHome   bool // os.UserHomeDir fails
 		endpoint string
 		file     string
 		wantErr  string
 	}{
-		{name: "default file", opts: grpcauth.LoadOptions{HomeDir: home}, endpoint: "from-home:443", file: filepath.Join(home, ".flyte", "config.yaml")},
-		{name: "FLYTECTL_CONFIG wins over the default", opts: grpcauth.LoadOptions{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": other}.lookup}, endpoint: "from-env:443", file: other},
-		{name: "File wins over FLYTECTL_CONFIG", opts: grpcauth.LoadOptions{File: explicit, HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": other}.lookup}, endpoint: "from-option:443", file: explicit},
-		{name: "missing default file is fine", opts: grpcauth.LoadOptions{HomeDir: t.TempDir()}},
-		{name: "no home, no file", opts: grpcauth.LoadOptions{}},
-		{name: "empty FLYTECTL_CONFIG counts as unset", opts: grpcauth.LoadOptions{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": ""}.lookup}, endpoint: "from-home:443", file: filepath.Join(home, ".flyte", "config.yaml")},
-		{name: "missing FLYTECTL_CONFIG file is an error", opts: grpcauth.LoadOptions{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": "/no/such/config.yaml"}.lookup}, wantErr: "/no/such/config.yaml: cannot read the config file named by FLYTECTL_CONFIG"},
-		{name: "missing File is an error", opts: grpcauth.LoadOptions{File: "/no/such/file.yaml"}, wantErr: "/no/such/file.yaml: cannot read the config file"},
+		{name: "default file", opts: flyteconfig.Options{HomeDir: home, LookupEnv: emptyEnv}, endpoint: "from-home:443", file: filepath.Join(home, ".flyte", "config.yaml")},
+		{name: "FLYTECTL_CONFIG wins over the default", opts: flyteconfig.Options{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": other}.lookup}, endpoint: "from-env:443", file: other},
+		{name: "File wins over FLYTECTL_CONFIG", opts: flyteconfig.Options{File: explicit, HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": other}.lookup}, endpoint: "from-option:443", file: explicit},
+		{name: "missing default file is fine", opts: flyteconfig.Options{HomeDir: t.TempDir(), LookupEnv: emptyEnv}},
+		{name: "no home, no file", opts: flyteconfig.Options{LookupEnv: emptyEnv}, noHome: true},
+		{name: "empty FLYTECTL_CONFIG counts as unset", opts: flyteconfig.Options{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": ""}.lookup}, endpoint: "from-home:443", file: filepath.Join(home, ".flyte", "config.yaml")},
+		{name: "missing FLYTECTL_CONFIG file is an error", opts: flyteconfig.Options{HomeDir: home, LookupEnv: env{"FLYTECTL_CONFIG": "/no/such/config.yaml"}.lookup}, wantErr: "/no/such/config.yaml: cannot read the config file named by FLYTECTL_CONFIG"},
+		{name: "missing File is an error", opts: flyteconfig.Options{File: "/no/such/file.yaml", LookupEnv: emptyEnv, HomeDir: home}, wantErr: "/no/such/file.yaml: cannot read the config file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := grpcauth.LoadConfigWith(tt.opts)
+			if tt.noHome {
+				setHome(t, "")
+				_, err := os.UserHomeDir()
+				require.Error(t, err, "the test cannot take the home directory away")
+			}
+			l, err := flyteconfig.Load(tt.opts)
 			if tt.wantErr != "" {
 				require.Error(t, err)
+				assert.Nil(t, l)
 				assert.Contains(t, err.Error(), tt.wantErr)
 				assert.ErrorIs(t, err, fs.ErrNotExist)
+				var ce *flyteconfig.Error
+				require.ErrorAs(t, err, &ce)
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tt.endpoint, cfg.Endpoint)
-			assert.Equal(t, tt.file, cfg.File())
+			assert.Equal(t, tt.endpoint, l.Config.Endpoint)
+			assert.Equal(t, tt.file, l.File)
 		})
 	}
+}
+
+// The zero Options are flytekit's: the process's environment and the
+// user's home directory.
+func TestLoadZeroOptionsReadTheProcess(t *testing.T) {
+	home := t.TempDir()
+	path := writeFile(t, home, ".flyte/config.yaml", "admin:\n  endpoint: from-home:443\n  clientId: home-client\n")
+	setHome(t, home)
+	t.Setenv("FLYTECTL_CONFIG", "")
+	t.Setenv("FLYTE_PLATFORM_URL", "from-process-env:443")
+	t.Setenv("FLYTE_CREDENTIALS_CLIENT_SECRET", "")
+
+	l, err := flyteconfig.Load(flyteconfig.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, path, l.File)
+	assert.Equal(t, "from-process-env:443", l.Config.Endpoint)
+	assert.Equal(t, "env FLYTE_PLATFORM_URL", l.Source("endpoint"))
+	assert.Equal(t, "home-client", l.Config.ClientID)
+	assert.Equal(t, path, l.Source("clientId"))
+
+	// And an explicit empty environment shuts the process's out.
+	l, err = flyteconfig.Load(flyteconfig.Options{LookupEnv: emptyEnv})
+	require.NoError(t, err)
+	assert.Equal(t, "from-home:443", l.Config.Endpoint)
+
+	// FLYTECTL_CONFIG of the process wins over the home directory's file.
+	other := writeFile(t, t.TempDir(), "other.yaml", "admin:\n  endpoint: from-flytectl-config:443\n")
+	t.Setenv("FLYTECTL_CONFIG", other)
+	t.Setenv("FLYTE_PLATFORM_URL", "")
+	l, err = flyteconfig.Load(flyteconfig.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, other, l.File)
+	assert.Equal(t, "from-flytectl-config:443", l.Config.Endpoint)
 }
 
 func TestLoadConfigEnv(t *testing.T) {
@@ -158,8 +261,9 @@ func TestLoadConfigEnv(t *testing.T) {
 		"FLYTE_CREDENTIALS_AUTH_MODE":              "client_credentials",
 		"FLYTE_CREDENTIALS_AUDIENCE":               "env-audience",
 	}
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: e.lookup})
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: e.lookup})
 	require.NoError(t, err)
+	cfg := l.Config
 
 	assert.Equal(t, "dns:///env.example.com:443", cfg.Endpoint)
 	assert.True(t, cfg.Insecure)
@@ -174,11 +278,11 @@ func TestLoadConfigEnv(t *testing.T) {
 	assert.Equal(t, "client_credentials", cfg.AuthType)
 	assert.Equal(t, "env-audience", cfg.Audience)
 
-	assert.Equal(t, "env FLYTE_PLATFORM_URL", cfg.Source("endpoint"))
-	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", cfg.Source(grpcauth.ClientSecretKey))
-	assert.Equal(t, "env FLYTE_CREDENTIALS_SCOPES", cfg.Source("scopes"))
-	assert.Equal(t, grpcauth.SourceDefault, cfg.Source("tokenUrl"))
-	assert.Empty(t, cfg.File())
+	assert.Equal(t, "env FLYTE_PLATFORM_URL", l.Source("endpoint"))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", l.Source("clientSecret"))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_SCOPES", l.Source("scopes"))
+	assert.Equal(t, "default", l.Source("tokenUrl"))
+	assert.Empty(t, l.File)
 }
 
 func TestLoadConfigPrecedence(t *testing.T) {
@@ -199,50 +303,62 @@ admin:
 		"FLYTE_CREDENTIALS_SCOPES":    "env-scope",
 		"FLYTE_CREDENTIALS_AUDIENCE":  "", // set but empty: unset
 	}
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: e.lookup})
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: e.lookup})
 	require.NoError(t, err)
+	assert.Equal(t, path, l.File)
 
 	// Explicit fields win over both.
-	cfg.ClientID = "explicit-client"
-	require.NoError(t, cfg.Set("tokenUrl", "https://flag/token", "flag --token-url"))
+	l.Config.ClientID = "explicit-client"
+	require.NoError(t, l.Set("tokenUrl", "https://flag/token", "flag --token-url"))
 
 	tests := []struct {
 		key, value, source string
 	}{
 		{"endpoint", "env:443", "env FLYTE_PLATFORM_URL"},
 		{"insecure", "false", "env FLYTE_PLATFORM_INSECURE"},
-		{"clientId", "explicit-client", grpcauth.SourceExplicit},
+		{"clientId", "explicit-client", "explicit"},
 		{"scopes", "env-scope", "env FLYTE_CREDENTIALS_SCOPES"},
 		{"audience", "file-audience", path},
 		{"tokenUrl", "https://flag/token", "flag --token-url"},
-		{"clientSecretLocation", grpcauth.DefaultClientSecretLocation, grpcauth.SourceDefault},
-		{"caCertFilePath", "", grpcauth.SourceDefault},
-		{grpcauth.ClientSecretKey, "", grpcauth.SourceDefault},
+		{"clientSecretLocation", "/etc/secrets/client_secret", "default"},
+		{"caCertFilePath", "", "default"},
+		{"clientSecret", "", "default"},
 	}
-	settings := map[string]grpcauth.Setting{}
-	for _, s := range cfg.Settings() {
-		settings[s.Key] = s
-	}
-	assert.Len(t, settings, len(grpcauth.Keys()))
+	settings := settingsByKey(l)
+	assert.Len(t, settings, len(flyteconfig.Keys()))
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
-			assert.Equal(t, grpcauth.Setting{Key: tt.key, Value: tt.value, Source: tt.source}, settings[tt.key])
+			assert.Equal(t, flyteconfig.Setting{Key: tt.key, Value: tt.value, Source: tt.source}, settings[tt.key])
+			assert.Equal(t, tt.source, l.Source(tt.key))
 		})
 	}
 }
 
 func TestLoadConfigSecretAssignedAfterLoadIsExplicit(t *testing.T) {
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: env{"FLYTE_CREDENTIALS_CLIENT_SECRET": "from-env"}.lookup})
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: env{"FLYTE_CREDENTIALS_CLIENT_SECRET": "from-env"}.lookup})
 	require.NoError(t, err)
-	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", cfg.Source(grpcauth.ClientSecretKey))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", l.Source("clientSecret"))
 
-	copied := cfg
-	copied.ClientSecret = "changed"
-	assert.Equal(t, grpcauth.SourceExplicit, copied.Source(grpcauth.ClientSecretKey))
-	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", cfg.Source(grpcauth.ClientSecretKey), "copies do not share changes")
+	copied := *l
+	copied.Config.ClientSecret = "changed"
+	assert.Equal(t, "explicit", copied.Source("clientSecret"))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", l.Source("clientSecret"), "copies do not share changes")
+	// Set back to the recorded value, the source is the recorded one again.
+	copied.Config.ClientSecret = "from-env"
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", copied.Source("clientSecret"))
 
 	require.NoError(t, copied.Set("endpoint", "x:1", "flag --endpoint"))
-	assert.Equal(t, grpcauth.SourceDefault, cfg.Source("endpoint"), "Set on a copy does not change the original")
+	assert.Equal(t, "flag --endpoint", copied.Source("endpoint"))
+	assert.Equal(t, "default", l.Source("endpoint"), "Set on a copy does not change the original")
+	assert.Empty(t, l.Config.Endpoint)
+	// The same value assigned to the original in Go is explicit there: the
+	// copy's flag is the copy's.
+	l.Config.Endpoint = "x:1"
+	assert.Equal(t, "explicit", l.Source("endpoint"), "Set on a copy does not change the original")
+	// Even a Set to the value the original already has.
+	require.NoError(t, copied.Set("clientSecret", "from-env", "flag --client-secret"))
+	assert.Equal(t, "flag --client-secret", copied.Source("clientSecret"))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_CLIENT_SECRET", l.Source("clientSecret"), "Set on a copy does not change the original")
 }
 
 func TestLoadConfigErrors(t *testing.T) {
@@ -315,10 +431,11 @@ func TestLoadConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeFile(t, t.TempDir(), "config.yaml", tt.content)
-			_, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+			l, err := loadOnlyFile(t, path)
 			require.Error(t, err)
+			assert.Nil(t, l)
 			assert.Equal(t, path+tt.want, err.Error())
-			var ce *grpcauth.ConfigError
+			var ce *flyteconfig.Error
 			require.ErrorAs(t, err, &ce)
 			assert.Equal(t, path, ce.Source)
 		})
@@ -352,58 +469,67 @@ func TestLoadConfigLenient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeFile(t, t.TempDir(), "config.yaml", tt.content)
-			cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+			l, err := loadOnlyFile(t, path)
 			require.NoError(t, err)
-			tt.check(t, cfg)
+			assert.Equal(t, path, l.File)
+			tt.check(t, l.Config)
 		})
 	}
 }
 
 func TestLoadConfigEnvErrors(t *testing.T) {
-	_, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: env{"FLYTE_PLATFORM_INSECURE": "maybe"}.lookup})
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: env{"FLYTE_PLATFORM_INSECURE": "maybe"}.lookup})
 	require.Error(t, err)
+	assert.Nil(t, l)
 	assert.Equal(t, `env FLYTE_PLATFORM_INSECURE: insecure: want a boolean, got "maybe"`, err.Error())
+	var ce *flyteconfig.Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, flyteconfig.Error{Source: "env FLYTE_PLATFORM_INSECURE", Key: "insecure", Msg: `want a boolean, got "maybe"`}, *ce)
 }
 
 func TestSetUnknownKey(t *testing.T) {
-	var cfg grpcauth.Config
-	err := cfg.Set("nope", "x", "test")
+	var l flyteconfig.Loaded
+	err := l.Set("nope", "x", "test")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown config key "nope"`)
 }
 
-func TestConfigRedaction(t *testing.T) {
+// Settings shows the secret and the credentials of URLs redacted; the
+// printing of Config itself is tested in the root package
+// (config_print_test.go).
+func TestSettingsRedaction(t *testing.T) {
 	const secret = "s3cr3t-value-that-must-not-leak"
-	cfg := grpcauth.Config{Endpoint: "dns:///x:443", ClientID: "id", ClientSecret: secret, Scopes: []string{"all"}}
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: env{
+		"FLYTE_CREDENTIALS_CLIENT_SECRET": secret,
+		"FLYTE_PLATFORM_HTTP_PROXY_URL":   "http://alice:password@proxy:3128",
+		"FLYTE_PLATFORM_CONSOLE_ENDPOINT": "https://bob:hunter2@console.example/#frag",
+	}.lookup})
+	require.NoError(t, err)
+	l.Config.TokenURL = "https://idp.example/token?api_key=k3y"
+	l.Config.Endpoint = "carol:swordfish@flyte.example:443"
 
-	outputs := map[string]string{
-		"String":   cfg.String(),
-		"GoString": cfg.GoString(),
-		"%v":       fmt.Sprintf("%v", cfg),
-		"%+v":      fmt.Sprintf("%+v", cfg),
-		"%#v":      fmt.Sprintf("%#v", cfg),
-		"Sprint":   fmt.Sprint(cfg),
-		"%q":       fmt.Sprintf("%q", cfg),
-		"pointer":  fmt.Sprintf("%+v", &cfg),
-		"nested":   fmt.Sprintf("%+v", struct{ C grpcauth.Config }{cfg}),
-		"settings": fmt.Sprintf("%+v", cfg.Settings()),
-	}
-	for name, out := range outputs {
-		assert.NotContains(t, out, secret, name)
-		assert.Contains(t, out, "[REDACTED]", name)
-	}
-	assert.Contains(t, cfg.String(), `Endpoint: "dns:///x:443"`)
-	assert.Contains(t, cfg.String(), `ClientID: "id"`)
+	settings := settingsByKey(l)
+	assert.Equal(t, flyteconfig.Setting{Key: "clientSecret", Value: "[REDACTED]", Source: "env FLYTE_CREDENTIALS_CLIENT_SECRET"}, settings["clientSecret"])
+	assert.Equal(t, flyteconfig.Setting{Key: "httpProxyURL", Value: "http://[REDACTED]@proxy:3128", Source: "env FLYTE_PLATFORM_HTTP_PROXY_URL"}, settings["httpProxyURL"])
+	assert.Equal(t, flyteconfig.Setting{Key: "consoleEndpoint", Value: "https://[REDACTED]@console.example/#[REDACTED]", Source: "env FLYTE_PLATFORM_CONSOLE_ENDPOINT"}, settings["consoleEndpoint"])
+	assert.Equal(t, flyteconfig.Setting{Key: "tokenUrl", Value: "https://idp.example/token?[REDACTED]", Source: "explicit"}, settings["tokenUrl"])
+	assert.Equal(t, flyteconfig.Setting{Key: "endpoint", Value: "[REDACTED]@flyte.example:443", Source: "explicit"}, settings["endpoint"])
 
-	noSecret := grpcauth.Config{}
-	assert.Contains(t, noSecret.String(), `ClientSecret: ""}`)
+	leaks := []string{secret, "alice", "password", "bob", "hunter2", "frag", "k3y", "carol", "swordfish"}
+	shown := fmt.Sprintf("%v %+v %#v %s %q", l.Settings(), l.Settings(), l.Settings(), l.Settings(), l.Settings()) +
+		l.SecretSource() + strings.Join(l.Warnings(), "\n")
+	for _, leak := range leaks {
+		assert.NotContains(t, shown, leak)
+	}
 }
 
-func TestConfigErrorUnwrap(t *testing.T) {
+func TestErrorUnwrap(t *testing.T) {
 	cause := errors.New("cause")
-	err := &grpcauth.ConfigError{Source: "f.yaml", Key: "admin.x", Msg: "bad", Err: cause}
+	err := &flyteconfig.Error{Source: "f.yaml", Key: "admin.x", Msg: "bad", Err: cause}
 	assert.ErrorIs(t, err, cause)
 	assert.Equal(t, "f.yaml: admin.x: bad", err.Error())
+	assert.Equal(t, "f.yaml: admin.x: bad (line 7)", (&flyteconfig.Error{Source: "f.yaml", Key: "admin.x", Line: 7, Msg: "bad"}).Error())
+	assert.Equal(t, "f.yaml: bad", (&flyteconfig.Error{Source: "f.yaml", Msg: "bad"}).Error())
 }
 
 func TestKeysAreFlyteNames(t *testing.T) {
@@ -415,80 +541,13 @@ func TestKeysAreFlyteNames(t *testing.T) {
 		"tokenRefreshWindow", "pkceConfig.timeout", "pkceConfig.refreshTime",
 		"deviceFlowConfig.refreshTime", "deviceFlowConfig.timeout", "deviceFlowConfig.pollInterval",
 		"consoleEndpoint", "clientSecret",
-	}, grpcauth.Keys())
-	for _, k := range grpcauth.Keys() {
+	}, flyteconfig.Keys())
+	for _, k := range flyteconfig.Keys() {
 		assert.False(t, strings.ContainsAny(k, "_- "), k)
 	}
-}
-
-// printers renders v every way a program might show it: fmt verbs (right
-// and wrong ones), log/slog's Text and JSON handlers, and encoding/json.
-func printers(t *testing.T, v any) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%t"} {
-		out[verb] = fmt.Sprintf(verb, v)
-	}
-	var text, js bytes.Buffer
-	slog.New(slog.NewTextHandler(&text, nil)).Info("cfg", "config", v)
-	slog.New(slog.NewJSONHandler(&js, nil)).Info("cfg", "config", v)
-	out["slog text"], out["slog json"] = text.String(), js.String()
-	b, err := json.Marshal(v)
-	require.NoError(t, err)
-	out["json"] = string(b)
-	return out
-}
-
-// Issue 12, items 1 and 2: the secret, and the credentials and query of a
-// URL, reach no printer. slog's JSON handler and encoding/json printed
-// ClientSecret before Config implemented LogValue and MarshalJSON.
-func TestConfigHidesSecretsFromEveryPrinter(t *testing.T) {
-	const secret = "s3cr3t-value-that-must-not-leak"
-	cfg := grpcauth.Config{
-		Endpoint:        "dns:///x:443",
-		ClientID:        "id",
-		ClientSecret:    secret,
-		HTTPProxyURL:    "http://alice:password@proxy:3128",
-		TokenURL:        "https://idp.example/token?api_key=k3y",
-		ConsoleEndpoint: "https://bob:hunter2@console.example/#frag",
-		Scopes:          []string{"all"},
-	}
-	leaks := []string{secret, "password", "k3y", "hunter2", "frag", hex.EncodeToString([]byte(secret))}
-	values := map[string]any{
-		"value":   cfg,
-		"pointer": &cfg,
-		"nested":  struct{ C grpcauth.Config }{cfg},
-	}
-	for name, v := range values {
-		for how, out := range printers(t, v) {
-			for _, leak := range leaks {
-				assert.NotContains(t, out, leak, "%s through %s", name, how)
-			}
-		}
-	}
-	for _, s := range cfg.Settings() {
-		for _, leak := range leaks {
-			assert.NotContains(t, s.Value, leak, s.Key)
-		}
-	}
-
-	var js bytes.Buffer
-	slog.New(slog.NewJSONHandler(&js, nil)).Info("cfg", "config", cfg)
-	assert.Contains(t, js.String(), `"clientSecret":"[REDACTED]"`)
-	assert.Contains(t, js.String(), `"httpProxyURL":"http://[REDACTED]@proxy:3128"`)
-	assert.Contains(t, js.String(), `"clientId":"id"`)
-
-	b, err := json.Marshal(cfg)
-	require.NoError(t, err)
-	var decoded map[string]any
-	require.NoError(t, json.Unmarshal(b, &decoded))
-	assert.Equal(t, "[REDACTED]", decoded["clientSecret"])
-	assert.Equal(t, "https://idp.example/token?[REDACTED]", decoded["tokenUrl"])
-	assert.Equal(t, []any{"all"}, decoded["scopes"])
-	assert.Equal(t, float64(grpcauth.DefaultMaxRetries), decoded["maxRetries"])
-	assert.Equal(t, map[string]any{"timeout": "2m0s", "refreshTime": "5m0s"}, decoded["pkceConfig"])
-
-	assert.Contains(t, cfg.String(), `HTTPProxyURL: "http://[REDACTED]@proxy:3128"`)
+	keys := flyteconfig.Keys()
+	keys[0] = "changed"
+	assert.Equal(t, "endpoint", flyteconfig.Keys()[0], "Keys returns a copy")
 }
 
 const newKeysConfig = `
@@ -513,10 +572,23 @@ console:
 
 func TestLoadConfigConnectionAndFlowKeys(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "config.yaml", newKeysConfig)
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	l, err := loadOnlyFile(t, path)
 	require.NoError(t, err)
-	assert.Empty(t, cfg.Warnings())
+	// No warning about the file itself; the deviceFlowConfig keys are
+	// unused by the default flow (Pkce), and Warnings says so.
+	assert.Equal(t, []string{
+		"deviceFlowConfig.refreshTime is set (" + path + ") but no authType is set, so the default browser login (Pkce) does not read it",
+		"deviceFlowConfig.timeout is set (" + path + ") but no authType is set, so the default browser login (Pkce) does not read it",
+		"deviceFlowConfig.pollInterval is set (" + path + ") but no authType is set, so the default browser login (Pkce) does not read it",
+	}, l.Warnings())
+	l.Config.AuthType = "DeviceFlow"
+	assert.Equal(t, []string{
+		"pkceConfig.timeout is set (" + path + ") but authType DeviceFlow does not read it",
+		"pkceConfig.refreshTime is set (" + path + ") but authType DeviceFlow does not read it",
+	}, l.Warnings())
+	l.Config.AuthType = ""
 
+	cfg := l.Config
 	assert.Equal(t, 32<<20, cfg.MaxMessageSizeBytes)
 	assert.Equal(t, 7, cfg.MaxRetries)
 	assert.Equal(t, 20*time.Second, cfg.PerRetryTimeout)
@@ -527,21 +599,19 @@ func TestLoadConfigConnectionAndFlowKeys(t *testing.T) {
 	assert.Equal(t, grpcauth.DeviceFlowConfig{RefreshTime: time.Minute, Timeout: 15 * time.Minute, PollInterval: 2 * time.Second}, cfg.DeviceFlowConfig)
 	assert.Equal(t, "https://console.example.com", cfg.ConsoleEndpoint)
 
-	assert.Equal(t, path, cfg.Source("pkceConfig.timeout"))
-	assert.Equal(t, path, cfg.Source("deviceFlowConfig.pollInterval"))
-	assert.Equal(t, path, cfg.Source("consoleEndpoint"))
-	cfg.PkceConfig.Timeout = time.Hour
-	assert.Equal(t, grpcauth.SourceExplicit, cfg.Source("pkceConfig.timeout"))
-	assert.Equal(t, path, cfg.Source("pkceConfig.refreshTime"), "provenance is per key")
+	assert.Equal(t, path, l.Source("pkceConfig.timeout"))
+	assert.Equal(t, path, l.Source("deviceFlowConfig.pollInterval"))
+	assert.Equal(t, path, l.Source("consoleEndpoint"))
+	l.Config.PkceConfig.Timeout = time.Hour
+	assert.Equal(t, "explicit", l.Source("pkceConfig.timeout"))
+	assert.Equal(t, path, l.Source("pkceConfig.refreshTime"), "provenance is per key")
 }
 
 func TestLoadConfigDefaultsShown(t *testing.T) {
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{})
+	l, err := loadIsolated(t, flyteconfig.Options{})
 	require.NoError(t, err)
-	got := map[string]grpcauth.Setting{}
-	for _, s := range cfg.Settings() {
-		got[s.Key] = s
-	}
+	assert.Empty(t, l.File)
+	got := settingsByKey(l)
 	for key, want := range map[string]string{
 		"maxMessageSizeBytes":           "67108864",
 		"maxRetries":                    "4",
@@ -553,47 +623,52 @@ func TestLoadConfigDefaultsShown(t *testing.T) {
 		"deviceFlowConfig.timeout":      "10m0s",
 		"deviceFlowConfig.pollInterval": "5s",
 		"tokenRefreshWindow":            "0s",
+		"clientSecretLocation":          "/etc/secrets/client_secret",
 	} {
-		assert.Equal(t, grpcauth.Setting{Key: key, Value: want, Source: grpcauth.SourceDefault}, got[key])
+		assert.Equal(t, flyteconfig.Setting{Key: key, Value: want, Source: "default"}, got[key])
 	}
+	// Nothing set, nothing to warn about: the default clientSecretLocation
+	// is not "set".
+	assert.Empty(t, l.Warnings())
 }
 
 // flyteidl reads "maxRetries: 0" as no retries; so do we.
 func TestLoadConfigZeroRetries(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "config.yaml", "admin:\n  maxRetries: 0\n")
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	l, err := loadOnlyFile(t, path)
 	require.NoError(t, err)
-	assert.Negative(t, cfg.MaxRetries)
-	for _, s := range cfg.Settings() {
-		if s.Key == "maxRetries" {
-			assert.Equal(t, grpcauth.Setting{Key: "maxRetries", Value: "0", Source: path}, s)
-		}
-	}
+	assert.Negative(t, l.Config.MaxRetries)
+	assert.Equal(t, flyteconfig.Setting{Key: "maxRetries", Value: "0", Source: path}, settingsByKey(l)["maxRetries"])
+
+	require.NoError(t, l.Set("maxRetries", "0", "flag --max-retries"))
+	assert.Negative(t, l.Config.MaxRetries, "Set reads 0 as no retries too")
+	assert.Equal(t, flyteconfig.Setting{Key: "maxRetries", Value: "0", Source: "flag --max-retries"}, settingsByKey(l)["maxRetries"])
 }
 
 func TestLoadConfigNewEnvVariables(t *testing.T) {
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{LookupEnv: env{
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: env{
 		"FLYTE_CREDENTIALS_COMMAND":       "aws, sso ,token",
 		"FLYTE_CREDENTIALS_PROXY_COMMAND": "gcloud,auth,print-identity-token",
 		"FLYTE_PLATFORM_CONSOLE_ENDPOINT": "https://console.example.com",
 	}.lookup})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"aws", "sso", "token"}, cfg.Command)
-	assert.Equal(t, []string{"gcloud", "auth", "print-identity-token"}, cfg.ProxyCommand)
-	assert.Equal(t, "https://console.example.com", cfg.ConsoleEndpoint)
-	assert.Equal(t, "env FLYTE_CREDENTIALS_COMMAND", cfg.Source("command"))
-	assert.Equal(t, "env FLYTE_CREDENTIALS_PROXY_COMMAND", cfg.Source("proxyCommand"))
-	assert.Equal(t, "env FLYTE_PLATFORM_CONSOLE_ENDPOINT", cfg.Source("consoleEndpoint"))
+	assert.Equal(t, []string{"aws", "sso", "token"}, l.Config.Command)
+	assert.Equal(t, []string{"gcloud", "auth", "print-identity-token"}, l.Config.ProxyCommand)
+	assert.Equal(t, "https://console.example.com", l.Config.ConsoleEndpoint)
+	assert.Equal(t, "env FLYTE_CREDENTIALS_COMMAND", l.Source("command"))
+	assert.Equal(t, "env FLYTE_CREDENTIALS_PROXY_COMMAND", l.Source("proxyCommand"))
+	assert.Equal(t, "env FLYTE_PLATFORM_CONSOLE_ENDPOINT", l.Source("consoleEndpoint"))
 }
 
 func TestSetParsesDurationsAndNumbers(t *testing.T) {
-	var cfg grpcauth.Config
-	require.NoError(t, cfg.Set("tokenRefreshWindow", "5m", "flag --x"))
-	require.NoError(t, cfg.Set("deviceFlowConfig.pollInterval", " 1500ms ", "flag --x"))
-	require.NoError(t, cfg.Set("maxMessageSizeBytes", "1024", "flag --x"))
-	assert.Equal(t, 5*time.Minute, cfg.TokenRefreshWindow)
-	assert.Equal(t, 1500*time.Millisecond, cfg.DeviceFlowConfig.PollInterval)
-	assert.Equal(t, 1024, cfg.MaxMessageSizeBytes)
+	var l flyteconfig.Loaded
+	require.NoError(t, l.Set("tokenRefreshWindow", "5m", "flag --x"))
+	require.NoError(t, l.Set("deviceFlowConfig.pollInterval", " 1500ms ", "flag --x"))
+	require.NoError(t, l.Set("maxMessageSizeBytes", "1024", "flag --x"))
+	assert.Equal(t, 5*time.Minute, l.Config.TokenRefreshWindow)
+	assert.Equal(t, 1500*time.Millisecond, l.Config.DeviceFlowConfig.PollInterval)
+	assert.Equal(t, 1024, l.Config.MaxMessageSizeBytes)
+	assert.Equal(t, "flag --x", l.Source("deviceFlowConfig.pollInterval"))
 
 	for _, tt := range []struct{ key, value, want string }{
 		{"tokenRefreshWindow", "5", `flag --x: tokenRefreshWindow: want a duration such as 30s or 5m, got "5"`},
@@ -601,10 +676,14 @@ func TestSetParsesDurationsAndNumbers(t *testing.T) {
 		{"maxRetries", "many", `flag --x: maxRetries: want a whole number, got "many"`},
 		{"maxRetries", "-1", `flag --x: maxRetries: want a number at least 0, got -1`},
 	} {
-		err := cfg.Set(tt.key, tt.value, "flag --x")
+		err := l.Set(tt.key, tt.value, "flag --x")
 		require.Error(t, err)
 		assert.Equal(t, tt.want, err.Error())
+		var ce *flyteconfig.Error
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, tt.key, ce.Key)
 	}
+	assert.Equal(t, 5*time.Minute, l.Config.TokenRefreshWindow, "a refused value changes nothing")
 }
 
 func TestLoadConfigNewKeyErrors(t *testing.T) {
@@ -619,9 +698,11 @@ func TestLoadConfigNewKeyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		path := writeFile(t, t.TempDir(), "config.yaml", tt.content)
-		_, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+		_, err := loadOnlyFile(t, path)
 		require.Error(t, err, tt.content)
 		assert.Equal(t, path+tt.want, err.Error())
+		var ce *flyteconfig.Error
+		assert.ErrorAs(t, err, &ce, tt.content)
 	}
 }
 
@@ -640,11 +721,11 @@ func TestLoadConfigWarnsAboutUnknownKeys(t *testing.T) {
   consoleEndpoint: https://c
   pkceConfig.timeout: 1m
 `)
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	l, err := loadOnlyFile(t, path)
 	require.NoError(t, err)
-	assert.Empty(t, cfg.ClientID, "a misspelt key is not read")
-	assert.Zero(t, cfg.PkceConfig.Timeout)
-	w := cfg.Warnings()
+	assert.Empty(t, l.Config.ClientID, "a misspelt key is not read")
+	assert.Zero(t, l.Config.PkceConfig.Timeout)
+	w := l.Warnings()
 	require.Len(t, w, 8, "%q", w)
 	assert.Equal(t, path+":3: unknown key admin.clientID, ignored; did you mean clientId?", w[0])
 	assert.Equal(t, path+":4: unknown key admin.scoeps, ignored; did you mean scopes?", w[1])
@@ -659,7 +740,7 @@ func TestLoadConfigWarnsAboutUnknownKeys(t *testing.T) {
 	}
 
 	w[0] = "changed"
-	assert.NotEqual(t, "changed", cfg.Warnings()[0], "Warnings returns a copy")
+	assert.NotEqual(t, "changed", l.Warnings()[0], "Warnings returns a copy")
 }
 
 func TestLoadConfigWarningsAreBounded(t *testing.T) {
@@ -669,9 +750,85 @@ func TestLoadConfigWarningsAreBounded(t *testing.T) {
 		fmt.Fprintf(&b, "  unknown%d: x\n", i)
 	}
 	path := writeFile(t, t.TempDir(), "config.yaml", b.String())
-	cfg, err := grpcauth.LoadConfigWith(grpcauth.LoadOptions{File: path})
+	l, err := loadOnlyFile(t, path)
 	require.NoError(t, err)
-	w := cfg.Warnings()
+	w := l.Warnings()
 	require.Len(t, w, 33)
 	assert.Equal(t, path+": 68 more warnings not shown", w[32])
+}
+
+// Warnings names unused keys by the flow actually chosen: an alias of
+// authType by its canonical name, a clientId without authType as
+// ClientSecret. (unused_test.go covers the rest of the old UnusedKeys.)
+func TestWarningsUnusedKeysByFlow(t *testing.T) {
+	alias := &flyteconfig.Loaded{Config: grpcauth.Config{AuthType: "external_process", Scopes: []string{"all"}, Command: []string{"x"}}}
+	assert.Equal(t, []string{"scopes is set (explicit) but authType ExternalCommand does not read it"}, alias.Warnings())
+
+	withID := &flyteconfig.Loaded{Config: grpcauth.Config{ClientID: "id", PkceConfig: grpcauth.PkceConfig{Timeout: time.Minute}}}
+	assert.Equal(t, []string{"pkceConfig.timeout is set (explicit) but authType ClientSecret does not read it"}, withID.Warnings())
+}
+
+// Warnings carries the error of an authType no Flyte client knows (what
+// Config.CheckFlow returned in the root package before), and nothing about
+// unused keys then.
+func TestWarningsUnknownAuthType(t *testing.T) {
+	magic := &flyteconfig.Loaded{Config: grpcauth.Config{AuthType: "magic", Command: []string{"x"}}}
+	_, flowErr := magic.Config.AuthMode()
+	require.Error(t, flowErr)
+	w := magic.Warnings()
+	require.Len(t, w, 1, "an unknown authType, and no guess about its keys: %q", w)
+	assert.Contains(t, w[0], `unknown authType "magic": want ClientSecret, Pkce, DeviceFlow or ExternalCommand`)
+	assert.Contains(t, flowErr.Error(), w[0], "the warning is AuthMode's error")
+
+	path := writeFile(t, t.TempDir(), "config.yaml", "admin:\n  authType: Magic\n  frobnicate: 1\n")
+	l, err := loadOnlyFile(t, path)
+	require.NoError(t, err, "an unknown authType is not a load error")
+	w = l.Warnings()
+	require.Len(t, w, 2, "%q", w)
+	assert.Equal(t, path+":3: unknown key admin.frobnicate, ignored", w[0])
+	assert.Contains(t, w[1], `unknown authType "Magic": want ClientSecret, Pkce, DeviceFlow or ExternalCommand`)
+
+	for _, ok := range []grpcauth.Config{{}, {ClientID: "x"}, {AuthType: "standard"}, {AuthType: " DeviceFlow "}} {
+		assert.Empty(t, (&flyteconfig.Loaded{Config: ok}).Warnings(), "%+v", ok)
+	}
+}
+
+// SecretSource names where a secret from the environment came from,
+// never the secret. (secret_source_test.go covers the other sources.)
+func TestSecretSourceFromEnv(t *testing.T) {
+	const secret = "env-secret-value"
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: env{"FLYTE_CREDENTIALS_CLIENT_SECRET": secret}.lookup})
+	require.NoError(t, err)
+	assert.Equal(t, "Config.ClientSecret (from env FLYTE_CREDENTIALS_CLIENT_SECRET)", l.SecretSource())
+	assert.NotContains(t, l.SecretSource(), secret)
+}
+
+// The reads of a Loaded are safe for concurrent use (run with -race):
+// one that Load made, and one written as a literal.
+func TestLoadedConcurrentReads(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "config.yaml", fullConfig)
+	loaded, err := loadIsolated(t, flyteconfig.Options{File: path, LookupEnv: env{"FLYTE_CREDENTIALS_CLIENT_SECRET": "s"}.lookup})
+	require.NoError(t, err)
+	for name, l := range map[string]*flyteconfig.Loaded{
+		"loaded":  loaded,
+		"literal": {Config: grpcauth.Config{Endpoint: "x:443", ClientID: "id", Command: []string{"x"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for range 20 {
+						_ = l.Settings()
+						_ = l.Warnings()
+						_ = l.SecretSource()
+						_ = l.Source("endpoint")
+						_ = fmt.Sprint(l.Config)
+						_ = fmt.Sprint(l)
+						_ = flyteconfig.Keys()
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package flyteconfig
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"reflect"
 	"slices"
@@ -193,7 +194,7 @@ func parseDuration(s string) (time.Duration, string) {
 
 // record notes that f's current value came from source.
 func (l *Loaded) record(f field, source string) {
-	p := l.prov()
+	p := l.change()
 	if p.origins == nil {
 		p.origins = make(map[string]origin)
 	}
@@ -249,13 +250,18 @@ func (l *Loaded) rawFormat(f field) string {
 // value assigned after loading reads as explicit; it is never printed.
 func (l *Loaded) fingerprint(f field) string {
 	v := l.value(f)
+	var s string
 	switch f.kind {
 	case kindString:
-		return v.String()
+		s = v.String()
 	case kindInt, kindDuration:
-		return strconv.FormatInt(v.Int(), 10)
+		s = strconv.FormatInt(v.Int(), 10)
+	default:
+		s = l.rawFormat(f)
 	}
-	return l.rawFormat(f)
+	// A hash, so that the secret is kept nowhere but in the Config.
+	sum := sha256.Sum256([]byte(s))
+	return string(sum[:])
 }
 
 // Source returns where the value of key came from: a file path, "env NAME",

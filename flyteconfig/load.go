@@ -168,7 +168,8 @@ func (l *Loaded) parseFile(path string, data []byte) error {
 	}
 	err := l.parseSection(path, admin, "")
 	if extra := len(l.prov().warnings) - maxWarnings; extra > 0 {
-		l.prov().warnings = append(l.prov().warnings[:maxWarnings:maxWarnings], fmt.Sprintf("%s: %d more warnings not shown", path, extra))
+		p := l.change()
+		p.warnings = append(p.warnings[:maxWarnings:maxWarnings], fmt.Sprintf("%s: %d more warnings not shown", path, extra))
 	}
 	return err
 }
@@ -221,20 +222,20 @@ func (l *Loaded) warnUnknown(path string, line int, prefix, key string) {
 	name := redact.Clip("admin."+prefix+key, 96)
 	switch {
 	case prefix == "" && key == clientSecretKey:
-		l.prov().warnings = append(l.prov().warnings, where+"admin.clientSecret is not read from the file (a secret does not belong in it): use clientSecretLocation, clientSecretEnvVar or FLYTE_CREDENTIALS_CLIENT_SECRET")
+		l.warn(where + "admin.clientSecret is not read from the file (a secret does not belong in it): use clientSecretLocation, clientSecretEnvVar or FLYTE_CREDENTIALS_CLIENT_SECRET")
 		return
 	case prefix == "" && key == "consoleEndpoint":
-		l.prov().warnings = append(l.prov().warnings, where+"admin.consoleEndpoint is not a Flyte key: the console endpoint is console.endpoint")
+		l.warn(where + "admin.consoleEndpoint is not a Flyte key: the console endpoint is console.endpoint")
 		return
 	case prefix == "" && deprecatedKeys[key] != "":
-		l.prov().warnings = append(l.prov().warnings, where+deprecatedKeys[key])
+		l.warn(where + deprecatedKeys[key])
 		return
 	}
 	msg := where + "unknown key " + name + ", ignored"
 	if s := closestKey(prefix, key); s != "" {
 		msg += "; did you mean " + s + "?"
 	}
-	l.prov().warnings = append(l.prov().warnings, msg)
+	l.warn(msg)
 }
 
 // closestKey returns the known key of the same section nearest to key by

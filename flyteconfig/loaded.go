@@ -3,6 +3,7 @@ package flyteconfig
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -60,11 +61,20 @@ func (l Loaded) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "flyteconfig.Loaded{File: %q, Config: %+v}", l.File, l.Config)
 }
 
-// prov returns l's provenance, made on first use.
+// prov returns l's provenance for reading: it never changes l, so reads
+// from several goroutines are safe.
 func (l *Loaded) prov() *provenance {
 	if l.p == nil {
-		l.p = new(provenance)
+		return &provenance{}
 	}
+	return l.p
+}
+
+// change returns a copy of l's provenance that l now holds, for a change:
+// a copy of a Loaded never sees the changes of another.
+func (l *Loaded) change() *provenance {
+	old := l.prov()
+	l.p = &provenance{origins: maps.Clone(old.origins), warnings: slices.Clone(old.warnings)}
 	return l.p
 }
 
@@ -145,4 +155,10 @@ func flowOnly(key string) bool {
 		}
 	}
 	return false
+}
+
+// warn records a warning about the file.
+func (l *Loaded) warn(msg string) {
+	p := l.change()
+	p.warnings = append(p.warnings, msg)
 }

@@ -146,7 +146,7 @@ func newProxyEnvWith(t *testing.T, oauth bool, iopts ...interceptor.Option) *pro
 
 	// The config store asks AuthMetadataService through the proxy.
 	late := new(lateConn)
-	store, err := configstore.NewRemote(late)
+	store, err := configstore.NewRemote(late, configstore.WithService(configstore.ServiceFlyte1))
 	require.NoError(t, err)
 	hc := &http.Client{Transport: interceptor.ProxyTransport(e.proxyA, nil, e.retries.option())}
 	t.Cleanup(hc.CloseIdleConnections)

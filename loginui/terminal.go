@@ -32,7 +32,7 @@ type Terminal struct {
 	Out io.Writer
 	// Browser opens a URL; nil means OpenBrowser. It must return when its
 	// ctx ends. An error is shown, not fatal: the person can still open
-	// the printed URL.
+	// the printed URL (none once the login ended).
 	Browser func(ctx context.Context, url string) error
 	// NoBrowser only prints the URL of a browser login, such as over SSH.
 	NoBrowser bool
@@ -65,7 +65,7 @@ func (t *Terminal) Browse(ctx context.Context, authURL string) {
 	if open == nil {
 		open = OpenBrowser
 	}
-	if err := open(ctx, authURL); err != nil {
+	if err := open(ctx, authURL); err != nil && ctx.Err() == nil {
 		t.say(fmt.Sprintf("Could not open a browser (%s); open the URL above by hand.\n", clean(err.Error(), 200)))
 	}
 }

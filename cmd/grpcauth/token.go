@@ -87,7 +87,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 // New builds, so that the config store's RPCs and the token request pass a
 // proxyCommand proxy like every other call; the store's RPCs are anonymous.
 func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
-	c, err := grpcauth.New(cfg)
+	c, err := grpcauth.New(cfg, tokenTimeout(ctx))
 	if err != nil {
 		return "", "", err
 	}
@@ -141,10 +141,20 @@ func fetchProxyToken(ctx context.Context, cfg grpcauth.Config) (key, value strin
 	// The proxy token needs nothing of the flow: a placeholder one keeps
 	// an incomplete flow configuration from failing the command.
 	cfg.AuthType, cfg.Command = grpcauth.AuthTypeExternalCommand, []string{"true"}
-	c, err := grpcauth.New(cfg)
+	c, err := grpcauth.New(cfg, tokenTimeout(ctx))
 	if err != nil {
 		return "", "", err
 	}
 	defer c.Close()
 	return c.Proxy.Credential(ctx)
+}
+
+// tokenTimeout bounds each token request by what is left of ctx, so that
+// a command that hangs is killed within --timeout and says so.
+func tokenTimeout(ctx context.Context) grpcauth.Option {
+	d := 30 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		d = time.Until(deadline)
+	}
+	return grpcauth.WithTokenTimeout(d)
 }

@@ -42,16 +42,19 @@ func (withheld) Withheld() bool { return true }
 // and says what the attempt carries. On the hot path it is an atomic load
 // and one header Set. With no token at hand, or a caller whose context
 // ended, the attempt goes out without one: connect-go reports the latter.
-func (i *Auth) attach(ctx context.Context, h http.Header) (key string, _ retry.Carried) {
+func (i *Auth) attach(ctx context.Context, h http.Header) (key string, _ retry.Carried, _ error) {
 	key, value, err := i.p.Credential(ctx)
 	switch {
+	case errors.Is(err, authenticator.ErrClosed):
+		// After Close, no call goes out, with a token or without.
+		return "", retry.Carried{}, connect.NewError(connect.CodeCanceled, fmt.Errorf("connectauth: %w", err))
 	case err != nil || value == "":
-		return "", retry.Carried{}
+		return "", retry.Carried{}, nil
 	case !i.mayCarry:
-		return "", retry.Carried{Value: value, W: withheld{}}
+		return "", retry.Carried{Value: value, W: withheld{}}, nil
 	}
 	h.Set(key, value)
-	return key, retry.Carried{Value: value}
+	return key, retry.Carried{Value: value}, nil
 }
 
 // decide is the engine's decision on a failed attempt, as an error: nil
@@ -81,7 +84,10 @@ func (i *Auth) Unary(next connect.UnaryFunc) connect.UnaryFunc {
 			return next(ctx, req)
 		}
 		for retried := false; ; retried = true {
-			_, c := i.attach(ctx, req.Header())
+			_, c, err := i.attach(ctx, req.Header())
+			if err != nil {
+				return nil, err
+			}
 			resp, err := next(ctx, req)
 			if err == nil {
 				i.p.Accepted(c)

@@ -23,9 +23,11 @@ func (i *Auth) Streaming(next connect.StreamingClientFunc) connect.StreamingClie
 			return next(ctx, spec)
 		}
 		s := &retryConn{i: i, spec: spec, next: next}
-		// Opening a connect-go stream sends nothing and cannot fail, so
-		// neither can Start.
-		_ = s.Start(ctx, s, &i.p, spec.Procedure, spec.StreamType == connect.StreamTypeServer, i.o.MaxReplay)
+		// Opening a connect-go stream sends nothing; Start fails only
+		// when the keeper was closed.
+		if err := s.Start(ctx, s, &i.p, spec.Procedure, spec.StreamType == connect.StreamTypeServer, i.o.MaxReplay); err != nil {
+			return &failedConn{spec: spec, err: err, h: http.Header{}}
+		}
 		return s
 	}
 }
@@ -70,8 +72,12 @@ func (s *retryConn) Open(ctx context.Context) (*connAttempt, retry.Carried, erro
 	}
 	a.conn, s.last = conn, a
 	var c retry.Carried
-	s.key, c = s.i.attach(ctx, h)
-	return a, c, nil
+	var err error
+	s.key, c, err = s.i.attach(ctx, h)
+	if err != nil {
+		_ = conn.CloseResponse()
+	}
+	return a, c, err
 }
 
 // Code and Fail are the engine's view of connect-go errors.
@@ -107,3 +113,23 @@ func (s *retryConn) ResponseTrailer() http.Header { return s.Current().conn.Resp
 
 // CloseResponse closes the receiving side of the current stream.
 func (s *retryConn) CloseResponse() error { return s.Current().conn.CloseResponse() }
+
+// failedConn is the stream of a call that was not sent: every method that
+// would send or receive reports why.
+type failedConn struct {
+	spec connect.Spec
+	err  error
+	h    http.Header
+}
+
+func (f *failedConn) Spec() connect.Spec           { return f.spec }
+func (f *failedConn) Peer() connect.Peer           { return connect.Peer{} }
+func (f *failedConn) Send(any) error               { return f.err }
+func (f *failedConn) RequestHeader() http.Header   { return f.header() }
+func (f *failedConn) CloseRequest() error          { return nil }
+func (f *failedConn) Receive(any) error            { return f.err }
+func (f *failedConn) ResponseHeader() http.Header  { return f.header() }
+func (f *failedConn) ResponseTrailer() http.Header { return f.header() }
+func (f *failedConn) CloseResponse() error         { return nil }
+
+func (f *failedConn) header() http.Header { return f.h }

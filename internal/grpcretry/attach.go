@@ -7,6 +7,7 @@ package grpcretry
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync/atomic"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/retry"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
@@ -117,6 +119,9 @@ func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 				msg:  "grpcauth: the call's context ended while waiting for a " + x.p.What + ": " + cerr.Error(),
 				err:  cerr,
 			}
+		}
+		if errors.Is(err, authenticator.ErrClosed) {
+			return nil, retry.Carried{}, status.Error(codes.Canceled, "grpcauth: "+err.Error())
 		}
 		return nil, retry.Carried{}, &ProxyCredentialError{Err: err} // a Required credential
 	}

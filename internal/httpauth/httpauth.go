@@ -205,3 +205,11 @@ func closeBody(b io.ReadCloser) {
 		_ = b.Close()
 	}
 }
+
+// CloseIdleConnections closes the idle connections of Base, so that a
+// client built on the transport can be closed.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

@@ -10,6 +10,7 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"google.golang.org/grpc/codes"
@@ -91,14 +92,14 @@ const (
 
 // Credential returns the credential for an attempt. ("", "", nil) means
 // the attempt goes out without one. An error ends the call unsent: the
-// caller's context ended (ctx.Err() says so), or a Required credential
-// could not be got.
+// caller's context ended (ctx.Err() says so), the keeper was closed
+// (authenticator.ErrClosed), or a Required credential could not be got.
 func (p *Policy) Credential(ctx context.Context) (key, value string, err error) {
 	key, value, err = p.Creds.Credential(ctx)
 	switch {
 	case err == nil:
 		return key, value, nil
-	case ctx.Err() != nil:
+	case ctx.Err() != nil || errors.Is(err, authenticator.ErrClosed):
 		return "", "", err
 	case !p.Required:
 		return "", "", nil
