@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,18 +21,18 @@ import (
 
 // Keeper keeps one token fresh for any Flow and hands it to the
 // interceptors and the standard views (TokenSource, PerRPCCredentials,
-// Transport). It is safe for concurrent use.
+// Transport): it is an Authenticator. It is safe for concurrent use.
 //
 // The Keeper decides when a token is needed: at the first call, when the
-// server rejected the current one (RefreshRejected), when it enters its
+// server rejected the current one (Rejected), when it enters its
 // refresh margin (a background refresh; callers go on with the still-valid
 // token) and when it has expired (callers wait, bounded by their context).
 // However many callers need a token at once, the Flow is asked once. With a
 // TokenCache, the Keeper reads the cache before its first request and
 // writes every token it gets.
 //
-// While a token is valid, FetchGRPCCallAuthMetadata is a lock-free load of
-// a precomputed header pair.
+// While a token is valid, Credential is a lock-free load of a precomputed
+// header pair.
 type Keeper struct {
 	endpoint string
 	store    configstore.ClientConfigStore
@@ -53,7 +52,7 @@ type Keeper struct {
 	mu       sync.Mutex // guards lastFail, streak, and held.rejected and retryAt
 	lastFail failure
 	// streak counts tokens rejected before any call accepted them, in a
-	// row; it sets the backoff of RefreshRejected.
+	// row; it sets the backoff of Rejected.
 	streak int32
 }
 
@@ -138,7 +137,7 @@ var errNoToken = errors.New("no token yet")
 
 // Credential returns the header key and "Bearer <token>" of the current
 // token. Before the first token it gets one, bounded by ctx (unless
-// WithLazyStart was given: then it fails with ErrNoToken until a
+// WithLazyStart was given: then it fails until a
 // rejection asked for one). While the token is valid this is a lock-free
 // load, and it starts a background refresh once the token is within its
 // refresh margin. Only a token that has really expired makes the caller
@@ -185,102 +184,6 @@ func (k *Keeper) RefreshCredentials(ctx context.Context) error {
 	return err
 }
 
-// Rejected requests a new token if value is still the current one (or no
-// token is held yet), and returns nil at once if it has already been
-// replaced. The interceptors call it after the server rejected value.
-//
-// A server that rejects every fresh token would otherwise cost one token
-// request per call: when the rejected token was never accepted by any call
-// (Accepted), the second such rejection in a row and those after it wait
-// out a backoff (jittered, doubling from 1 s up to 1 min) before the next
-// request, and fail at once with
-// an error that says so meanwhile. Any accepted call ends the backoff.
-func (k *Keeper) Rejected(ctx context.Context, value string) error {
-	c := k.current.Load()
-	if c == nil {
-		if err := k.recentFailure(true); err != nil {
-			return err
-		}
-		_, err := k.refresh(ctx, nil, causeRejected)
-		return err
-	}
-	if c.value != value {
-		return nil
-	}
-	if !c.accepted.Load() {
-		k.mu.Lock()
-		if !c.rejected {
-			// One count per token, however many calls carried it, and one
-			// backoff drawn for it.
-			c.rejected = true
-			k.streak++
-			c.retryAt = c.obtained.Add(k.backoffFor(k.streak))
-		}
-		n, left := k.streak, c.retryAt.Sub(k.opts.now())
-		k.mu.Unlock()
-		if left > 0 {
-			return fmt.Errorf("authenticator: %w: %d tokens in a row were rejected before any call accepted one; next token request in %s", ErrRejectedBackoff, n, left.Round(time.Millisecond))
-		}
-	}
-	_, err := k.refresh(ctx, c, causeRejected)
-	return err
-}
-
-// ErrRejectedBackoff is wrapped by the error of Rejected while the
-// Keeper backs off from a server that rejects every fresh token.
-var ErrRejectedBackoff = errors.New("the server rejects fresh tokens: backing off")
-
-// The rejection backoff of Rejected: from 1 s, doubling, up to 1 min.
-const (
-	rejectBackoff    = time.Second
-	maxRejectBackoff = time.Minute
-)
-
-// backoffFor is how long after the rejected token was obtained the n-th
-// rejection in a row of a never-accepted token may ask for another. The
-// first is answered at once: a token can be revoked between its request
-// and its first use.
-func (k *Keeper) backoffFor(n int32) time.Duration {
-	if n <= 1 {
-		return 0
-	}
-	d := rejectBackoff << min(n-2, 16)
-	d = min(d, maxRejectBackoff)
-	// ±20% jitter, so that many clients of one server spread out.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// Accepted tells the Keeper that a call carrying value succeeded. The
-// interceptors call it; it ends a rejection backoff. It costs two atomic
-// loads once a token has been accepted.
-func (k *Keeper) Accepted(value string) {
-	c := k.current.Load()
-	if c == nil || c.accepted.Load() || c.value != value {
-		return
-	}
-	c.accepted.Store(true)
-	k.mu.Lock()
-	k.streak = 0
-	k.mu.Unlock()
-}
-
-// recentFailure returns the last token request's error if it failed
-// within the retry pause, so that the rejection of a call that went out
-// without a token because of it reports it rather than asking again. With
-// consume, the failure is reported once: the next call asks again.
-func (k *Keeper) recentFailure(consume bool) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	err := k.lastFail.err
-	if err == nil || k.opts.now().Sub(k.lastFail.at) >= k.opts.retryPause {
-		return nil
-	}
-	if consume {
-		k.lastFail = failure{}
-	}
-	return err
-}
-
 // Token returns the current token, getting one first if none is held or it
 // has expired. The token is the caller's copy.
 func (k *Keeper) Token(ctx context.Context) (*oauth2.Token, error) {
@@ -301,16 +204,6 @@ func (k *Keeper) Token(ctx context.Context) (*oauth2.Token, error) {
 	t.RefreshToken = "" // the refresh token stays with the Keeper
 	return &t, nil
 }
-
-type refreshCause int
-
-const (
-	causeExplicit refreshCause = iota
-	causeRejected
-	causeExpired
-	causeProactive
-	causeFirstUse
-)
 
 // refresh runs one token request for all concurrent callers and returns
 // the token it got. seen is the token the caller saw (nil for none): unless
@@ -578,64 +471,6 @@ func (k *Keeper) Close() error {
 // any secret or token.
 func (k *Keeper) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "authenticator.Keeper{endpoint: %q, flow: %v}", k.endpoint, k.flow)
-}
-
-// Stats are counters of a Keeper's token requests, for reports and tests.
-type Stats struct {
-	// TokenRequests counts token fetches started, failed ones included;
-	// a fetch that fails in the config store sends no HTTP request.
-	TokenRequests int64
-	// Failures counts token fetches that failed.
-	Failures int64
-	// CacheHits counts tokens taken from the TokenCache, with no request.
-	CacheHits int64
-	// FirstUse counts fetches started because no token was held yet.
-	FirstUse int64
-	// Rejected counts refreshes started because the server rejected the
-	// current token.
-	Rejected int64
-	// Expired counts refreshes a caller waited for because the token had
-	// expired.
-	Expired int64
-	// Proactive counts refreshes started in the background before expiry.
-	Proactive int64
-	// Explicit counts refreshes started by RefreshCredentials.
-	Explicit int64
-}
-
-type statCounters struct {
-	requests, failures, cacheHits                      atomic.Int64
-	firstUse, rejected, expired, proactive, explicitly atomic.Int64
-}
-
-func (s *statCounters) count(c refreshCause) {
-	switch c {
-	case causeFirstUse:
-		s.firstUse.Add(1)
-	case causeRejected:
-		s.rejected.Add(1)
-	case causeExpired:
-		s.expired.Add(1)
-	case causeProactive:
-		s.proactive.Add(1)
-	default:
-		s.explicitly.Add(1)
-	}
-}
-
-// Stats returns the counters so far.
-func (k *Keeper) Stats() Stats {
-	s := &k.stats
-	return Stats{
-		TokenRequests: s.requests.Load(),
-		Failures:      s.failures.Load(),
-		CacheHits:     s.cacheHits.Load(),
-		FirstUse:      s.firstUse.Load(),
-		Rejected:      s.rejected.Load(),
-		Expired:       s.expired.Load(),
-		Proactive:     s.proactive.Load(),
-		Explicit:      s.explicitly.Load(),
-	}
 }
 
 var _ Authenticator = (*Keeper)(nil)

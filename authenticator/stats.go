@@ -1,0 +1,72 @@
+package authenticator
+
+import "sync/atomic"
+
+type refreshCause int
+
+const (
+	causeExplicit refreshCause = iota
+	causeRejected
+	causeExpired
+	causeProactive
+	causeFirstUse
+)
+
+// Stats are counters of a Keeper's token requests, for reports and tests.
+type Stats struct {
+	// TokenRequests counts token fetches started, failed ones included;
+	// a fetch that fails in the config store sends no HTTP request.
+	TokenRequests int64
+	// Failures counts token fetches that failed.
+	Failures int64
+	// CacheHits counts tokens taken from the TokenCache, with no request.
+	CacheHits int64
+	// FirstUse counts fetches started because no token was held yet.
+	FirstUse int64
+	// Rejected counts refreshes started because the server rejected the
+	// current token.
+	Rejected int64
+	// Expired counts refreshes a caller waited for because the token had
+	// expired.
+	Expired int64
+	// Proactive counts refreshes started in the background before expiry.
+	Proactive int64
+	// Explicit counts refreshes started by RefreshCredentials.
+	Explicit int64
+}
+
+type statCounters struct {
+	requests, failures, cacheHits                      atomic.Int64
+	firstUse, rejected, expired, proactive, explicitly atomic.Int64
+}
+
+func (s *statCounters) count(c refreshCause) {
+	switch c {
+	case causeFirstUse:
+		s.firstUse.Add(1)
+	case causeRejected:
+		s.rejected.Add(1)
+	case causeExpired:
+		s.expired.Add(1)
+	case causeProactive:
+		s.proactive.Add(1)
+	default:
+		s.explicitly.Add(1)
+	}
+}
+
+// Stats returns the counters so far.
+func (k *Keeper) Stats() Stats {
+	s := &k.stats
+	return Stats{
+		TokenRequests: s.requests.Load(),
+		Failures:      s.failures.Load(),
+		CacheHits:     s.cacheHits.Load(),
+		FirstUse:      s.firstUse.Load(),
+		Rejected:      s.rejected.Load(),
+		Expired:       s.expired.Load(),
+		Proactive:     s.proactive.Load(),
+		Explicit:      s.explicitly.Load(),
+	}
+}
+
