@@ -103,4 +103,3 @@ func (k *Keeper) recentFailure(consume bool) error {
 	}
 	return err
 }
-

@@ -69,4 +69,3 @@ func (k *Keeper) Stats() Stats {
 		Explicit:      s.explicitly.Load(),
 	}
 }
-
