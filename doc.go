@@ -1,42 +1,40 @@
-// Package grpcauth connects Go gRPC clients to FlyteAdmin, or to any server
-// of flyteidl's AuthMetadataService, with OAuth2, using the Flyte
-// configuration users already have, for every Flyte flow: client
-// credentials, the browser login (PKCE), the device code, an external
-// command, and a proxy token (proxyCommand).
+// Package grpcauth authenticates Go clients of Flyte, Flyte 1's
+// FlyteAdmin and Flyte 2, with OAuth2, from the Flyte configuration users
+// already have, for every Flyte flow: client credentials, the browser login
+// (PKCE), the device code, an external command, and the proxy token of
+// proxyCommand for an identity-aware proxy in front of the deployment.
 //
-// Config is the admin section of a Flyte config file. LoadConfig reads it
-// the way flytekit does: the file named by FLYTECTL_CONFIG, else
-// ~/.flyte/config.yaml, overridden by the FLYTE_* environment variables;
-// fields assigned afterwards win over both. It remembers where each value
-// came from (Config.Settings), warns about unknown keys (Config.Warnings),
-// and never prints a secret or the credentials of a URL, under fmt, slog or
-// encoding/json.
+// Config is the admin section of a Flyte config file, a plain value;
+// package flyteconfig reads it the way flytekit does and says where each
+// value came from. New turns a Config into an authenticated
+// *grpc.ClientConn with Flyte's connection defaults (receive limit, retries
+// of Unavailable, keepalive, user-agent) and returns it with its parts in a
+// Client; NewClient returns the connection alone:
 //
-// NewClient turns a Config into a *grpc.ClientConn with the auth
-// interceptors installed and Flyte's connection defaults (receive limit,
-// retries of Unavailable, keepalive, user-agent):
-//
-//	cfg, err := grpcauth.LoadConfig()
+//	l, err := flyteconfig.Load(flyteconfig.Options{})
 //	...
-//	conn, err := grpcauth.NewClient(cfg)
+//	conn, err := grpcauth.NewClient(l.Config)
 //	...
 //	defer conn.Close()
 //
-// Underneath, it wires the other packages together: a configstore.Remote
-// that asks AuthMetadataService on the same connection where the token
-// endpoint is (unless the Config names everything), an authenticator.Keeper
-// with the flow authType selects, which gets and refreshes the tokens (the
-// interactive flows keep them in a tokencache.File), and the interceptor
-// package's unary and stream interceptors, which attach them and retry a
-// rejected call once. New does the same and also returns the Keeper (for
-// Stats, its standard views and Close). Callers who build their own
-// connection can use Config.TransportCredentials, Config.DialOptions and
-// Config.NewAuthenticator with grpc.NewClient, the interceptors and a
-// configstore.LateConn. Flyte 2's connect-go clients are served by package
-// connectauth.
+// New is the one place that assembles the parts, for every entry point:
+// package connectauth's New (Flyte 2's connect-go clients) and the
+// grpcauth command use it too, so a key, a timeout, a proxy or a TLS
+// setting means the same everywhere. It builds an authenticator.Keeper
+// with the flow authType selects (the interactive ones shown through
+// loginui.Terminal and kept in a tokencache.File), a config store that asks
+// the deployment's AuthMetadataService (Flyte 2's, else Flyte 1's) only for
+// what the Config does not name, the keeper of proxyCommand, and the HTTP
+// client of the token requests; the interceptors of package interceptor
+// attach the credentials and retry a rejected call once. Option adjusts
+// any of these parts; Client.Close releases them all.
 //
-// The command-line tool in cmd/grpcauth uses this package: `grpcauth demo`
-// runs it against in-process fakes, `grpcauth token` prints a token for a
-// real deployment, `grpcauth config` shows the resolved configuration, and
-// `grpcauth login` / `logout` keep or drop the token of an interactive flow.
+// Nothing this package prints shows the client secret or the credentials
+// of a URL: not fmt, log/slog or encoding/json.
+//
+// The command-line tool in cmd/grpcauth uses it: `grpcauth demo` runs the
+// whole stack against in-process fakes, `grpcauth token` prints a token for
+// a real deployment, `grpcauth config` shows the resolved configuration,
+// and `grpcauth login` / `logout` keep or drop the token of an interactive
+// flow.
 package grpcauth

@@ -1,34 +1,35 @@
-// Package connectauth authenticates connect-go clients (connectrpc.com/connect)
-// of Flyte 2 and other OAuth2-protected services with the same
-// authenticators, and the same guarantees, as package interceptor gives
-// grpc-go clients. It lives apart so that grpc-only programs never import
-// connect-go.
+// Package connectauth authenticates connect-go clients
+// (connectrpc.com/connect) of Flyte 2 and other OAuth2-protected services
+// with the same keepers, the same retry engine and the same options
+// (package interceptor's) as the gRPC interceptors. It lives apart so that
+// grpc-only programs never import connect-go.
 //
-// NewInterceptor returns a connect.Interceptor. For every unary call and
-// every client, server or bidi stream it attaches the authenticator's token
-// as an HTTP header ("authorization: Bearer <token>" by default); when the
-// server answers connect.CodeUnauthenticated (before any response message,
-// for a stream) it refreshes the token, through
-// authenticator.RejectionRefresher when the authenticator has it, and sends
-// the call again, exactly once, replaying what a stream had sent within
-// bounds of count and bytes. It works alike over the Connect, gRPC and
-// gRPC-Web protocols.
+// NewInterceptor returns an *Interceptor, a connect.Interceptor. For every
+// unary call and every client, server or bidi stream it attaches the
+// token as an HTTP header ("authorization: Bearer <token>" by default);
+// when the server answers connect.CodeUnauthenticated before any response
+// message, it gets a new token and sends the call again, exactly once,
+// replaying what a stream had sent within the same bounds as the gRPC
+// interceptors (64 messages, 64 KiB). A refresh that fails returns an
+// *interceptor.RefreshError inside the *connect.Error. It works alike over
+// the Connect, gRPC and gRPC-Web protocols. A token goes only over HTTPS,
+// or plain HTTP to a loopback host, unless interceptor.WithInsecure is
+// given (Flyte's insecure: true); otherwise the call goes out without it,
+// and a rejection says why.
 //
-// A token goes only over HTTPS, or plain HTTP to a loopback host, unless
-// WithInsecure is given (Flyte's insecure: true). Otherwise the call goes
-// out without it, and a rejection says why.
+// New builds everything from a Flyte config through grpcauth.New's
+// assembly (the same keys, flows, proxy and options): an HTTP/2
+// *http.Client that carries the proxy token of proxyCommand, the base URL
+// and the connect.ClientOption that installs the interceptor, so that a
+// generated client is authenticated in one line:
 //
-// New builds everything from a Flyte config (grpcauth.Config): an HTTP/2
-// *http.Client, the base URL and the connect.ClientOption that installs the
-// interceptor, so that a generated client is authenticated in one line:
-//
-//	c, err := connectauth.New(cfg)
+//	c, err := connectauth.New(l.Config)
 //	...
 //	defer c.Close()
 //	runs := workflowconnect.NewRunServiceClient(c.HTTPClient, c.BaseURL, c.Options...)
 //
-// The token endpoint comes from the config (tokenUrl) or from the server:
-// Flyte 2's flyteidl2.auth.AuthMetadataService, Flyte 1's, or either
-// (configstore.AutoRemote, the default), or an RFC 8414 discovery document
-// (WithConfigStore and configstore.NewDiscovery).
+// The token endpoint comes from the config (tokenUrl) or from the
+// deployment's AuthMetadataService, Flyte 2's or Flyte 1's, asked over
+// grpc-go; grpcauth.WithConfigStore with a configstore.NewDiscovery reads
+// an RFC 8414 document instead.
 package connectauth

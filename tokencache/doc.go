@@ -17,7 +17,7 @@
 // logger: a cache is an optimisation, never a reason to fail.
 //
 // A File implements authenticator.TokenCache; hand it to a Keeper with
-// authenticator.WithCache. Tokens never appear in its logs, errors or
+// authenticator.WithCache (grpcauth.New does for the interactive flows). Tokens never appear in its logs, errors or
 // String. There is no OS keyring backend yet: the maintained Go keyring
 // libraries need a desktop session (D-Bus Secret Service on Linux), which
 // headless machines and CI lack.
