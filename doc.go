@@ -4,7 +4,9 @@
 // (PKCE), the device code, an external command, and the proxy token of
 // proxyCommand for an identity-aware proxy in front of the deployment.
 //
-// Config is the admin section of a Flyte config file, a plain value;
+// Config is the admin section of a Flyte config file, a plain value (its
+// sections PkceConfig and DeviceFlowConfig configure the interactive
+// flows);
 // package flyteconfig reads it the way flytekit does and says where each
 // value came from. New turns a Config into an authenticated
 // *grpc.ClientConn with Flyte's connection defaults (receive limit, retries

@@ -12,7 +12,8 @@
 // NewDiscovery reads an RFC 8414 authorization server metadata document
 // (or OpenID Connect's) over HTTPS. The remote stores fetch on first use,
 // share one fetch among concurrent first callers, cache the result and
-// never cache a failure; Option configures them.
+// never cache a failure; Option configures them, and a Service names a
+// generation of AuthMetadataService.
 //
 // ErrNoIdentityProvider reports a Flyte 2 deployment without an identity
 // provider; ErrInvalidMetadata an answer that cannot be used.

@@ -17,7 +17,7 @@
 // given (Flyte's insecure: true); otherwise the call goes out without it,
 // and a rejection says why.
 //
-// New builds everything from a Flyte config through grpcauth.New's
+// New builds a *Client from a Flyte config through grpcauth.New's
 // assembly (the same keys, flows, proxy and options): an HTTP/2
 // *http.Client that carries the proxy token of proxyCommand, the base URL
 // and the connect.ClientOption that installs the interceptor, so that a
