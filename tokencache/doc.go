@@ -3,7 +3,8 @@
 // is not asked again at every start, and a refresh token outlives the
 // process that got it.
 //
-// [File] is the cache: one JSON file per cache key (the service endpoint
+// [File] is the cache (NewFile, configured by Option: WithDir, WithLogger):
+// one JSON file per cache key (the service endpoint
 // and the client id, see authenticator.CacheKey) in a directory of the
 // user's own, by default $XDG_CACHE_HOME/grpcauth/tokens on Linux
 // (~/.cache/grpcauth/tokens), ~/Library/Caches/grpcauth/tokens on macOS and
