@@ -5,7 +5,7 @@
 //	grpcauth [demo] [flags]   run the loopback demo (the default)
 //	grpcauth token [flags]    print an access token for a Flyte deployment
 //	grpcauth config [flags]   print the resolved configuration
-//	grpcauth login [flags]    log in through the browser and keep the token
+//	grpcauth login [flags]    log in (browser, or device code) and keep the token
 //	grpcauth logout [flags]   remove the kept token
 //
 // `grpcauth demo` needs nothing but Go: it starts an in-process FlyteAdmin
@@ -13,8 +13,11 @@
 // grpcauth.New, runs a concurrent workload with a forced token revocation
 // half-way, and reports what happened. `grpcauth token` reads the Flyte
 // configuration (~/.flyte/config.yaml, FLYTECTL_CONFIG, FLYTE_* variables and
-// flags), asks FlyteAdmin's AuthMetadataService for the token endpoint and
-// prints a token, so it can serve as another tool's external command.
+// flags), runs the flow its authType selects (client credentials, the cached
+// login of `grpcauth login`, an external command), asking the deployment's
+// AuthMetadataService (Flyte 2's, else Flyte 1's) only for what the
+// configuration does not name, and prints a token, so it can serve as
+// another tool's external command.
 // `grpcauth config` prints the configuration the other commands would use,
 // with the secret redacted and the source of every value. Every command
 // takes --help.
@@ -57,7 +60,8 @@ const (
 	exitUsage = 2 // bad command line
 )
 
-const usage = `grpcauth: OAuth2 client credentials for Flyte gRPC clients.
+const usage = `grpcauth: OAuth2 for Flyte clients (Flyte 1 and Flyte 2; client credentials,
+browser login, device code, external command, proxyCommand).
 
 Usage:
   grpcauth [demo] [flags]   run the loopback demo (the default)

@@ -17,13 +17,17 @@ import (
 
 const tokenSummary = `Usage: grpcauth token [flags]
 
-Prints an access token for the Flyte deployment the configuration names.
-The configuration comes from the Flyte config file (--config, else
+Prints an access token for the Flyte deployment the configuration names,
+from the flow its authType selects: client credentials (ClientSecret), an
+external command (ExternalCommand), or the login kept by 'grpcauth login'
+(Pkce, DeviceFlow; without a usable one, the login runs here). The
+configuration comes from the Flyte config file (--config, else
 $FLYTECTL_CONFIG, else ~/.flyte/config.yaml), overridden by the FLYTE_*
-environment variables, overridden by these flags. The token endpoint is
-asked of FlyteAdmin's AuthMetadataService unless --token-url is given.
+environment variables, overridden by these flags. What it does not name
+(the token endpoint, unless --token-url is given) is asked of the
+deployment's AuthMetadataService, Flyte 2's or Flyte 1's.
 
-The client secret is read from $FLYTE_CREDENTIALS_CLIENT_SECRET, else from
+For client credentials, the client secret is read from $FLYTE_CREDENTIALS_CLIENT_SECRET, else from
 the variable named by --client-secret-env (admin.clientSecretEnvVar), else
 from the file named by --client-secret-file (admin.clientSecretLocation).
 It is never printed.
