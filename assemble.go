@@ -163,7 +163,7 @@ func (c Config) keeperOptions() []authenticator.Option {
 		o = append(o, authenticator.WithRefreshMargin(c.TokenRefreshWindow))
 	}
 	if c.Insecure {
-		o = append(o, authenticator.WithAllowHTTP())
+		o = append(o, authenticator.WithInsecure())
 	}
 	return o
 }
@@ -179,7 +179,7 @@ func (c Config) proxyKeeper(common []authenticator.Option) (*authenticator.Keepe
 	store := configstore.NewStatic(configstore.ClientConfig{})
 	opts := append([]authenticator.Option{authenticator.WithHeaderKey(proxyAuthorizationKey)}, common...)
 	if c.Insecure {
-		opts = append(opts, authenticator.WithAllowHTTP())
+		opts = append(opts, authenticator.WithInsecure())
 	}
 	k, err := authenticator.New(c.Endpoint, store, flow, opts...)
 	if err != nil {

@@ -66,7 +66,7 @@
 // ALTS) or a local one, decided per call for the transport the call uses,
 // unless the caller opted in (Flyte's insecure: true). A client secret or
 // refresh token goes only to an https:// token endpoint, or http:// on
-// loopback, unless WithAllowHTTP is given (ErrInsecureEndpoint). Errors
+// loopback, unless WithInsecure is given (ErrInsecureEndpoint). Errors
 // never carry a secret, a token or a raw response body, and nothing the
 // package logs does either.
 package authenticator

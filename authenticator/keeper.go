@@ -427,7 +427,7 @@ func (k *Keeper) resolve(ctx context.Context) (*configstore.ClientConfig, string
 }
 
 // checkCleartext refuses a plain http:// URL on a host other than
-// loopback, unless WithAllowHTTP was given: a client secret or refresh
+// loopback, unless WithInsecure was given: a client secret or refresh
 // token sent there travels in cleartext.
 func (k *Keeper) checkCleartext(what, raw string) error {
 	if k.opts.allowHTTP {
@@ -440,7 +440,7 @@ func (k *Keeper) checkCleartext(what, raw string) error {
 	if u.Scheme == "https" || transportsec.LoopbackHost(u.Hostname()) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s %s is plain %s on a host that is not loopback, so credentials would travel in cleartext; use https, or opt in with WithAllowHTTP (Flyte's insecure: true)", ErrInsecureEndpoint, what, redactURL(raw), u.Scheme)
+	return fmt.Errorf("%w: %s %s is plain %s on a host that is not loopback, so credentials would travel in cleartext; use https, or opt in with WithInsecure (Flyte's insecure: true)", ErrInsecureEndpoint, what, redactURL(raw), u.Scheme)
 }
 
 // ErrInsecureEndpoint reports a token endpoint or HTTP API URL that would

@@ -135,12 +135,12 @@ func WithCache(c TokenCache) Option {
 	return func(o *options) { o.cache = c }
 }
 
-// WithAllowHTTP lets credentials go to a plain http:// token endpoint on a
+// WithInsecure lets credentials go to a plain http:// token endpoint on a
 // host that is not loopback (Flyte's insecure: true, for development
 // clusters). Default: such an endpoint is refused with ErrInsecureEndpoint,
 // since the client secret or refresh token would travel in cleartext;
 // https:// and http:// on loopback are always allowed.
-func WithAllowHTTP() Option {
+func WithInsecure() Option {
 	return func(o *options) { o.allowHTTP = true }
 }
 

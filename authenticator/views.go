@@ -69,7 +69,7 @@ func (p perRPC) RequireTransportSecurity() bool { return !p.allowInsecure }
 // has no body or one that can be read again (Request.GetBody, which
 // http.NewRequest sets for bytes, strings and bytes.Buffer bodies);
 // otherwise the 401 is returned. A token goes only to https:// URLs, or to
-// http:// on loopback, unless WithAllowHTTP was given; any other request
+// http:// on loopback, unless WithInsecure was given; any other request
 // fails without being sent. A redirect to another scheme or host goes
 // without the token.
 func (k *Keeper) Transport(base http.RoundTripper) http.RoundTripper {

@@ -319,7 +319,7 @@ func TestPlainHTTPTokenEndpointRefused(t *testing.T) {
 		wantErr   bool
 	}{
 		{name: "http on another host", url: "http://idp.example/token", wantErr: true},
-		{name: "http on another host, opted in", url: "http://idp.example/token", opts: []authenticator.Option{authenticator.WithAllowHTTP()}},
+		{name: "http on another host, opted in", url: "http://idp.example/token", opts: []authenticator.Option{authenticator.WithInsecure()}},
 		{name: "http on loopback", url: "http://127.0.0.1:1/token"},
 		{name: "http on localhost", url: "http://localhost:1/token"},
 		{name: "https", url: "https://idp.example/token"},

@@ -43,7 +43,7 @@ type discovery struct {
 // https://host/.well-known/oauth-authorization-server/path and OpenID
 // Connect's https://host/path/.well-known/openid-configuration. It fails on
 // a URL that is not absolute, has a query or fragment, or is plain HTTP to a
-// non-loopback host without WithAllowHTTP. It does no I/O.
+// non-loopback host without WithInsecure. It does no I/O.
 func NewDiscovery(baseURL string, opts ...Option) (ClientConfigStore, error) {
 	o := newOptions(opts)
 	u, err := url.Parse(strings.TrimSpace(baseURL))
@@ -88,7 +88,7 @@ func checkTransport(u *url.URL, allowHTTP bool) error {
 	case u.Scheme == "http" && (allowHTTP || transportsec.LoopbackHost(u.Hostname())):
 		return nil
 	case u.Scheme == "http":
-		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithAllowHTTP for a development cluster", redact.Clip(u.Redacted(), 200))
+		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithInsecure for a development cluster", redact.Clip(u.Redacted(), 200))
 	}
 	return fmt.Errorf("%s is not an http(s) URL", redact.Clip(u.Redacted(), 200))
 }

@@ -207,12 +207,12 @@ func TestDiscoveryTransportRule(t *testing.T) {
 		assert.NotContains(t, err.Error(), "pw", "no credentials in errors")
 	}
 	_, err := configstore.NewDiscovery("http://idp.example")
-	require.ErrorContains(t, err, "WithAllowHTTP")
+	require.ErrorContains(t, err, "WithInsecure")
 	for _, ok := range []string{"https://idp.example", "http://localhost:8080", "http://127.0.0.1:1", "http://[::1]:1"} {
 		_, err := configstore.NewDiscovery(ok)
 		require.NoError(t, err, ok)
 	}
-	_, err = configstore.NewDiscovery("http://idp.example", configstore.WithAllowHTTP())
+	_, err = configstore.NewDiscovery("http://idp.example", configstore.WithInsecure())
 	require.NoError(t, err)
 
 	// A redirect to plain HTTP on a host that is not loopback is refused.

@@ -102,9 +102,9 @@ func WithHTTPClient(c *http.Client) Option {
 	}
 }
 
-// WithAllowHTTP lets NewDiscovery read the document over plain HTTP from a
+// WithInsecure lets NewDiscovery read the document over plain HTTP from a
 // host that is not loopback, for development clusters. Default: HTTPS
 // only, or HTTP to localhost, 127.0.0.0/8 or ::1.
-func WithAllowHTTP() Option {
+func WithInsecure() Option {
 	return func(o *options) { o.allowHTTP = true }
 }
