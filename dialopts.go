@@ -25,9 +25,6 @@ const (
 	// defaultMaxRetries is flyteidl's maxRetries: a call that failed with
 	// Unavailable is sent up to 4 more times.
 	defaultMaxRetries = 4
-	// defaultPerRetryTimeout is flyteidl's perRetryTimeout. It is shown,
-	// not enforced (see Config.PerRetryTimeout).
-	defaultPerRetryTimeout = 15 * time.Second
 	// defaultMaxBackoffDelay is flyteidl's maxBackoffDelay: the longest
 	// wait between two attempts of a call, and between two connection
 	// attempts.

@@ -2,7 +2,6 @@ package configstore_test
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"testing"
 
@@ -127,5 +126,3 @@ func listen(t *testing.T) net.Listener {
 }
 
 func insecureDial() grpc.DialOption { return grpc.WithTransportCredentials(insecure.NewCredentials()) }
-
-func typeName(v any) string { return fmt.Sprintf("%T", v) }
