@@ -175,16 +175,20 @@ type connCreds struct{ x *Auth }
 
 // GetRequestMetadata returns the credential's metadata on a secure
 // transport, or with WithInsecure; else it fails the attempt.
+// AuthMetadataService's RPCs, which the interceptors pass through, carry
+// no token.
 func (c connCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
 	t := c.x.tok.Load()
 	if t == nil {
 		return nil, nil
 	}
-	if !c.x.o.Insecure {
-		if secure, method := transportsec.SecureContext(ctx); !secure {
-			c.x.p.Logger.Debug("grpcauth: not sending the "+c.x.p.What+": the transport has no transport security", "method", method)
-			return nil, errWithheld(c.x.p.What)
-		}
+	secure, method := transportsec.SecureContext(ctx)
+	switch {
+	case c.x.o.Skip[method]:
+		return nil, nil
+	case !secure && !c.x.o.Insecure:
+		c.x.p.Logger.Debug("grpcauth: not sending the "+c.x.p.What+": the transport has no transport security", "method", method)
+		return nil, errWithheld(c.x.p.What)
 	}
 	return t.md, nil
 }
