@@ -13,7 +13,7 @@ import (
 )
 
 // Example dials an in-process FlyteAdmin over TLS with client credentials
-// and makes one call. With a real deployment, grpcauth.LoadConfig() reads
+// and makes one call. With a real deployment, flyteconfig.Load reads
 // the same settings from ~/.flyte/config.yaml.
 func Example() {
 	ca, err := testserver.NewCA()

@@ -44,7 +44,8 @@ func newOptions(opts []Option) *options {
 }
 
 // WithDialOptions adds gRPC dial options after New's own (Config.DialOptions
-// and the interceptors), so they win. connectauth.New ignores them.
+// and the interceptors), so they win. For connectauth.New they apply to
+// the connection of the metadata RPCs.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return optionFunc(func(o *options) { o.dial = append(o.dial, opts...) })
 }

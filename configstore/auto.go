@@ -16,18 +16,15 @@ type Service int32
 
 const (
 	// ServiceAuto asks Flyte 2's service first and falls back to Flyte 1's
-	// when the server does not serve it (AutoRemote).
+	// when the server does not serve it, remembering which it found.
 	ServiceAuto Service = iota
-	// ServiceFlyte1 is FlyteAdmin's flyteidl.service.AuthMetadataService
-	// (Remote).
+	// ServiceFlyte1 is FlyteAdmin's flyteidl.service.AuthMetadataService.
 	ServiceFlyte1
-	// ServiceFlyte2 is Flyte 2's flyteidl2.auth.AuthMetadataService
-	// (Flyte2Remote).
+	// ServiceFlyte2 is Flyte 2's flyteidl2.auth.AuthMetadataService.
 	ServiceFlyte2
 )
 
-// String returns "auto", "flyte1" or "flyte2", the spellings ParseService
-// reads.
+// String returns "auto", "flyte1" or "flyte2".
 func (s Service) String() string {
 	switch s {
 	case ServiceAuto:

@@ -19,7 +19,7 @@ import (
 // Example authenticates a connect-go client of an in-process Flyte 2
 // backend from a Flyte config: the token endpoint comes from the backend's
 // flyteidl2.auth.AuthMetadataService, and the generated client is built in
-// one line. With a real deployment, grpcauth.LoadConfig() reads the same
+// one line. With a real deployment, flyteconfig.Load reads the same
 // settings from ~/.flyte/config.yaml, and the generated client is, say,
 // workflowconnect.NewRunServiceClient.
 func Example() {

@@ -618,11 +618,11 @@ func TestLoadConfigDefaultsShown(t *testing.T) {
 		"perRetryTimeout":               "15s",
 		"maxBackoffDelay":               "8s",
 		"pkceConfig.timeout":            "2m0s",
-		"pkceConfig.refreshTime":        "5m0s",
-		"deviceFlowConfig.refreshTime":  "5m0s",
+		"pkceConfig.refreshTime":        "lifetime/5, at most 10s",
+		"deviceFlowConfig.refreshTime":  "lifetime/5, at most 10s",
 		"deviceFlowConfig.timeout":      "10m0s",
 		"deviceFlowConfig.pollInterval": "5s",
-		"tokenRefreshWindow":            "0s",
+		"tokenRefreshWindow":            "lifetime/5, at most 10s",
 		"clientSecretLocation":          "/etc/secrets/client_secret",
 	} {
 		assert.Equal(t, flyteconfig.Setting{Key: key, Value: want, Source: "default"}, got[key])

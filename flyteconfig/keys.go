@@ -46,14 +46,19 @@ type field struct {
 
 // fieldDefaults are the defaults zero values stand for, as shown.
 // (the root package's and authenticator's defaults, and flyteidl's).
+// keeperMargin is the Keeper's own refresh margin, which a zero
+// refreshTime or tokenRefreshWindow leaves in place.
+const keeperMargin = "lifetime/5, at most 10s"
+
 var fieldDefaults = map[string]string{
 	"maxMessageSizeBytes":           "67108864",
 	"maxRetries":                    "4",
 	"perRetryTimeout":               "15s",
 	"maxBackoffDelay":               "8s",
 	"pkceConfig.timeout":            "2m0s",
-	"pkceConfig.refreshTime":        "5m0s",
-	"deviceFlowConfig.refreshTime":  "5m0s",
+	"pkceConfig.refreshTime":        keeperMargin,
+	"deviceFlowConfig.refreshTime":  keeperMargin,
+	"tokenRefreshWindow":            keeperMargin,
 	"deviceFlowConfig.timeout":      "10m0s",
 	"deviceFlowConfig.pollInterval": "5s",
 }

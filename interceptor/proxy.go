@@ -72,10 +72,10 @@ func ProxyStreamClientInterceptor(a authenticator.Authenticator, opts ...Option)
 // ProxyTransport returns an http.RoundTripper that adds a's credential,
 // as "Proxy-Authorization: Bearer <token>", to every request it sends
 // through base (http.DefaultTransport when nil): token requests and calls
-// of FlyteAdmin's HTTP API. When the proxy refuses a request (see
-// IsProxyRejectedResponse), it refreshes the credential and sends the
-// request again once, if its body can be read again (a nil body, or
-// http.Request.GetBody set, as http.NewRequest sets it).
+// of FlyteAdmin's HTTP API. When the proxy refuses a request (a 407, or a
+// 401 with a Proxy-Authenticate challenge), it refreshes the credential
+// and sends the request again once, if its body can be read again (a nil
+// body, or http.Request.GetBody set, as http.NewRequest sets it).
 //
 // The credential goes only to https:// URLs and to http:// on a loopback
 // host, unless WithInsecure is given, and never to a redirect hop of

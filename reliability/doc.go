@@ -29,6 +29,7 @@
 //     AuthMetadataService RPCs.
 //
 // The fuzz targets live next to the code they exercise: FuzzTokenResponse in
-// authenticator, FuzzRemoteResponses in configstore and FuzzLoadConfig in the
-// root package. `make fuzz` runs each for FUZZTIME.
+// authenticator, FuzzRemoteResponses in configstore, FuzzLoadConfig in
+// flyteconfig and FuzzClip in internal/redact. `make fuzz` runs each for
+// FUZZTIME.
 package reliability

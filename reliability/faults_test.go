@@ -293,7 +293,7 @@ func faults() []fault {
 			check: func(t *testing.T, r *rig) {
 				require.Positive(t, r.proxy.requests.Load(), "token requests went through the proxy")
 			},
-			note: "WithHTTPProxyURL to a loopback port nobody listens on, then a proxy there",
+			note: "httpProxyURL to a loopback port nobody listens on, then a proxy there",
 		},
 		{
 			group: groupToken, name: "307 redirect to another host",

@@ -16,8 +16,8 @@
 // them with connect-go handlers, which answer the gRPC protocol too, so a
 // grpc-go connection reaches them.
 //
-// Both RPCs are anonymous: they never need a token. The configstore
-// package's Flyte2Remote and AutoRemote call them.
+// Both RPCs are anonymous: they never need a token. configstore.NewRemote's
+// stores call them through internal/authmetarpc2.
 //
 // Regenerate the messages with `make generate`.
 package authmeta2pb
