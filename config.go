@@ -145,8 +145,9 @@ type DeviceFlowConfig struct {
 	PollInterval time.Duration `yaml:"pollInterval"`
 }
 
-// shown is c as it may be printed: the client secret replaced by a
-// marker, and URLs without user information, query or fragment.
+// shown is c as it may be printed: the client secret and the arguments of
+// the commands replaced by a marker, and URLs without user information,
+// query or fragment.
 func (c Config) shown() shownConfig {
 	if c.ClientSecret != "" {
 		c.ClientSecret = redact.Marker
@@ -155,6 +156,7 @@ func (c Config) shown() shownConfig {
 	c.TokenURL = redact.URL(c.TokenURL)
 	c.HTTPProxyURL = redact.URL(c.HTTPProxyURL)
 	c.ConsoleEndpoint = redact.URL(c.ConsoleEndpoint)
+	c.Command, c.ProxyCommand = redact.Argv(c.Command), redact.Argv(c.ProxyCommand)
 	return shownConfig(c)
 }
 

@@ -160,7 +160,7 @@ func TestPrintConfigJSON(t *testing.T) {
 	assert.JSONEq(t, `{
 		"insecure": true,
 		"authType": "DeviceFlow",
-		"command": ["aws", "sso"],
+		"command": ["aws", "[REDACTED]"],
 		"maxMessageSizeBytes": 33554432,
 		"maxRetries": -1,
 		"perRetryTimeout": "20s",

@@ -44,6 +44,22 @@ type discovery struct {
 // Connect's https://host/path/.well-known/openid-configuration. It fails on
 // a URL that is not absolute, has a query or fragment, or is plain HTTP to a
 // non-loopback host without WithInsecure. It does no I/O.
+//
+// The store reads RFC 8414 authorization server metadata: from
+// <base>/.well-known/oauth-authorization-server, and, when the server
+// answers 404 there, from OpenID Connect's
+// <base>/.well-known/openid-configuration. It maps token_endpoint,
+// authorization_endpoint and device_authorization_endpoint; scopes,
+// audience, client id and header key stay empty, so the authenticator's
+// own settings apply. Its caching rules are NewRemote's. The document is
+// read up to 1 MiB. It must come over HTTPS, or plain HTTP to a loopback
+// host, or any HTTP with WithInsecure, redirects included: the token
+// endpoint it names will receive the client's secret.
+//
+// It does not yet check that the document's issuer matches the base URL
+// (RFC 8414 §3.3), nor refuse a redirect to another host: Flyte 2
+// republishes its identity provider's document, whose issuer is the
+// provider's. Name the token endpoint (tokenUrl) where that matters.
 func NewDiscovery(baseURL string, opts ...Option) (ClientConfigStore, error) {
 	o := newOptions(opts)
 	u, err := url.Parse(strings.TrimSpace(baseURL))

@@ -34,13 +34,17 @@ const noIdPHint = "set admin.tokenUrl (authenticator.WithTokenURL) to the identi
 type flyte2Remote struct {
 	client            authmetarpc2.AuthMetadataServiceClient
 	missingEndpointOK bool
-	cache             fetchCache
+	// skipMeta leaves GetOAuth2Metadata out. GetPublicClientConfig is
+	// always asked: its answer tells a Flyte 2 server.
+	skipMeta bool
+	cache    fetchCache
 }
 
 func newFlyte2Remote(cc grpc.ClientConnInterface, o *options) *flyte2Remote {
 	return &flyte2Remote{
 		client:            authmetarpc2.NewAuthMetadataServiceClient(cc),
 		missingEndpointOK: o.missingTokenEndpointOK,
+		skipMeta:          o.skipMeta,
 		cache:             fetchCache{timeout: o.timeout, logger: o.logger, what: "Flyte 2 auth metadata"},
 	}
 }
@@ -70,7 +74,9 @@ func (r *flyte2Remote) fetch(ctx context.Context) (cfg *ClientConfig, served boo
 		metaErr, pubErr error
 		wg              sync.WaitGroup
 	)
-	wg.Go(func() { meta, metaErr = r.client.GetOAuth2Metadata(ctx, &authmeta2pb.GetOAuth2MetadataRequest{}) })
+	if !r.skipMeta {
+		wg.Go(func() { meta, metaErr = r.client.GetOAuth2Metadata(ctx, &authmeta2pb.GetOAuth2MetadataRequest{}) })
+	}
 	wg.Go(func() { pub, pubErr = r.client.GetPublicClientConfig(ctx, &authmeta2pb.GetPublicClientConfigRequest{}) })
 	wg.Wait()
 	if pubErr != nil {
@@ -89,6 +95,8 @@ func (r *flyte2Remote) fetch(ctx context.Context) (cfg *ClientConfig, served boo
 		DataplaneDomain:     pub.GetDataplaneDomain(),
 	}
 	switch {
+	case r.skipMeta:
+		return cfg, true, nil
 	case status.Code(metaErr) == codes.Unimplemented:
 		if r.missingEndpointOK {
 			return cfg, true, nil

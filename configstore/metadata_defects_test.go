@@ -70,13 +70,17 @@ func callerContext(t *testing.T) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "x-appended", "too")
 }
 
-// requireNoCallerMetadata fails if any recorded call carried a header of
-// callerContext.
+// requireNoCallerMetadata fails if none of wantMethods was called, or if
+// any recorded call carried a header of callerContext. (A store asks its
+// two RPCs in parallel and the first failure may cancel the other before
+// it is sent.)
 func requireNoCallerMetadata(t *testing.T, calls map[string][]metadata.MD, wantMethods ...string) {
 	t.Helper()
+	called := 0
 	for _, m := range wantMethods {
-		require.NotEmpty(t, calls[m], "%s was not called", m)
+		called += len(calls[m])
 	}
+	require.Positive(t, called, "none of %v was called", wantMethods)
 	for method, mds := range calls {
 		for _, md := range mds {
 			for _, k := range []string{"authorization", "x-tenant", "x-appended"} {
@@ -95,7 +99,7 @@ func TestMetadataRPCsCarryNoCallerMetadata(t *testing.T) {
 		methods []string
 	}{
 		{"Remote", func(cc grpc.ClientConnInterface) (configstore.ClientConfigStore, error) {
-			return configstore.NewRemote(cc)
+			return configstore.NewRemote(cc, configstore.WithService(configstore.ServiceFlyte1))
 		},
 			[]string{v1Meta, v1Pub}},
 		{"Flyte2Remote", func(cc grpc.ClientConnInterface) (configstore.ClientConfigStore, error) {

@@ -225,6 +225,10 @@ func (l *Loaded) format(f field) string {
 	if v.IsZero() && f.def != "" {
 		return f.def
 	}
+	if f.key == "command" || f.key == "proxyCommand" {
+		// The arguments may hold a secret.
+		return strings.Join(redact.Argv(v.Interface().([]string)), ",")
+	}
 	return l.rawFormat(f)
 }
 

@@ -51,6 +51,7 @@ func (i *Auth) attach(ctx context.Context, h http.Header) (key string, _ retry.C
 	case err != nil || value == "":
 		return "", retry.Carried{}, nil
 	case !i.mayCarry:
+		h.Del(key) // whatever an earlier call left there
 		return "", retry.Carried{Value: value, W: withheld{}}, nil
 	}
 	h.Set(key, value)
@@ -84,11 +85,16 @@ func (i *Auth) Unary(next connect.UnaryFunc) connect.UnaryFunc {
 			return next(ctx, req)
 		}
 		for retried := false; ; retried = true {
-			_, c, err := i.attach(ctx, req.Header())
+			key, c, err := i.attach(ctx, req.Header())
 			if err != nil {
 				return nil, err
 			}
 			resp, err := next(ctx, req)
+			if key != "" {
+				// The request is the caller's: it keeps no token of ours,
+				// should it be sent again elsewhere.
+				req.Header().Del(key)
+			}
 			if err == nil {
 				i.p.Accepted(c)
 				return resp, nil
@@ -106,7 +112,11 @@ func fail(ctx context.Context, o retry.Outcome, callErr, cause error) error {
 	case retry.Withheld:
 		return withheldError(callErr)
 	case retry.ContextEnded:
-		return contextError(ctx.Err())
+		// The caller gave up waiting: that is why the call ends, and
+		// errors.As still reaches why the refresh failed.
+		code := connect.CodeOf(callErr)
+		re := &grpcretry.RefreshError{Code: codes.Code(code), Message: message(callErr), Err: cause}
+		return connect.NewError(connect.CodeOf(contextError(ctx.Err())), fmt.Errorf("%w: %w", ctx.Err(), re))
 	case retry.RefreshFailed:
 		code := connect.CodeOf(callErr)
 		return connect.NewError(code, &grpcretry.RefreshError{Code: codes.Code(code), Message: message(callErr), Err: cause})

@@ -126,19 +126,14 @@ func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 		return nil, retry.Carried{}, &ProxyCredentialError{Err: err} // a Required credential
 	}
 	if value == "" {
-		if x.dial {
-			x.tok.Store(nil) // the connection's credentials send none either
-		}
 		return opts, retry.Carried{}, nil
 	}
-	t := x.tok.Load()
-	if t == nil || t.value != value || t.key != key {
-		t = &tokenMD{key: key, value: value, md: map[string]string{key: value}}
-		x.tok.Store(t)
-	}
 	if x.dial {
+		// The connection's credentials read the current credential when
+		// the attempt is sent: never one that another call attached.
 		return opts, retry.Carried{Value: value}, nil
 	}
+	t := x.md(key, value)
 	if c == nil {
 		c = new(callCreds)
 	}
@@ -169,8 +164,8 @@ func (x *Auth) DialOptions() []grpc.DialOption {
 	}
 }
 
-// connCreds are the per-RPC credentials of DialOptions: the last
-// credential an attempt of this connection was given, for every attempt.
+// connCreds are the per-RPC credentials of DialOptions: the current
+// credential, for every attempt of the connection.
 type connCreds struct{ x *Auth }
 
 // GetRequestMetadata returns the credential's metadata on a secure
@@ -178,24 +173,37 @@ type connCreds struct{ x *Auth }
 // AuthMetadataService's RPCs, which the interceptors pass through, carry
 // no token.
 func (c connCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
-	t := c.x.tok.Load()
-	if t == nil {
+	secure, method := transportsec.SecureContext(ctx)
+	if c.x.o.Skip[method] {
 		return nil, nil
 	}
-	secure, method := transportsec.SecureContext(ctx)
+	// The current credential: the interceptor got it (or found none) for
+	// this attempt a moment ago, so this is a lock-free load.
+	key, value, err := c.x.p.Creds.Credential(ctx)
 	switch {
-	case c.x.o.Skip[method]:
+	case err != nil || value == "":
 		return nil, nil
 	case !secure && !c.x.o.Insecure:
 		c.x.p.Logger.Debug("grpcauth: not sending the "+c.x.p.What+": the transport has no transport security", "method", method)
 		return nil, errWithheld(c.x.p.What)
 	}
-	return t.md, nil
+	return c.x.md(key, value).md, nil
 }
 
 // RequireTransportSecurity is false: GetRequestMetadata decides per
 // attempt, for the transport it uses.
 func (connCreds) RequireTransportSecurity() bool { return false }
+
+// md returns the metadata of a credential, built once per value and shared,
+// read-only, by every attempt that carries it.
+func (x *Auth) md(key, value string) *tokenMD {
+	t := x.tok.Load()
+	if t == nil || t.value != value || t.key != key {
+		t = &tokenMD{key: key, value: value, md: map[string]string{key: value}}
+		x.tok.Store(t)
+	}
+	return t
+}
 
 // innerCreds returns the per-RPC credentials that opts already carry (the
 // OAuth2 interceptor's, or the caller's).

@@ -111,7 +111,7 @@ func NewProxyAuth(a authenticator.Authenticator, o *retry.Options) *Auth {
 	return &Auth{o: o, merge: true, p: retry.Policy{
 		Creds:    a,
 		Refused:  func(_ codes.Code, err error) bool { return IsProxyRejection(err) && !isWithheld(err) },
-		Passed:   func(err error) bool { return !IsProxyRejection(err) },
+		Passed:   func(err error) bool { return !IsProxyRejection(err) && !isWithheld(err) },
 		Required: true,
 		Cause:    func(err error) error { return &ProxyCredentialError{Err: err} },
 		What:     "proxy credential",

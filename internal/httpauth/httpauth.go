@@ -207,9 +207,10 @@ func closeBody(b io.ReadCloser) {
 }
 
 // CloseIdleConnections closes the idle connections of Base, so that a
-// client built on the transport can be closed.
+// client built on the transport can be closed; never those of
+// http.DefaultTransport, which the whole process shares.
 func (t *Transport) CloseIdleConnections() {
-	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+	if c, ok := t.Base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }

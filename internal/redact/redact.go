@@ -83,3 +83,12 @@ func isBidiControl(r rune) bool {
 	}
 	return false
 }
+
+// Argv returns argv for printing: its first word, and Marker in place of
+// the arguments, which may hold a secret (a token, a password).
+func Argv(argv []string) []string {
+	if len(argv) <= 1 {
+		return argv
+	}
+	return []string{argv[0], Marker}
+}

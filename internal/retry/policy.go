@@ -99,17 +99,13 @@ func (p *Policy) Credential(ctx context.Context) (key, value string, err error) 
 	switch {
 	case err == nil:
 		return key, value, nil
-	case ctx.Err() != nil || errors.Is(err, authenticator.ErrClosed):
-		return "", "", err
-	case !p.Required:
-		return "", "", nil
-	}
-	// A required credential is asked for again, once per call, rather
-	// than the call being sent where it is sure to be refused.
-	if err := p.Creds.Rejected(ctx, ""); err != nil {
+	case ctx.Err() != nil || errors.Is(err, authenticator.ErrClosed) || p.Required:
+		// A required credential that cannot be got ends the call: it is
+		// not sent where it is sure to be refused. The keeper asks again
+		// after its pause, not at every call.
 		return "", "", err
 	}
-	return p.Creds.Credential(ctx)
+	return "", "", nil
 }
 
 // Decide says what an attempt that carried c and failed with err (whose
