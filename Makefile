@@ -94,7 +94,8 @@ interop: $(HYDRA)
 $(HYDRA): interop/go.mod interop/go.sum
 	cd interop && $(GO) build -tags sqlite,sqlite_omit_load_extension -o $(HYDRA) github.com/ory/hydra/v2
 
-## fuzz: each fuzz target for FUZZTIME (CI: FUZZTIME=10s). A failing input
+## fuzz: each fuzz target for FUZZTIME, a duration or a count such as
+## 3000x (CI: FUZZTIME=3000x, see .ci/run). A failing input
 ## is written under the package's testdata/fuzz/<target>/ and from then on
 ## runs with every `go test`.
 fuzz:
