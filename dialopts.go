@@ -3,6 +3,7 @@ package grpcauth
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -41,6 +42,10 @@ const (
 	// the connection is closed.
 	defaultKeepaliveTimeout = 20 * time.Second
 )
+
+// maxRetries bounds maxRetries: more retries of an Unavailable call only
+// hide an outage (flyteidl's default is 4).
+const maxRetries = 100
 
 // retryInitialBackoff is the wait before the first retry; later ones
 // double it up to MaxBackoffDelay, each randomized by gRPC.
@@ -96,8 +101,8 @@ func moduleVersion(info *debug.BuildInfo, ok bool) string {
 func (c Config) DialOptions() ([]grpc.DialOption, error) {
 	size := c.MaxMessageSizeBytes
 	switch {
-	case size < 0:
-		return nil, fmt.Errorf("grpcauth: maxMessageSizeBytes is %d: want at least 0", size)
+	case size < 0 || size > math.MaxInt32:
+		return nil, fmt.Errorf("grpcauth: maxMessageSizeBytes is %d: want at least 0 and at most %d", size, math.MaxInt32)
 	case size == 0:
 		size = defaultMaxMessageSizeBytes
 	}
@@ -151,6 +156,8 @@ func (c Config) serviceConfig(maxBackoff time.Duration) (sc string, attempts int
 		return "", 0, nil
 	case retries == 0:
 		retries = defaultMaxRetries
+	case retries > maxRetries:
+		return "", 0, fmt.Errorf("grpcauth: maxRetries is %d: want at most %d", retries, maxRetries)
 	}
 	attempts = retries + 1
 	policy := map[string]any{

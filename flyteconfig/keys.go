@@ -3,6 +3,7 @@ package flyteconfig
 import (
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -178,10 +179,18 @@ func parseInt(f field, s string) (n int, msg string) {
 		return 0, fmt.Sprintf("want a whole number, got %q", clip(s))
 	case n < 0:
 		return 0, fmt.Sprintf("want a number at least 0, got %d", n)
+	case n > maxInt[f.key] && maxInt[f.key] > 0:
+		return 0, fmt.Sprintf("want a number at most %d, got %d", maxInt[f.key], n)
 	case n == 0 && f.key == "maxRetries":
 		return -1, ""
 	}
 	return n, ""
+}
+
+// maxInt bounds the numeric keys, so that a value that loads also dials.
+var maxInt = map[string]int{
+	"maxRetries":          100, // grpcauth.Config.DialOptions' bound
+	"maxMessageSizeBytes": math.MaxInt32,
 }
 
 // parseDuration parses a Go duration ("30s", "5m", "1h30m") or "0".
