@@ -1,6 +1,7 @@
 package connectauth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/netconf"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 // Client is what New builds from a Flyte config: everything a generated
@@ -113,5 +115,19 @@ func httpClient(cfg grpcauth.Config, parts *grpcauth.Client) (*http.Client, erro
 	if parts.Proxy != nil {
 		rt = interceptor.ProxyTransport(parts.Proxy, tr, parts.InterceptorOptions...)
 	}
-	return &http.Client{Transport: rt}, nil
+	return &http.Client{Transport: rt, CheckRedirect: sameOrigin}, nil
+}
+
+// sameOrigin refuses a redirect to another scheme or host: the token the
+// interceptor set is a request header, which net/http carries to a
+// redirect on the same host name even from https to http.
+func sameOrigin(r *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if !strings.EqualFold(r.URL.Scheme, first.Scheme) || !strings.EqualFold(r.URL.Host, first.Host) {
+		return fmt.Errorf("connectauth: refusing a redirect from %s://%s to %s://%s: the call carries a token", first.Scheme, first.Host, r.URL.Scheme, redact.Clip(r.URL.Host, 200))
+	}
+	if len(via) >= 10 {
+		return errors.New("connectauth: stopped after 10 redirects")
+	}
+	return nil
 }
