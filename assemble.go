@@ -172,7 +172,7 @@ func (c Config) keeperOptions() []authenticator.Option {
 // proxy token (again at the token's JWT expiry and when the proxy refuses
 // it) and hands out "proxy-authorization: Bearer <token>".
 func (c Config) proxyKeeper(common []authenticator.Option) (*authenticator.Keeper, error) {
-	flow, err := authenticator.NewCommandFlow(c.ProxyCommand)
+	flow, err := authenticator.NewCommandFlow(c.ProxyCommand, c.secretEnv()...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: proxyCommand: %w", err)
 	}
@@ -186,6 +186,16 @@ func (c Config) proxyKeeper(common []authenticator.Option) (*authenticator.Keepe
 		return nil, fmt.Errorf("grpcauth: proxyCommand: %w", err)
 	}
 	return k, nil
+}
+
+// secretEnv names the environment variables that hold a secret of this
+// process: the commands of command and proxyCommand do not see them.
+func (c Config) secretEnv() []string {
+	env := []string{"FLYTE_CREDENTIALS_CLIENT_SECRET"}
+	if c.ClientSecretEnvVar != "" {
+		env = append(env, c.ClientSecretEnvVar)
+	}
+	return env
 }
 
 // flow returns the flow of mode and the Keeper options it needs.
@@ -208,7 +218,7 @@ func (c Config) flow(mode string, o *options) (authenticator.Flow, []authenticat
 		if len(c.Command) == 0 {
 			return nil, nil, errors.New("grpcauth: authType ExternalCommand needs a command (admin.command, FLYTE_CREDENTIALS_COMMAND)")
 		}
-		f, err := authenticator.NewCommandFlow(c.Command)
+		f, err := authenticator.NewCommandFlow(c.Command, c.secretEnv()...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("grpcauth: command: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -34,7 +35,8 @@ const (
 
 // commandFlow is the ExternalCommand flow.
 type commandFlow struct {
-	argv []string
+	argv    []string
+	hideEnv []string // variables the command does not see
 }
 
 // NewCommandFlow returns the ExternalCommand flow (flytekit's
@@ -48,7 +50,9 @@ type commandFlow struct {
 // expiry and after a rejection, once for all concurrent callers.
 //
 // The command is an argv list run without a shell, with standard input
-// empty and the environment of this process. It runs in a process group
+// empty and the environment of this process, but for the variables named
+// in hideEnv (those that hold a secret of this process, such as the client
+// secret). It runs in a process group
 // of its own (on Unix), and the Keeper's token timeout (WithTokenTimeout),
 // or a cancelled request, kills the whole group, so that a helper the
 // command started dies with it. Its output is never logged and never put in
@@ -60,11 +64,23 @@ type commandFlow struct {
 // non-executable command is reported by Token, as a *CommandError, so that
 // it may be installed after the client starts. It is safe for concurrent
 // use.
-func NewCommandFlow(argv []string) (Flow, error) {
+func NewCommandFlow(argv []string, hideEnv ...string) (Flow, error) {
 	if len(argv) == 0 || strings.TrimSpace(argv[0]) == "" {
 		return nil, errors.New("authenticator: the command is empty: want an argv list such as [gcloud, auth, print-identity-token]")
 	}
-	return &commandFlow{argv: slices.Clone(argv)}, nil
+	return &commandFlow{argv: slices.Clone(argv), hideEnv: slices.Clone(hideEnv)}, nil
+}
+
+// environ is this process's environment without the variables of hideEnv.
+func (f *commandFlow) environ() []string {
+	env := os.Environ()
+	if len(f.hideEnv) == 0 {
+		return env
+	}
+	return slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(f.hideEnv, name)
+	})
 }
 
 // Format names the command for every fmt verb, %#v included, without its
@@ -103,6 +119,7 @@ func (f *commandFlow) run(ctx context.Context) (*oauth2.Token, error) {
 		return &CommandError{Command: f.argv[0], Reason: reason, ExitCode: exitCode, Stderr: stderr, Err: err}
 	}
 	cmd := exec.CommandContext(ctx, f.argv[0], f.argv[1:]...)
+	cmd.Env = f.environ()
 	var stdout, stderr cappedBuffer
 	stdout.limit, stderr.limit = maxCommandOutput, maxCommandStderr
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
