@@ -142,7 +142,12 @@ func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 		return nil, err
 	}
 	path := f.Path(key)
-	file, err := os.Open(path)
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		// A named pipe would block the read, a link could point anywhere.
+		f.warn("the token cache file is not a regular file; ignoring it", path, nil)
+		return nil, nil
+	}
+	file, err := os.OpenFile(path, os.O_RDONLY|openFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -151,6 +156,10 @@ func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 		return nil, nil
 	}
 	defer file.Close()
+	if fi, err := file.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.warn("the token cache file is not a regular file; ignoring it", path, err)
+		return nil, nil
+	}
 	if err := checkOwner(file); err != nil {
 		f.warn("the token cache file is not the user's own; ignoring it", path, err)
 		return nil, nil
@@ -275,7 +284,13 @@ func (f *File) ensureDir() error {
 // lock takes the exclusive lock of the directory, waiting for another
 // process that holds it as long as ctx allows, and returns its release.
 func (f *File) lock(ctx context.Context) (func(), error) {
-	l := flock.New(filepath.Join(f.dir, lockName), flock.SetPermissions(fileMode))
+	path := filepath.Join(f.dir, lockName)
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		// A link planted in a shared directory would make the lock create
+		// or open its target.
+		return nil, fmt.Errorf("tokencache: the lock file %s is not a regular file: remove it", path)
+	}
+	l := flock.New(path, flock.SetPermissions(fileMode))
 	ok, err := l.TryLockContext(ctx, lockRetry)
 	if err != nil {
 		_ = l.Close()

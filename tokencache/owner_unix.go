@@ -41,3 +41,7 @@ func checkDir(dir string) error {
 	}
 	return nil
 }
+
+// openFlags makes opening a named pipe return at once instead of waiting
+// for a writer.
+const openFlags = syscall.O_NONBLOCK
