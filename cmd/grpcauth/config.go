@@ -27,7 +27,7 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 	}
 	cfg, err := cf.load(fs, env)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth config: %v\n", err)
+		sayErr(stderr, "config", err)
 		return exitFail
 	}
 	file := cfg.File
@@ -45,7 +45,7 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Key, value, s.Source)
 	}
 	if err := tw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "grpcauth config: %v\n", err)
+		sayErr(stderr, "config", err)
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "\nauthentication: %s\n", describeFlow(cfg.Config))

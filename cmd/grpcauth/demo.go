@@ -70,7 +70,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	rep, err := demo(ctx, o, stdout)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth demo: %v\n", err)
+		sayErr(stderr, "demo", err)
 		return exitFail
 	}
 	rep.print(stdout)

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/flyteauth/grpcauth/flyteconfig"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 // newFlagSet returns a flag set that reports errors instead of exiting,
@@ -121,4 +122,12 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// sayErr prints a command's error on w. An error can quote what a server
+// chose (an OAuth error description, a status message): it is cleaned of
+// control and bidirectional characters first, so that no escape sequence
+// reaches the terminal.
+func sayErr(w io.Writer, cmd string, err error) {
+	fmt.Fprintf(w, "grpcauth %s: %s\n", cmd, redact.Clip(err.Error(), 4096))
 }

@@ -85,7 +85,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	loaded, err := cf.load(fs, env)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		sayErr(stderr, "login", err)
 		return exitFail
 	}
 	cfg := loaded.Config
@@ -99,7 +99,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	files, err := cache.open(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		sayErr(stderr, "login", err)
 		return exitFail
 	}
 	// The login logs in afresh even when a token is cached, and replaces
@@ -109,7 +109,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		grpcauth.WithLogger(warnLogger(stderr)),
 		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser, NoBrowser: *noBrowser}))
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		sayErr(stderr, "login", err)
 		return exitFail
 	}
 	defer c.Close()
@@ -136,7 +136,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return nil
 	}()
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth login: %v\n", err)
+		sayErr(stderr, "login", err)
 		var ae *authenticator.AuthorizationError
 		if errors.As(err, &ae) {
 			fmt.Fprintf(stderr, "OAuth error: %s\n", redact.Clip(ae.ErrorCode, 64))
@@ -158,13 +158,13 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	loaded, err := cf.load(fs, env)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		sayErr(stderr, "logout", err)
 		return exitFail
 	}
 	cfg := loaded.Config
 	files, err := cache.open(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		sayErr(stderr, "logout", err)
 		return exitFail
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -183,18 +183,18 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			return err
 		}()
 		if err != nil {
-			fmt.Fprintf(stderr, "grpcauth logout: cannot tell which token to remove (set --client-id): %v\n", err)
+			sayErr(stderr, "logout", fmt.Errorf("cannot tell which token to remove (set --client-id): %w", err))
 			return exitFail
 		}
 	}
 	key := authenticator.CacheKey(cfg.Endpoint, id)
 	tok, err := files.Load(ctx, key)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		sayErr(stderr, "logout", err)
 		return exitFail
 	}
 	if err := files.Delete(ctx, key); err != nil {
-		fmt.Fprintf(stderr, "grpcauth logout: %v\n", err)
+		sayErr(stderr, "logout", err)
 		return exitFail
 	}
 	if tok == nil {

@@ -52,7 +52,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	loaded, err := cf.load(fs, env)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
+		sayErr(stderr, "token", err)
 		return exitFail
 	}
 	cfg := loaded.Config
@@ -64,13 +64,13 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	key, value, err := fetch(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "grpcauth token: %v\n", err)
+		sayErr(stderr, "token", err)
 		if hint := tlsHint(err, cfg); hint != "" {
 			fmt.Fprintf(stderr, "hint: %s\n", hint)
 		}
 		var te *authenticator.TokenError
 		if errors.As(err, &te) && te.ErrorCode != "" {
-			fmt.Fprintf(stderr, "OAuth error: %s\n", te.ErrorCode)
+			fmt.Fprintf(stderr, "OAuth error: %s\n", redact.Clip(te.ErrorCode, 64))
 			if te.ErrorCode == "invalid_client" {
 				fmt.Fprintf(stderr, "hint: check the client id %q and the client secret, read from %s\n", cfg.ClientID, loaded.SecretSource())
 			}
