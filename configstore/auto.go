@@ -70,12 +70,23 @@ func (a *autoRemote) GetClientConfig(ctx context.Context) (*ClientConfig, error)
 	return a.cache.get(ctx, a.fetch)
 }
 
+// fetch asks the service the server was found to serve, or finds it out.
+// A generation is remembered only once it answered; a remembered one that
+// answers Unimplemented (a front that routed it elsewhere during a
+// rollout) is forgotten, so the next fetch probes again.
 func (a *autoRemote) fetch(ctx context.Context) (*ClientConfig, error) {
 	switch a.Service() {
 	case ServiceFlyte1:
-		return a.v1.fetch(ctx)
+		cfg, err := a.v1.fetch(ctx)
+		if status.Code(err) == codes.Unimplemented {
+			a.found.Store(int32(ServiceAuto))
+		}
+		return cfg, err
 	case ServiceFlyte2:
-		cfg, _, err := a.v2.fetch(ctx)
+		cfg, served, err := a.v2.fetch(ctx)
+		if !served {
+			a.found.Store(int32(ServiceAuto))
+		}
 		return cfg, err
 	}
 	cfg, served, err := a.v2.fetch(ctx)
@@ -87,11 +98,12 @@ func (a *autoRemote) fetch(ctx context.Context) (*ClientConfig, error) {
 	if !errors.Is(err, errNotServed) {
 		return nil, err // the server did not say: ask again next time
 	}
-	a.found.Store(int32(ServiceFlyte1))
 	a.cache.logger.Debug("configstore: the server does not serve Flyte 2's AuthMetadataService; asking Flyte 1's")
 	cfg, err = a.v1.fetch(ctx)
-	if status.Code(err) == codes.Unimplemented {
-		a.found.Store(int32(ServiceAuto))
+	switch {
+	case err == nil:
+		a.found.Store(int32(ServiceFlyte1))
+	case status.Code(err) == codes.Unimplemented:
 		return nil, fmt.Errorf("configstore: the server serves neither flyteidl2.auth.AuthMetadataService nor flyteidl.service.AuthMetadataService: %w", err)
 	}
 	return cfg, err

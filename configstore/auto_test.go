@@ -38,6 +38,9 @@ func TestAutoRemoteFindsFlyte2(t *testing.T) {
 
 // A Flyte 1 server: the first fetch asks Flyte 2's service once, falls
 // back, and from then on asks only Flyte 1's, even when that fetch failed.
+// The auto store falls back to Flyte 1, and remembers it once Flyte 1
+// answered: not after a failure, which may be a moment of a rollout
+// (issue 23, item 8).
 func TestAutoRemoteFallsBackToFlyte1AndRemembers(t *testing.T) {
 	srv, err := testserver.NewAdminServer(testserver.WithOAuth2Metadata(fullMetadata), testserver.WithPublicClientConfig(fullPublic))
 	require.NoError(t, err)
@@ -52,7 +55,7 @@ func TestAutoRemoteFallsBackToFlyte1AndRemembers(t *testing.T) {
 	srv.SetMetadataError(status.Error(codes.Unavailable, "down for a moment"))
 	_, err = a.GetClientConfig(t.Context())
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
-	assert.Equal(t, configstore.ServiceFlyte1, configstore.ServiceOf(a), "the server said it does not serve Flyte 2")
+	assert.Equal(t, configstore.ServiceAuto, configstore.ServiceOf(a), "Flyte 1 failed: nothing is remembered yet")
 	calls := log.take()
 	assert.Equal(t, 1, calls[v2Pub])
 	assert.Positive(t, calls[v1Pub]+calls[v1Meta])
@@ -63,7 +66,8 @@ func TestAutoRemoteFallsBackToFlyte1AndRemembers(t *testing.T) {
 	assert.Equal(t, "https://idp/token", got.TokenEndpoint)
 	assert.Equal(t, "flytectl", got.ClientID)
 	assert.Empty(t, got.DataplaneDomain)
-	assert.Equal(t, map[string]int{v1Meta: 1, v1Pub: 1}, log.take(), "no second probe of Flyte 2")
+	assert.Equal(t, map[string]int{v2Meta: 1, v2Pub: 1, v1Meta: 1, v1Pub: 1}, log.take(), "Flyte 2 probed again, then Flyte 1")
+	assert.Equal(t, configstore.ServiceFlyte1, configstore.ServiceOf(a), "Flyte 1 answered: remembered")
 
 	_, err = a.GetClientConfig(t.Context())
 	require.NoError(t, err)
