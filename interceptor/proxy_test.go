@@ -50,6 +50,7 @@ n=$(cat "$dir/count" 2>/dev/null || echo 0)
 n=$((n+1))
 echo $n > "$dir/count"
 if [ -f "$dir/fail" ]; then printf 'proxy-leaked-%s' "$n"; echo 'proxy login required' >&2; exit 1; fi
+if [ -f "$dir/slow" ]; then sleep 3; fi
 printf 'proxy-%s\n' "$n"
 `
 	require.NoError(t, os.WriteFile(path, []byte(body), 0o700))
@@ -539,4 +540,23 @@ func BenchmarkProxyUnaryInterceptor(b *testing.B) {
 func isProxyFailure(err error) bool {
 	var pe *interceptor.ProxyCredentialError
 	return interceptor.IsProxyRejection(err) || errors.As(err, &pe)
+}
+
+// The proxy path reports the caller's own code when the caller's deadline
+// ended while the proxy credential was being refreshed, as the OAuth2 path
+// does (issue 23, item 10).
+func TestProxyRefreshKeepsTheCallersDeadlineCode(t *testing.T) {
+	e := newProxyOnlyEnv(t)
+	ctx := testContext(t)
+	_, err := e.echo.Unary(ctx, "warm up")
+	require.NoError(t, err)
+	e.proxy.Expire("proxy-1")
+	require.NoError(t, os.WriteFile(filepath.Join(e.cmd.dir, "slow"), nil, 0o600))
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err = e.echo.Unary(short, "x")
+	require.Error(t, err)
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+	var re *interceptor.RefreshError
+	assert.ErrorAs(t, err, &re, "errors.As still reaches why the refresh failed")
 }
