@@ -1,11 +1,14 @@
 package authenticator
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"strings"
 	"time"
 
@@ -176,7 +179,7 @@ func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, audience st
 		params = append(params, oauth2.SetAuthURLParam("audience", audience))
 	}
 	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
-	da, err := conf.DeviceAuth(rctx, params...)
+	da, err := conf.DeviceAuth(boundRequests(rctx), params...)
 	if err != nil {
 		err = deviceAuthError(rctx, deviceURL, err)
 	}
@@ -342,3 +345,49 @@ var (
 	_ timeoutFlow  = (*deviceFlow)(nil)
 	_ clientIDFlow = (*deviceFlow)(nil)
 )
+
+// maxDeviceAuthAnswer bounds the answer of a device authorization request.
+const maxDeviceAuthAnswer = 1 << 20
+
+// boundRequests returns ctx with an HTTP client (the one ctx carries for
+// x/oauth2, else http.DefaultClient) whose requests are made with ctx and
+// whose answers are read whole, bounded, and closed: x/oauth2's device
+// authorization request is made without the context (a hung endpoint would
+// hold the login, the keeper's single flight and Close) and leaves the body
+// of an answer it does not read to the end open.
+func boundRequests(ctx context.Context) context.Context {
+	hc, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := *hc
+	c.Transport = ctxTransport{ctx: ctx, base: hc.Transport}
+	return context.WithValue(ctx, oauth2.HTTPClient, &c)
+}
+
+// ctxTransport makes each request with ctx and reads each answer whole.
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(r.WithContext(t.ctx))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDeviceAuthAnswer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxDeviceAuthAnswer {
+		return nil, fmt.Errorf("the answer is larger than %d bytes", maxDeviceAuthAnswer)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
