@@ -30,6 +30,8 @@ const maxDocumentSize = 1 << 20
 // discovery is the store of an RFC 8414 metadata document.
 type discovery struct {
 	urls      []string // documents to try, in order; the next on 404
+	issuer    string   // the issuer the document must name, without a trailing slash
+	anyIssuer bool     // WithRepublishedMetadata
 	client    *http.Client
 	allowHTTP bool
 	cache     fetchCache
@@ -56,10 +58,11 @@ type discovery struct {
 // host, or any HTTP with WithInsecure, redirects included: the token
 // endpoint it names will receive the client's secret.
 //
-// It does not yet check that the document's issuer matches the base URL
-// (RFC 8414 §3.3), nor refuse a redirect to another host: Flyte 2
-// republishes its identity provider's document, whose issuer is the
-// provider's. Name the token endpoint (tokenUrl) where that matters.
+// The document's issuer must be the issuer it was fetched for (RFC 8414
+// §3.3): baseURL, or the issuer a document URL stands for; a redirect to
+// another scheme or host is not followed. A Flyte 2 server republishes its
+// identity provider's document, whose issuer is the provider's: give
+// WithRepublishedMetadata for it.
 func NewDiscovery(baseURL string, opts ...Option) (ClientConfigStore, error) {
 	o := newOptions(opts)
 	u, err := url.Parse(strings.TrimSpace(baseURL))
@@ -73,6 +76,8 @@ func NewDiscovery(baseURL string, opts ...Option) (ClientConfigStore, error) {
 		return nil, fmt.Errorf("configstore: NewDiscovery: %w", err)
 	}
 	d := &discovery{
+		issuer:    issuerOf(u),
+		anyIssuer: o.anyIssuer,
 		allowHTTP: o.allowHTTP,
 		cache:     fetchCache{timeout: o.timeout, logger: o.logger, what: "authorization server metadata"},
 	}
@@ -96,6 +101,21 @@ func documentURLs(base *url.URL) []string {
 	return []string{rfc.String(), oidc.String()}
 }
 
+// issuerOf is the issuer a discovery URL stands for, without a trailing
+// slash: the URL itself, or for a document URL the issuer RFC 8414 (the
+// path after /.well-known/oauth-authorization-server) or OpenID Connect
+// (the path before /.well-known/) puts it at.
+func issuerOf(u *url.URL) string {
+	path := u.Path
+	if before, after, ok := strings.Cut(path, "/.well-known/"); ok {
+		path = before
+		if rest, ok := strings.CutPrefix("/.well-known/"+after, oauthMetadataPath); ok && before == "" {
+			path = rest
+		}
+	}
+	return strings.TrimSuffix(u.Scheme+"://"+u.Host+path, "/")
+}
+
 // checkTransport enforces the scheme rule on a document's URL.
 func checkTransport(u *url.URL, allowHTTP bool) error {
 	switch {
@@ -111,6 +131,9 @@ func checkTransport(u *url.URL, allowHTTP bool) error {
 
 func (d *discovery) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
+		if first := via[0].URL; !strings.EqualFold(req.URL.Scheme, first.Scheme) || !strings.EqualFold(req.URL.Host, first.Host) {
+			return fmt.Errorf("redirected to another origin (%s): metadata is read only from where it was asked", redact.Clip(req.URL.Scheme+"://"+req.URL.Host, 200))
+		}
 		if err := checkTransport(req.URL, d.allowHTTP); err != nil {
 			return fmt.Errorf("redirected: %w", err)
 		}
@@ -195,6 +218,10 @@ func (d *discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 	}
 	if err := checkEndpoint(doc.TokenEndpoint); err != nil {
 		return nil, fmt.Errorf("configstore: %s: token_endpoint %w", u, err)
+	}
+	if got := strings.TrimSuffix(doc.Issuer, "/"); !d.anyIssuer && got != d.issuer {
+		return nil, fmt.Errorf("configstore: %s: the document's issuer %q is not %q, the issuer it was fetched for (RFC 8414 §3.3; a Flyte 2 server that republishes its identity provider's document needs WithRepublishedMetadata): %w",
+			u, redact.Clip(doc.Issuer, 200), d.issuer, ErrInvalidMetadata)
 	}
 	d.cache.logger.Debug("configstore: read authorization server metadata", "url", u, "issuer", doc.Issuer)
 	return &ClientConfig{

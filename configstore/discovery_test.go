@@ -39,6 +39,9 @@ type docServer struct {
 	paths map[string]string // path -> body
 	hits  map[string]int
 	ctype string
+	// issuer replaces discoveryDoc's issuer in the answers: the server's
+	// own URL plus issuerPath, as a real server names itself.
+	issuerPath string
 }
 
 func newDocServer(t *testing.T, tls bool, paths map[string]string) *docServer {
@@ -49,6 +52,7 @@ func newDocServer(t *testing.T, tls bool, paths map[string]string) *docServer {
 		d.hits[r.URL.Path]++
 		body, ok := d.paths[r.URL.Path]
 		ctype := d.ctype
+		body = strings.Replace(body, `"issuer": "https://idp.example"`, `"issuer": "`+d.URL+d.issuerPath+`"`, 1)
 		d.mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
@@ -101,6 +105,7 @@ func TestDiscoveryIssuerWithPath(t *testing.T) {
 	d := newDocServer(t, false, map[string]string{
 		"/.well-known/oauth-authorization-server" + "/tenant": discoveryDoc,
 	})
+	d.issuerPath = "/tenant"
 	s, err := configstore.NewDiscovery(d.URL + "/tenant")
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
@@ -108,6 +113,7 @@ func TestDiscoveryIssuerWithPath(t *testing.T) {
 	assert.Equal(t, discoveryWant, got)
 
 	d2 := newDocServer(t, false, map[string]string{"/tenant" + "/.well-known/openid-configuration": discoveryDoc})
+	d2.issuerPath = "/tenant"
 	s2, err := configstore.NewDiscovery(d2.URL + "/tenant")
 	require.NoError(t, err)
 	_, err = s2.GetClientConfig(t.Context())
@@ -115,6 +121,7 @@ func TestDiscoveryIssuerWithPath(t *testing.T) {
 
 	// A document URL is read as it is, and only it.
 	d3 := newDocServer(t, false, map[string]string{"/custom/.well-known/metadata.json": discoveryDoc})
+	d3.issuerPath = "/custom"
 	s3, err := configstore.NewDiscovery(d3.URL + "/custom/.well-known/metadata.json")
 	require.NoError(t, err)
 	_, err = s3.GetClientConfig(t.Context())
@@ -130,7 +137,7 @@ func TestDiscoveryAgainstFlyte2Server(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
-	s, err := configstore.NewDiscovery(srv.URL(), configstore.WithHTTPClient(srv.HTTPClient()))
+	s, err := configstore.NewDiscovery(srv.URL(), configstore.WithHTTPClient(srv.HTTPClient()), configstore.WithRepublishedMetadata())
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
@@ -223,4 +230,35 @@ func TestDiscoveryTransportRule(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.GetClientConfig(t.Context())
 	require.ErrorContains(t, err, "redirected")
+}
+
+// A document whose issuer is not the one it was fetched for is refused
+// (RFC 8414 §3.3), unless it is declared republished (issue 23, item 3).
+func TestDiscoveryChecksTheIssuer(t *testing.T) {
+	d := newDocServer(t, false, map[string]string{"/.well-known/oauth-authorization-server": discoveryDoc})
+	d.issuerPath = "/someone-else"
+	s, err := configstore.NewDiscovery(d.URL)
+	require.NoError(t, err)
+	_, err = s.GetClientConfig(t.Context())
+	require.ErrorIs(t, err, configstore.ErrInvalidMetadata)
+	assert.Contains(t, err.Error(), "issuer")
+	assert.Contains(t, err.Error(), "WithRepublishedMetadata")
+
+	s, err = configstore.NewDiscovery(d.URL, configstore.WithRepublishedMetadata())
+	require.NoError(t, err)
+	_, err = s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+}
+
+// A redirect of the well-known path to another origin is not followed,
+// even with a republished document (issue 23, item 3).
+func TestDiscoveryRefusesCrossOriginRedirects(t *testing.T) {
+	other := newDocServer(t, false, map[string]string{"/.well-known/oauth-authorization-server": discoveryDoc})
+	front := httptest.NewServer(http.RedirectHandler(other.URL+"/.well-known/oauth-authorization-server", http.StatusFound))
+	t.Cleanup(front.Close)
+	s, err := configstore.NewDiscovery(front.URL, configstore.WithRepublishedMetadata())
+	require.NoError(t, err)
+	_, err = s.GetClientConfig(t.Context())
+	require.ErrorContains(t, err, "another origin")
+	assert.Zero(t, other.hitsOf("/.well-known/oauth-authorization-server"), "the other origin was asked")
 }

@@ -24,6 +24,7 @@ type options struct {
 	missingTokenEndpointOK bool
 	client                 *http.Client // discovery's
 	allowHTTP              bool         // discovery over plain http
+	anyIssuer              bool         // discovery of a republished document
 }
 
 func newOptions(opts []Option) *options {
@@ -107,4 +108,14 @@ func WithHTTPClient(c *http.Client) Option {
 // only, or HTTP to localhost, 127.0.0.0/8 or ::1.
 func WithInsecure() Option {
 	return func(o *options) { o.allowHTTP = true }
+}
+
+// WithRepublishedMetadata tells NewDiscovery that the document is a copy
+// another server republishes, as a Flyte 2 server republishes its identity
+// provider's at its own /.well-known/oauth-authorization-server: its issuer
+// is the provider's, so it is not checked against the URL it was read
+// from. Redirects to another origin are still refused. Default: the
+// issuer must be the one the document was fetched for (RFC 8414 §3.3).
+func WithRepublishedMetadata() Option {
+	return func(o *options) { o.anyIssuer = true }
 }

@@ -106,7 +106,7 @@ func TestNewNoIdentityProvider(t *testing.T) {
 
 func TestNewWithDiscoveryAndService(t *testing.T) {
 	r := newFlyte2Rig(t, false)
-	disc, err := configstore.NewDiscovery(r.srv.URL(), configstore.WithHTTPClient(r.srv.HTTPClient()))
+	disc, err := configstore.NewDiscovery(r.srv.URL(), configstore.WithHTTPClient(r.srv.HTTPClient()), configstore.WithRepublishedMetadata())
 	require.NoError(t, err)
 	c := newClient(t, r.cfg, grpcauth.WithConfigStore(disc))
 	echo := flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, c.Options...)

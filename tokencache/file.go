@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	// dirName is the directory under os.UserCacheDir that DefaultDir
+	// dirName is the directory under os.UserCacheDir that defaultDir
 	// names.
 	dirName = "grpcauth/tokens"
 	// lockName is the lock file every change of a directory holds.
@@ -48,7 +48,7 @@ type File struct {
 // Option configures NewFile.
 type Option func(*File) error
 
-// WithDir keeps the tokens in dir instead of DefaultDir. The directory is
+// WithDir keeps the tokens in dir instead of the default directory (the user cache directory's grpcauth/tokens). The directory is
 // created with mode 0700 when missing; an existing one that other users
 // may write to is refused when a token is saved.
 func WithDir(dir string) Option {
@@ -77,9 +77,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// DefaultDir returns the directory a File uses without WithDir:
+// defaultDir returns the directory a File uses without WithDir:
 // os.UserCacheDir()/grpcauth/tokens.
-func DefaultDir() (string, error) {
+func defaultDir() (string, error) {
 	base, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("tokencache: no user cache directory (set XDG_CACHE_HOME or HOME, or choose a directory): %w", err)
@@ -87,7 +87,7 @@ func DefaultDir() (string, error) {
 	return filepath.Join(base, filepath.FromSlash(dirName)), nil
 }
 
-// NewFile returns a cache in DefaultDir or the directory WithDir names. It
+// NewFile returns a cache in the default directory or the directory WithDir names. It
 // touches nothing on disk until the first Save.
 func NewFile(opts ...Option) (*File, error) {
 	f := &File{logger: slog.New(slog.DiscardHandler)}
@@ -100,7 +100,7 @@ func NewFile(opts ...Option) (*File, error) {
 		}
 	}
 	if f.dir == "" {
-		dir, err := DefaultDir()
+		dir, err := defaultDir()
 		if err != nil {
 			return nil, err
 		}

@@ -239,12 +239,10 @@ func TestOptions(t *testing.T) {
 
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
-	def, err := tokencache.DefaultDir()
-	require.NoError(t, err)
-	require.True(t, strings.HasSuffix(def, filepath.Join("grpcauth", "tokens")), def)
 	c, err := tokencache.NewFile()
 	require.NoError(t, err)
-	require.Equal(t, def, c.Dir())
+	def := c.Dir()
+	require.True(t, strings.HasSuffix(def, filepath.Join("grpcauth", "tokens")), def)
 	_, err = os.Stat(def)
 	require.ErrorIs(t, err, os.ErrNotExist, "NewFile creates nothing")
 }
