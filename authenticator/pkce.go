@@ -312,16 +312,21 @@ func (c *callback) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	q := r.URL.Query()
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1 {
+		// Not this login's answer: a forged or stale request. It is told
+		// so, and the login goes on waiting for the real redirect: a
+		// request anyone on the machine can send must not end it.
+		c.page(w, http.StatusBadRequest, ErrStateMismatch)
+		return
+	}
 	if !c.finish() {
 		c.page(w, http.StatusGone, errLoginFinished)
 		return
 	}
-	q := r.URL.Query()
 	var res loginResult
 	status := http.StatusOK
 	switch {
-	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1:
-		res.err, status = ErrStateMismatch, http.StatusBadRequest
 	case q.Get("error") != "":
 		res.err, status = &AuthorizationError{ErrorCode: q.Get("error"), ErrorDescription: q.Get("error_description")}, http.StatusForbidden
 	case q.Get("code") == "":

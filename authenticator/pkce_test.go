@@ -248,16 +248,48 @@ func TestPKCEOptionsWinOverTheStore(t *testing.T) {
 	fx.lastPage(t)
 }
 
+// A redirect that is not this login's (a forged or stale state) is
+// answered with the error page and does not end the login, which waits on
+// for the real redirect until its timeout (issue 23, item 9).
 func TestPKCEStateMismatch(t *testing.T) {
 	fx := newPKCEFixture(t)
 	fx.callbackTo(url.Values{"code": {"whatever"}, "state": {"forged"}})
-	_, err := fx.flow(t).Token(t.Context(), fx.cfg, nil)
-	require.ErrorIs(t, err, authenticator.ErrStateMismatch)
+	_, err := fx.flow(t, func(c *authenticator.PKCEConfig) { c.Timeout = 500 * time.Millisecond }).Token(t.Context(), fx.cfg, nil)
+	require.ErrorContains(t, err, "no login arrived", "the forged request did not end the login")
 	p := fx.lastPage(t)
 	assert.Equal(t, http.StatusBadRequest, p.status)
 	assert.Contains(t, p.body, "state mismatch")
 	assert.Zero(t, fx.as.TokenRequests(), "no code is exchanged for a forged answer")
 	fx.requireClosed(t)
+}
+
+// A forged request to the callback before the person's real redirect
+// leaves the real login to succeed (issue 23, item 9).
+func TestPKCEForgedRedirectDoesNotEndTheLogin(t *testing.T) {
+	fx := newPKCEFixture(t)
+	forged := make(chan int, 1)
+	f := fx.flow(t, func(c *authenticator.PKCEConfig) {
+		c.Prompter = &loginui.Terminal{Out: fx.out, Browser: func(ctx context.Context, u string) error {
+			// A page in another tab hits the callback first.
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fx.cfg.RedirectURI+"?code=evil&state=forged", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := fx.client.Do(req)
+			if err != nil {
+				return err
+			}
+			_ = resp.Body.Close()
+			forged <- resp.StatusCode
+			return fx.browser(ctx, u)
+		}}
+	})
+	tok, err := f.Token(t.Context(), fx.cfg, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.AccessToken)
+	assert.Equal(t, http.StatusBadRequest, <-forged)
+	assert.Equal(t, http.StatusOK, fx.lastPage(t).status)
+	assert.Equal(t, int64(1), fx.as.TokenRequests(), "the real code only")
 }
 
 func TestPKCEWrongCode(t *testing.T) {
