@@ -24,6 +24,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
@@ -404,4 +406,31 @@ func TestEntryNewCloseLeavesNoGoroutine(t *testing.T) {
 			goleak.VerifyNone(t, ignore)
 		})
 	}
+}
+
+// TestEntryNewProxyLeavesRelayedRefusalsAlone: through grpcauth.New's
+// connection, a gRPC answer that relays an upstream HTTP 401 in the text
+// grpc-go gives a proxy's refusal is the service's: the call ran, so it
+// is neither sent again nor a reason to run proxyCommand again.
+func TestEntryNewProxyLeavesRelayedRefusalsAlone(t *testing.T) {
+	d := newEPDeployment(t)
+	cmd := newEPCommand(t)
+	cfg := grpcauth.Config{Endpoint: d.front, Insecure: true, ClientID: epClientID, ClientSecret: epSecret, ProxyCommand: cmd.argv}
+	c, err := grpcauth.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := epCtx(t)
+	echo := testserver.NewEchoClient(c.Conn)
+	_, err = echo.Unary(ctx, "a")
+	require.NoError(t, err)
+
+	relayed := status.Error(codes.Unauthenticated, "unexpected HTTP status code received from server: 401 (Unauthorized)")
+	d.admin.SetEchoError(relayed)
+	_, err = echo.Unary(ctx, "b")
+	assert.Equal(t, status.Convert(relayed).Message(), status.Convert(err).Message())
+	_, err = echo.Bidi(ctx, []string{"c", "d"})
+	assert.Equal(t, codes.Unauthenticated, status.Code(err))
+	assert.EqualValues(t, 3, d.admin.EchoCalls(), "each call ran once")
+	assert.Equal(t, 1, cmd.runs(), "proxyCommand did not run again")
+	assert.Zero(t, d.px.Rejected())
 }

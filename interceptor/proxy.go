@@ -20,6 +20,10 @@ import (
 // proxy in front of the server gives (grpc-go reports it as
 // Unauthenticated or Unknown, "unexpected HTTP status code received from
 // server: 401"). A codes.Unauthenticated from FlyteAdmin itself is not one.
+// The text alone cannot tell a proxy's refusal from a service that relays
+// it in gRPC from an upstream call of its own, so the proxy interceptors
+// also check that the attempt got no gRPC response before they run the
+// proxy command again and resend the call; err alone cannot show that.
 func IsProxyRejection(err error) bool { return grpcretry.IsProxyRejection(err) }
 
 // ProxyCredentialError reports that no proxy credential could be got,

@@ -560,3 +560,40 @@ func TestProxyRefreshKeepsTheCallersDeadlineCode(t *testing.T) {
 	var re *interceptor.RefreshError
 	assert.ErrorAs(t, err, &re, "errors.As still reaches why the refresh failed")
 }
+
+// A service that relays the error of its own upstream call can answer, in
+// gRPC, the very text grpc-go gives a proxy's HTTP 401 or 407. That call
+// got past the proxy and ran: it must not be taken for a proxy refusal,
+// neither to run the proxy command again nor to be sent a second time.
+func TestProxyLeavesRelayedUpstreamRefusalsAlone(t *testing.T) {
+	relayed := []error{
+		status.Error(codes.Unauthenticated, "unexpected HTTP status code received from server: 401 (Unauthorized); transport: received unexpected content-type \"text/html\""),
+		status.Error(codes.Unknown, "unexpected HTTP status code received from server: 407 (Proxy Authentication Required)"),
+	}
+	for _, oauth := range []bool{true, false} {
+		for _, s := range shapes {
+			t.Run(fmt.Sprintf("oauth=%v/%s", oauth, s.name), func(t *testing.T) {
+				e := newProxyEnvWith(t, oauth)
+				if !oauth {
+					e.admin.SetRequireAuth(false)
+				}
+				ctx := testContext(t)
+				_, err := s.call(ctx, e.echo)
+				require.NoError(t, err)
+				tokenRequests := e.tokens.Requests()
+				for _, want := range relayed {
+					e.admin.SetEchoError(want)
+					before := e.admin.EchoCalls()
+					_, err = s.call(ctx, e.echo)
+					assert.Equal(t, status.Code(want), status.Code(err), "%v", err)
+					assert.Equal(t, status.Convert(want).Message(), status.Convert(err).Message())
+					assert.Equal(t, before+1, e.admin.EchoCalls(), "the call ran once, and was not sent again")
+				}
+				assert.Equal(t, 1, e.cmd.runs(t), "the proxy command did not run again")
+				assert.Zero(t, e.proxy.Rejected())
+				assert.Zero(t, e.retries.n.Load())
+				assert.Equal(t, tokenRequests, e.tokens.Requests(), "the OAuth2 token was not touched")
+			})
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth/authenticator"
@@ -29,6 +30,9 @@ type Auth struct {
 	// merge is set for the proxy credential: it rides beside the per-RPC
 	// credentials the call already carries (gRPC keeps only the last).
 	merge bool
+	// watch is set for the proxy credential: each attempt records whether
+	// it was answered in gRPC (answer), since only a proxy's refusal is not.
+	watch bool
 	// dial is set when the credential rides on per-RPC credentials
 	// installed on the connection (DialOptions), not on a call option per
 	// attempt: a call then costs no allocation of its own.
@@ -60,7 +64,24 @@ type callCreds struct {
 	tok                        *tokenMD
 	inner                      credentials.PerRPCCredentials // the call's own, for the proxy credential
 	withheld                   atomic.Bool                   // the credential was held back from an insecure transport
-	opts                       [inlineOpts]grpc.CallOption
+	answer                                                   // watched when the Auth watches
+	opts                       [inlineOpts + 2]grpc.CallOption
+}
+
+// answer records whether an attempt was answered in gRPC. grpc-go gives a
+// gRPC response's metadata, which always holds its content type, to
+// grpc.Header (or, for a response that is all trailers, to grpc.Trailer),
+// and nothing for an HTTP answer that is not gRPC, such as a proxy's 401.
+// grpc-go writes both before the attempt's error is returned to the
+// goroutine that judges it.
+type answer struct{ hdr, trl metadata.MD }
+
+// Answered reports whether the attempt got a gRPC response.
+func (a *answer) Answered() bool { return len(a.hdr) > 0 || len(a.trl) > 0 }
+
+// watchOpts appends to opts the call options that fill a.
+func (a *answer) watchOpts(opts []grpc.CallOption) []grpc.CallOption {
+	return append(opts, grpc.Header(&a.hdr), grpc.Trailer(&a.trl))
 }
 
 // GetRequestMetadata returns the credential's metadata on a secure
@@ -131,7 +152,13 @@ func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 	if x.dial {
 		// The connection's credentials read the current credential when
 		// the attempt is sent: never one that another call attached.
-		return opts, retry.Carried{Value: value}, nil
+		carried := retry.Carried{Value: value}
+		if x.watch {
+			a := new(answer)
+			carried.A = a
+			opts = a.watchOpts(opts[:len(opts):len(opts)])
+		}
+		return opts, carried, nil
 	}
 	t := x.md(key, value)
 	if c == nil {
@@ -144,9 +171,15 @@ func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds)
 	}
 	carried := retry.Carried{Value: value, W: c}
 	if len(opts) < inlineOpts {
-		return append(append(c.opts[:0], opts...), c), carried, nil
+		opts = append(append(c.opts[:0], opts...), c)
+	} else {
+		opts = append(opts[:len(opts):len(opts)], c)
 	}
-	return append(opts[:len(opts):len(opts)], c), carried, nil
+	if x.watch {
+		carried.A = &c.answer
+		opts = c.watchOpts(opts)
+	}
+	return opts, carried, nil
 }
 
 // DialOptions install the interceptors and the per-RPC credentials that

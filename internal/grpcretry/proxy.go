@@ -25,9 +25,12 @@ import (
 //     no gRPC server gives (a gRPC server answers HTTP 200 and a
 //     grpc-status), as codes.Unauthenticated (401) or codes.Unknown (407)
 //     with a message that starts "unexpected HTTP status code received from
-//     server: 401" (or 407). That is the rule (IsProxyRejection); a
-//     codes.Unauthenticated from FlyteAdmin itself is left to the OAuth2
-//     interceptors.
+//     server: 401" (or 407): IsProxyRejection. A service can answer that
+//     very text in gRPC, relaying the failure of its own upstream call; so
+//     the proxy interceptors also watch whether the attempt got a gRPC
+//     response, and one that did was the service's answer: the call ran,
+//     and is neither refreshed for nor sent again. A codes.Unauthenticated
+//     from FlyteAdmin itself is left to the OAuth2 interceptors.
 //   - HTTP: a 407 Proxy Authentication Required, or a 401 that carries a
 //     Proxy-Authenticate challenge (IsProxyRejectedResponse). A 401 without
 //     one is the token endpoint's or the HTTP API's own answer. A proxy
@@ -108,10 +111,11 @@ func NewTokenAuth(a authenticator.Authenticator, o *retry.Options) *Auth {
 // carried beside the call's own per-RPC credentials.
 func NewProxyAuth(a authenticator.Authenticator, o *retry.Options) *Auth {
 	o.Skip = nil // no method passes the proxy without its credential
-	return &Auth{o: o, merge: true, p: retry.Policy{
+	refused := func(c retry.Carried, err error) bool { return IsProxyRejection(err) && !c.Answered() }
+	return &Auth{o: o, merge: true, watch: true, p: retry.Policy{
 		Creds:    a,
-		Refused:  func(_ codes.Code, err error) bool { return IsProxyRejection(err) && !isWithheld(err) },
-		Passed:   func(err error) bool { return !IsProxyRejection(err) && !isWithheld(err) },
+		Refused:  func(c retry.Carried, _ codes.Code, err error) bool { return refused(c, err) && !isWithheld(err) },
+		Passed:   func(c retry.Carried, err error) bool { return !refused(c, err) && !isWithheld(err) },
 		Required: true,
 		Cause:    func(err error) error { return &ProxyCredentialError{Err: err} },
 		What:     "proxy credential",

@@ -57,7 +57,7 @@ func NewOptions[O ~func(*Options)](opts []O) *Options {
 func TokenPolicy(a authenticator.Authenticator, o *Options, also func(error) bool) Policy {
 	return Policy{
 		Creds: a,
-		Refused: func(c codes.Code, err error) bool {
+		Refused: func(_ Carried, c codes.Code, err error) bool {
 			return slices.Contains(o.RefreshCodes, c) && (also == nil || also(err))
 		},
 		What:    "token",

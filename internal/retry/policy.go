@@ -35,13 +35,13 @@ const DefaultMaxReplay = 64
 type Policy struct {
 	// Creds gives and renews the credential.
 	Creds authenticator.Authenticator
-	// Refused reports whether a failed attempt was refused for its
-	// credential, so that a new one may get it through.
-	Refused func(code codes.Code, err error) bool
+	// Refused reports whether a failed attempt, which carried c, was
+	// refused for its credential, so that a new one may get it through.
+	Refused func(c Carried, code codes.Code, err error) bool
 	// Passed, when set, reports whether a failed attempt got past the
 	// credential's judge all the same (a proxy that let a call through to
 	// a server that failed it); by default only a success does.
-	Passed func(err error) bool
+	Passed func(c Carried, err error) bool
 	// Required makes an attempt whose credential cannot be got fail
 	// unsent; by default it goes out without one.
 	Required bool
@@ -62,7 +62,15 @@ type Carried struct {
 	// W says whether the credential was withheld from an insecure
 	// transport; nil when it was not.
 	W interface{ Withheld() bool }
+	// A, when set, says whether the attempt was answered in the call's
+	// own protocol (a gRPC response, with its content type), which a proxy
+	// refusing the call never gives; nil when the adapter does not watch.
+	A interface{ Answered() bool }
 }
+
+// Answered reports whether the attempt was answered in the call's own
+// protocol; false when nobody watched.
+func (c Carried) Answered() bool { return c.A != nil && c.A.Answered() }
 
 // Sent reports whether the attempt's credential went out.
 func (c Carried) Sent() bool { return c.Value != "" && !c.Withheld() }
@@ -113,8 +121,8 @@ func (p *Policy) Credential(ctx context.Context) (key, value string, err error) 
 // call's retry. For Retry it has got the new credential already; for
 // RefreshFailed and ContextEnded the error says why the refresh failed.
 func (p *Policy) Decide(ctx context.Context, method string, c Carried, code codes.Code, err error, retried bool) (Outcome, error) {
-	if !p.Refused(code, err) {
-		if p.Passed != nil && p.Passed(err) {
+	if !p.Refused(c, code, err) {
+		if p.Passed != nil && p.Passed(c, err) {
 			p.Accepted(c)
 		}
 		return Return, nil

@@ -168,6 +168,7 @@ type AdminServer struct {
 	oauth2      atomic.Pointer[authmetapb.OAuth2MetadataResponse]
 	public      atomic.Pointer[authmetapb.PublicClientAuthConfigResponse]
 	metaErr     atomic.Pointer[errBox]
+	echoErr     atomic.Pointer[errBox]
 	metaLatency atomic.Int64 // time.Duration
 	requireAuth atomic.Bool
 	rejectAll   atomic.Bool
@@ -325,6 +326,18 @@ func (s *AdminServer) SetRequireAuth(on bool) { s.requireAuth.Store(on) }
 // next message. It is safe for concurrent use.
 func (s *AdminServer) SetRejectAll(on bool) { s.rejectAll.Store(on) }
 
+// SetEchoError makes every echo call and stream that gets past the
+// credential check end with err, as a service that relays the error of an
+// upstream call does; nil restores normal answers. The call counts in
+// EchoCalls. It is safe for concurrent use.
+func (s *AdminServer) SetEchoError(err error) {
+	if err == nil {
+		s.echoErr.Store(nil)
+		return
+	}
+	s.echoErr.Store(&errBox{err: err})
+}
+
 // SetStreamFailAfter makes ServerStream and Bidi calls that start later end
 // with codes.Unauthenticated right after sending their n-th response; a
 // ServerStream sends only 3, so n > 3 never triggers. n <= 0 disables it.
@@ -461,7 +474,13 @@ func (s *AdminServer) admit(ctx context.Context) error {
 	s.mu.Lock()
 	s.lastEchoMD = md.Copy()
 	s.mu.Unlock()
-	return s.check(ctx)
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if box := s.echoErr.Load(); box != nil {
+		return box.err
+	}
+	return nil
 }
 
 // check returns a codes.Unauthenticated error saying why the call's
