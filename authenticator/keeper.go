@@ -49,11 +49,12 @@ type Keeper struct {
 	stats       statCounters
 	cacheLoaded atomic.Bool // the cache was read once
 
-	mu       sync.Mutex // guards lastFail, streak, and held.rejected and retryAt
+	mu       sync.Mutex // guards lastFail, streak, lastRejection, and held.rejected and retryAt
 	lastFail failure
-	// streak counts tokens rejected before any call accepted them, in a
-	// row; it sets the backoff of Rejected.
-	streak int32
+	// streak counts tokens rejected in a row, each less than a minute
+	// after the rejection before; it sets the backoff of Rejected.
+	streak        int32
+	lastRejection time.Time
 }
 
 // failure is the last failed token request, kept briefly so that the
@@ -77,9 +78,9 @@ type held struct {
 	nextBackground atomic.Int64
 	// accepted is set once a call carrying this token succeeded.
 	accepted atomic.Bool
-	// rejected is set once the server rejected the token before any call
-	// accepted it; retryAt is then the time before which such a rejection
-	// asks for no new token (the rejection backoff). Keeper.mu guards both.
+	// rejected is set once the server rejected the token; retryAt is then
+	// the time before which a rejection asks for no new token (the
+	// rejection backoff). Keeper.mu guards both.
 	rejected bool
 	retryAt  time.Time
 }

@@ -264,7 +264,8 @@ func TestSingleFlightRefreshRejected(t *testing.T) {
 
 	// A rejection of the current value does refresh, once a call had
 	// accepted it (a token rejected before any call accepted it backs
-	// off: TestRejectionBackoff).
+	// off, and so do a few accepted ones rejected in a row:
+	// TestRejectionBackoff, TestRejectionStormWhenOtherCallsAccept).
 	a.Accepted(newValue)
 	require.NoError(t, a.Rejected(context.Background(), newValue))
 	assert.EqualValues(t, 2, ts.Requests())

@@ -111,8 +111,8 @@ func TestToyFlowGetsTheKeeperForFree(t *testing.T) {
 }
 
 // TestRejectionBackoff: a server that rejects every fresh token gets one
-// token request per backoff period, not one per call, and an accepted call
-// ends the backoff.
+// token request per backoff period, not one per call, and a minute without
+// a rejection ends the backoff.
 func TestRejectionBackoff(t *testing.T) {
 	clk := newFakeClock()
 	flow := &toyFlow{now: clk.Now}
@@ -139,10 +139,48 @@ func TestRejectionBackoff(t *testing.T) {
 	clk.Advance(time.Second + 500*time.Millisecond)
 	require.ErrorIs(t, k.Rejected(ctx, "Bearer toy-3"), authenticator.ErrRejectedBackoff, "2 s ± 20% not yet over")
 
-	// A call accepted toy-3 after all: the next rejection refreshes at once.
+	// A call accepted toy-3 after all: that alone ends no backoff.
 	k.Accepted("Bearer toy-3")
+	err = k.Rejected(ctx, "Bearer toy-3")
+	require.ErrorIs(t, err, authenticator.ErrRejectedBackoff)
+	assert.ErrorContains(t, err, "accepted by other calls", "the error points at the one service that rejects")
+	assert.EqualValues(t, 3, flow.calls.Load())
+	// A minute without any rejection does: the next one refreshes at once.
+	clk.Advance(time.Minute)
 	require.NoError(t, k.Rejected(ctx, "Bearer toy-3"))
 	assert.EqualValues(t, 4, flow.calls.Load())
+}
+
+// TestRejectionStormWhenOtherCallsAccept: one service rejects every token
+// that another service, behind the same Keeper, accepts. Each call to the
+// first used to cost a token request (about 5,000 a minute); the backoff
+// now holds whatever other calls do. Ten simulated minutes, a call to each
+// service every 10 ms.
+func TestRejectionStormWhenOtherCallsAccept(t *testing.T) {
+	clk := newFakeClock()
+	flow := &toyFlow{now: clk.Now}
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(configstore.ClientConfig{}), flow, authenticator.WithClock(clk.Now))
+	require.NoError(t, err)
+	t.Cleanup(func() { k.Close() })
+	ctx := context.Background()
+
+	const minutes = 10
+	backedOff := 0
+	for range minutes * 6000 {
+		v := currentValue(t, k)
+		k.Accepted(v)                              // service A
+		if err := k.Rejected(ctx, v); err != nil { // service B
+			require.ErrorIs(t, err, authenticator.ErrRejectedBackoff)
+			backedOff++
+		}
+		clk.Advance(10 * time.Millisecond)
+	}
+	requests := flow.calls.Load()
+	t.Logf("%d token requests in %d simulated minutes (%.1f a minute); %d of %d rejections backed off", requests, minutes, float64(requests)/minutes, backedOff, minutes*6000)
+	// The first token, 5 replaced at once (accepted tokens), then after
+	// 1 s, 2 s, ... 32 s (6 in the first 63 s or so), then one per 48-72 s:
+	// at most 1 + 5 + 6 + 10.
+	assert.LessOrEqual(t, requests, int64(22))
 }
 
 func TestTokenSourceView(t *testing.T) {
