@@ -140,6 +140,7 @@ func (f *deviceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, p
 		},
 		Scopes: cfg.Scopes,
 	}
+	var refused error
 	if prev != nil && prev.RefreshToken != "" {
 		tok, err := f.refresh(ctx, conf, prev.RefreshToken)
 		if err == nil {
@@ -148,9 +149,14 @@ func (f *deviceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, p
 		if te := (*TokenError)(nil); !errors.As(err, &te) || te.ErrorCode != codeInvalidGrant {
 			return nil, err
 		}
-		f.c.Prompter.Relogin(ctx)
+		refused = err
 	}
-	return f.login(ctx, conf, cfg.Audience)
+	return loginOrWait(ctx, refused, func() (*oauth2.Token, error) {
+		if refused != nil {
+			f.c.Prompter.Relogin(ctx)
+		}
+		return f.login(ctx, conf, cfg.Audience)
+	})
 }
 
 // refresh uses a refresh token (RFC 6749 §6); its error wraps a

@@ -2,6 +2,8 @@ package authenticator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -33,6 +35,31 @@ import (
 // server answered, and never carry a secret or a token.
 type Flow interface {
 	Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error)
+}
+
+// backgroundKey marks the context of a background refresh (the refresh
+// margin): no caller waits for it, so a flow of this package that would
+// have to ask a person (a browser login, a device code) fails with
+// errLoginNeeded instead. The login starts when a call needs a token.
+type backgroundKey struct{}
+
+func inBackground(ctx context.Context) bool { return ctx.Value(backgroundKey{}) != nil }
+
+// errLoginNeeded is a background refresh's error when only a new login
+// would get a token.
+var errLoginNeeded = errors.New("only a new login would get a token; it starts when a call needs one, not in the background")
+
+// loginOrWait starts login, unless ctx is a background refresh's: then it
+// returns errLoginNeeded, with why (the refresh token's refusal) when
+// there is one.
+func loginOrWait(ctx context.Context, why error, login func() (*oauth2.Token, error)) (*oauth2.Token, error) {
+	if !inBackground(ctx) {
+		return login()
+	}
+	if why != nil {
+		return nil, fmt.Errorf("%w: %w", errLoginNeeded, why)
+	}
+	return nil, errLoginNeeded
 }
 
 // timeoutFlow is a flow of this package that waits for a person (a browser

@@ -228,6 +228,9 @@ func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*
 				return nil, nil // skipped: what the caller saw was replaced already
 			}
 			k.stats.count(cause)
+			if cause == causeProactive {
+				fctx = context.WithValue(fctx, backgroundKey{}, cause)
+			}
 			return k.fetch(fctx)
 		})
 		switch {
@@ -266,7 +269,12 @@ func (k *Keeper) startBackgroundRefresh(c *held, now time.Time) {
 		return
 	}
 	go func() {
-		if _, err := k.refresh(context.Background(), c, causeProactive); err != nil {
+		_, err := k.refresh(context.Background(), c, causeProactive)
+		switch {
+		case errors.Is(err, errLoginNeeded):
+			// Nothing but a login would do: the call that needs a
+			// token after the expiry starts it; no more tries until then.
+		case err != nil:
 			// Try again after a pause, not on every call.
 			c.nextBackground.Store(k.opts.now().Add(k.opts.retryPause).UnixNano())
 		}

@@ -148,6 +148,7 @@ func (f *pkceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, pre
 	if err != nil {
 		return nil, err
 	}
+	var refused error
 	if prev != nil && prev.RefreshToken != "" {
 		tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 		if err == nil {
@@ -157,9 +158,14 @@ func (f *pkceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, pre
 		if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
 			return nil, fmt.Errorf("refreshing the login: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), err))
 		}
-		f.c.Prompter.Relogin(ctx)
+		refused = fmt.Errorf("refreshing the login: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), err))
 	}
-	return f.login(ctx, conf, cfg.Audience)
+	return loginOrWait(ctx, refused, func() (*oauth2.Token, error) {
+		if refused != nil {
+			f.c.Prompter.Relogin(ctx)
+		}
+		return f.login(ctx, conf, cfg.Audience)
+	})
 }
 
 // oauth2Config resolves the client id, endpoints and redirect URI.

@@ -136,3 +136,42 @@ func TestPKCEKeeperGivesTheLoginItsTimeout(t *testing.T) {
 	fx.lastPage(t)
 	assert.Greater(t, deadline, time.Minute, "the login has the login timeout")
 }
+
+// TestPKCEBackgroundRefreshNeverOpensABrowser: when the refresh token is
+// refused in the refresh margin, the still-valid token is used and no
+// browser opens (a background refresh has nobody to log in, and the
+// failure used to reopen one every second); the login waits for the call
+// that needs a token after the expiry.
+func TestPKCEBackgroundRefreshNeverOpensABrowser(t *testing.T) {
+	clock := testserver.NewClock(time.Now())
+	fx := newPKCEFixture(t, testserver.WithAccessLifetime(5*time.Minute), testserver.WithAuthorizeClock(clock.Now))
+	k := newPKCEKeeper(t, fx, nil, authenticator.WithClock(clock.Now))
+	_, first, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	fx.lastPage(t)
+	require.Equal(t, int64(1), fx.opened.Load())
+	fx.as.RevokeRefreshTokens()
+
+	// In the margin (the last 10 s), for 9 s of calls.
+	clock.Advance(5*time.Minute - 9*time.Second)
+	for i := range 9 {
+		_, v, ok := credOK(k.Credential(t.Context()))
+		require.True(t, ok)
+		if i == 0 {
+			assert.Equal(t, first, v, "the valid token is used")
+			// The background refresh ends: refused, or with a login.
+			require.Eventually(t, func() bool { return k.Stats().Failures+fx.opened.Load() > 1 }, 5*time.Second, time.Millisecond)
+		}
+		clock.Advance(time.Second)
+	}
+	assert.Equal(t, int64(1), fx.opened.Load(), "no browser from a background refresh")
+	assert.LessOrEqual(t, k.Stats().Failures, int64(1), "a refused refresh token is not asked again before the expiry")
+
+	// Expired: the call that needs a token gets the one login.
+	clock.Advance(2 * time.Second)
+	_, v, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	fx.lastPage(t)
+	assert.NotEqual(t, first, v)
+	assert.Equal(t, int64(2), fx.opened.Load())
+}
