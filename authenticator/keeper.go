@@ -63,7 +63,19 @@ type Keeper struct {
 type failure struct {
 	at  time.Time
 	err error
+	// login: the failed request was allowed to ask a person (it was not a
+	// background refresh); for a login flow it starts the login pause.
+	login bool
+	// reported: a rejection reported it (recentFailure); the next call
+	// asks again, unless the login pause holds.
+	reported bool
 }
+
+// loginPause is how long after a failed or declined login a flow that
+// asks a person (a browser login, a device code) is not asked again,
+// unless explicitly (RefreshCredentials): one login per call that needs
+// a token, not one per call and per rejection.
+const loginPause = 30 * time.Second
 
 // held is one token, ready to attach. It is immutable once stored,
 // but for its gates.
@@ -227,6 +239,11 @@ func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*
 			if !explicit && k.current.Load() != seen {
 				return nil, nil // skipped: what the caller saw was replaced already
 			}
+			if !explicit {
+				if err := k.loginPaused(); err != nil {
+					return nil, err
+				}
+			}
 			k.stats.count(cause)
 			if cause == causeProactive {
 				fctx = context.WithValue(fctx, backgroundKey{}, cause)
@@ -250,6 +267,22 @@ func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*
 		}
 		return c, nil
 	}
+}
+
+// loginPaused returns the last login's error while the login pause after
+// it lasts, for a flow that asks a person; else nil.
+func (k *Keeper) loginPaused() error {
+	if _, asksPerson := k.flow.(timeoutFlow); !asksPerson {
+		return nil
+	}
+	k.mu.Lock()
+	f := k.lastFail
+	k.mu.Unlock()
+	left := loginPause - k.opts.now().Sub(f.at)
+	if f.err == nil || !f.login || left <= 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (no new login for %s)", f.err, left.Round(time.Second))
 }
 
 // timeout bounds one token request: the flow's own, for a flow that waits
@@ -300,7 +333,7 @@ func (k *Keeper) fetch(ctx context.Context) (*held, error) {
 			err = fmt.Errorf("%s%w", errPrefix, err)
 		}
 		k.mu.Lock()
-		k.lastFail = failure{at: k.opts.now(), err: err}
+		k.lastFail = failure{at: k.opts.now(), err: err, login: !inBackground(ctx)}
 		k.mu.Unlock()
 		return nil, err
 	}

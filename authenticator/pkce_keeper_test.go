@@ -2,6 +2,7 @@ package authenticator_test
 
 import (
 	"context"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -174,4 +175,81 @@ func TestPKCEBackgroundRefreshNeverOpensABrowser(t *testing.T) {
 	fx.lastPage(t)
 	assert.NotEqual(t, first, v)
 	assert.Equal(t, int64(2), fx.opened.Load())
+}
+
+// TestPKCEFailedLoginPausesLogins: after the expiry, a call whose login is
+// declined fails; the server's rejection of the expired token it still
+// carried opens no second browser, nor do the calls that follow within the
+// login pause. After the pause, a call that needs a token logs in again.
+func TestPKCEFailedLoginPausesLogins(t *testing.T) {
+	clock := testserver.NewClock(time.Now())
+	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Minute), testserver.WithAuthorizeClock(clock.Now))
+	k := newPKCEKeeper(t, fx, nil, authenticator.WithClock(clock.Now))
+	_, first, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	fx.lastPage(t)
+	fx.as.RevokeRefreshTokens()
+	clock.Advance(2 * time.Minute)              // expired; no call in the margin
+	fx.navigate = func(authURL string) string { // the person declines
+		u, _ := url.Parse(authURL)
+		return fx.cfg.RedirectURI + "?" + url.Values{"error": {"access_denied"}, "state": {u.Query().Get("state")}}.Encode()
+	}
+	drained := make(chan struct{})
+	stop := make(chan struct{})
+	go func() { // the browser never waits for the test to look
+		defer close(drained)
+		for {
+			select {
+			case <-fx.pages:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-drained }()
+
+	for range 10 { // ten calls, each sent with the expired token and rejected
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, v, _ := credOK(k.Credential(ctx))
+		assert.Equal(t, first, v, "no new token: the expired one goes out")
+		err := k.Rejected(ctx, v)
+		require.Error(t, err)
+		assert.ErrorContains(t, err, "access_denied")
+		clock.Advance(time.Second)
+	}
+	assert.Equal(t, int64(2), fx.opened.Load(), "one declined login for ten calls")
+
+	clock.Advance(time.Minute)
+	fx.navigate = func(u string) string { return u }
+	_, v, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	assert.NotEqual(t, first, v)
+	assert.Equal(t, int64(3), fx.opened.Load(), "after the pause, the next call that needs a token logs in")
+}
+
+// TestPKCEDeclinedFirstLoginPausesLogins: the same before the first token:
+// a declined login, then calls that go out without a token and are
+// rejected, open one browser in all within the pause.
+func TestPKCEDeclinedFirstLoginPausesLogins(t *testing.T) {
+	clock := testserver.NewClock(time.Now())
+	fx := newPKCEFixture(t, testserver.WithAuthorizeClock(clock.Now))
+	fx.navigate = func(authURL string) string {
+		u, _ := url.Parse(authURL)
+		fx.pages <- page{} // the browser shows nothing worth reading
+		return fx.cfg.RedirectURI + "?" + url.Values{"error": {"access_denied"}, "state": {u.Query().Get("state")}}.Encode()
+	}
+	k := newPKCEKeeper(t, fx, nil, authenticator.WithClock(clock.Now))
+	for range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, _, err := k.Credential(ctx)
+		require.Error(t, err)
+		assert.Error(t, k.Rejected(ctx, ""), "the call that went out without a token is rejected")
+		clock.Advance(2 * time.Second) // past the 1 s retry pause, within the login pause
+		for len(fx.pages) > 0 {
+			<-fx.pages
+		}
+	}
+	assert.Equal(t, int64(1), fx.opened.Load(), "one declined login for five calls")
 }

@@ -114,11 +114,11 @@ func (k *Keeper) recentFailure(consume bool) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	err := k.lastFail.err
-	if err == nil || k.opts.now().Sub(k.lastFail.at) >= k.opts.retryPause {
+	if err == nil || k.lastFail.reported || k.opts.now().Sub(k.lastFail.at) >= k.opts.retryPause {
 		return nil
 	}
 	if consume {
-		k.lastFail = failure{}
+		k.lastFail.reported = true // kept for the login pause
 	}
 	return err
 }
