@@ -142,6 +142,13 @@ func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 		return nil, err
 	}
 	path := f.Path(key)
+	if err := checkDir(f.dir); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			// Another user could have put the file there.
+			f.warn("the token cache directory is not safe; ignoring it", path, err)
+		}
+		return nil, nil
+	}
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
 		// A named pipe would block the read, a link could point anywhere.
 		f.warn("the token cache file is not a regular file; ignoring it", path, nil)
@@ -258,8 +265,10 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 
 // Delete removes the token kept under key; no token there is no error.
 func (f *File) Delete(ctx context.Context, key string) error {
-	if _, err := os.Stat(f.dir); errors.Is(err, fs.ErrNotExist) {
+	if err := checkDir(f.dir); errors.Is(err, fs.ErrNotExist) {
 		return ctx.Err()
+	} else if err != nil {
+		return err // the lock and the remove would act in another user's directory
 	}
 	unlock, err := f.lock(ctx)
 	if err != nil {
