@@ -673,3 +673,38 @@ func (c *mapCache) Delete(_ context.Context, key string) error {
 	delete(c.m, key)
 	return nil
 }
+
+// TestDeviceBackgroundRefreshNeverAsksThePerson: a refused refresh token
+// in the refresh margin starts no device login (no code shown) while the
+// token is valid; the call that needs a token after the expiry does.
+func TestDeviceBackgroundRefreshNeverAsksThePerson(t *testing.T) {
+	w := newDeviceWorld(t, []testserver.DeviceOption{
+		testserver.WithDeviceInterval(time.Second),
+		testserver.WithDeviceTokenLifetime(5 * time.Minute),
+	})
+	w.approveAt(t, 1)
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(*w.cfg), w.flow,
+		authenticator.WithClock(w.clock.Now), authenticator.WithHTTPClient(w.srv.HTTPClient()),
+		authenticator.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, k.Close()) })
+	_, first, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	require.Equal(t, int64(1), w.srv.Authorizations())
+	w.srv.RevokeRefreshTokens()
+
+	w.clock.Advance(5*time.Minute - 9*time.Second) // in the margin
+	_, v, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	assert.Equal(t, first, v, "the valid token is used")
+	require.Eventually(t, func() bool { return k.Stats().Failures+w.srv.Authorizations() > 1 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, int64(1), w.srv.Authorizations(), "no device login from a background refresh")
+	assert.NotContains(t, w.prompt.String(), "no longer accepted")
+
+	w.clock.Advance(10 * time.Second) // expired
+	w.approveAt(t, len(w.Waits())+1)
+	_, v, ok = credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	assert.NotEqual(t, first, v)
+	assert.Equal(t, int64(2), w.srv.Authorizations(), "the call that needed a token got the login")
+}
