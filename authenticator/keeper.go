@@ -355,7 +355,9 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 	}
 	cacheKey := CacheKey(k.endpoint, cfg.ClientID)
 	if prev == nil && k.opts.cache != nil && k.cacheLoaded.CompareAndSwap(false, true) {
-		cached, err := k.opts.cache.Load(ctx, cacheKey)
+		cctx, cancel := k.cacheContext(ctx)
+		cached, err := k.opts.cache.Load(cctx, cacheKey)
+		cancel()
 		if err != nil {
 			k.opts.logger.Warn("authenticator: reading the token cache failed", "endpoint", k.endpoint, "error", err)
 		}
@@ -395,11 +397,19 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 	if k.opts.cache != nil {
 		// c.tok, not tok: its Expiry is the one the Keeper uses, never one
 		// that x/oauth2 overflowed, so the next process reads it right.
-		if err := k.opts.cache.Save(ctx, cacheKey, c.tok); err != nil {
+		cctx, cancel := k.cacheContext(ctx)
+		defer cancel()
+		if err := k.opts.cache.Save(cctx, cacheKey, c.tok); err != nil {
 			k.opts.logger.Warn("authenticator: writing the token cache failed", "endpoint", k.endpoint, "error", err)
 		}
 	}
 	return c, nil
+}
+
+// cacheContext bounds one cache read or write by the token timeout, even
+// within a login, whose request has the login's (much longer) timeout.
+func (k *Keeper) cacheContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, k.opts.timeout)
 }
 
 // keep makes tok the current token, obtained at start: received from the

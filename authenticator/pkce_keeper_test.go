@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
@@ -252,4 +254,57 @@ func TestPKCEDeclinedFirstLoginPausesLogins(t *testing.T) {
 		}
 	}
 	assert.Equal(t, int64(1), fx.opened.Load(), "one declined login for five calls")
+}
+
+// deadlineCache is a TokenCache that records the deadline each call had
+// left, and waits for it to end, as a cache on a hung file system would.
+type deadlineCache struct {
+	mu   sync.Mutex // guards left
+	left []time.Duration
+}
+
+func (c *deadlineCache) wait(ctx context.Context) error {
+	d, ok := ctx.Deadline()
+	c.mu.Lock()
+	if ok {
+		c.left = append(c.left, time.Until(d))
+	} else {
+		c.left = append(c.left, -1)
+	}
+	c.mu.Unlock()
+	if !ok || time.Until(d) > 10*time.Second {
+		return nil // the test fails on the deadline; no need to wait it out
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (c *deadlineCache) Load(ctx context.Context, _ string) (*oauth2.Token, error) {
+	return nil, c.wait(ctx)
+}
+func (c *deadlineCache) Save(ctx context.Context, _ string, _ *oauth2.Token) error {
+	return c.wait(ctx)
+}
+func (c *deadlineCache) Delete(context.Context, string) error { return nil }
+
+// TestPKCECacheIOHasTheTokenTimeout: a cache that hangs costs at most the
+// token timeout per read or write, even around a login with an hour's
+// timeout; the login itself goes on.
+func TestPKCECacheIOHasTheTokenTimeout(t *testing.T) {
+	fx := newPKCEFixture(t)
+	cache := new(deadlineCache)
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(*fx.cfg), fx.flow(t, withLoginTimeout(time.Hour)),
+		authenticator.WithCache(cache), authenticator.WithTokenTimeout(200*time.Millisecond), authenticator.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = k.Close() })
+	_, err = k.Token(t.Context())
+	require.NoError(t, err)
+	fx.lastPage(t)
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	require.Len(t, cache.left, 2, "one read, one write")
+	for _, left := range cache.left {
+		assert.Positive(t, left, "the cache call had a deadline")
+		assert.LessOrEqual(t, left, 200*time.Millisecond, "the token timeout, not the login's")
+	}
 }
