@@ -110,16 +110,22 @@ func TestToyFlowGetsTheKeeperForFree(t *testing.T) {
 	assert.Equal(t, "Bearer toy-3", valueNow(k))
 }
 
-// TestRejectionBackoff: a server that rejects every fresh token gets one
-// token request per backoff period, not one per call, and a minute without
-// a rejection ends the backoff.
-func TestRejectionBackoff(t *testing.T) {
+// newToyKeeper is a Keeper of toyFlow on a fake clock.
+func newToyKeeper(t *testing.T) (*authenticator.Keeper, *toyFlow, *testserver.Clock) {
+	t.Helper()
 	clk := newFakeClock()
 	flow := &toyFlow{now: clk.Now}
 	k, err := authenticator.New(testEndpoint, configstore.NewStatic(configstore.ClientConfig{}), flow, authenticator.WithClock(clk.Now))
 	require.NoError(t, err)
 	t.Cleanup(func() { k.Close() })
+	return k, flow, clk
+}
 
+// TestRejectionBackoff: a server that rejects every fresh token gets one
+// token request per backoff period, not one per call, and a minute without
+// a rejection ends the backoff.
+func TestRejectionBackoff(t *testing.T) {
+	k, flow, clk := newToyKeeper(t)
 	ctx := context.Background()
 	// toy-1 is rejected: it may have been revoked between its request and
 	// its use, so a new one is asked for at once.
@@ -141,7 +147,7 @@ func TestRejectionBackoff(t *testing.T) {
 
 	// A call accepted toy-3 after all: that alone ends no backoff.
 	k.Accepted("Bearer toy-3")
-	err = k.Rejected(ctx, "Bearer toy-3")
+	err := k.Rejected(ctx, "Bearer toy-3")
 	require.ErrorIs(t, err, authenticator.ErrRejectedBackoff)
 	assert.ErrorContains(t, err, "accepted by other calls", "the error points at the one service that rejects")
 	assert.EqualValues(t, 3, flow.calls.Load())
@@ -157,11 +163,7 @@ func TestRejectionBackoff(t *testing.T) {
 // now holds whatever other calls do. Ten simulated minutes, a call to each
 // service every 10 ms.
 func TestRejectionStormWhenOtherCallsAccept(t *testing.T) {
-	clk := newFakeClock()
-	flow := &toyFlow{now: clk.Now}
-	k, err := authenticator.New(testEndpoint, configstore.NewStatic(configstore.ClientConfig{}), flow, authenticator.WithClock(clk.Now))
-	require.NoError(t, err)
-	t.Cleanup(func() { k.Close() })
+	k, flow, clk := newToyKeeper(t)
 	ctx := context.Background()
 
 	const minutes = 10
