@@ -57,26 +57,6 @@ type Keeper struct {
 	lastRejection time.Time
 }
 
-// failure is the last failed token request, kept briefly so that the
-// rejection of a call that went out without a token (because that request
-// had just failed) reports it instead of asking again.
-type failure struct {
-	at  time.Time
-	err error
-	// login: the failed request was allowed to ask a person (it was not a
-	// background refresh); for a login flow it starts the login pause.
-	login bool
-	// reported: a rejection reported it (recentFailure); the next call
-	// asks again, unless the login pause holds.
-	reported bool
-}
-
-// loginPause is how long after a failed or declined login a flow that
-// asks a person (a browser login, a device code) is not asked again,
-// unless explicitly (RefreshCredentials): one login per call that needs
-// a token, not one per call and per rejection.
-const loginPause = 30 * time.Second
-
 // held is one token, ready to attach. It is immutable once stored,
 // but for its gates.
 type held struct {
@@ -267,22 +247,6 @@ func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*
 		}
 		return c, nil
 	}
-}
-
-// loginPaused returns the last login's error while the login pause after
-// it lasts, for a flow that asks a person; else nil.
-func (k *Keeper) loginPaused() error {
-	if _, asksPerson := k.flow.(timeoutFlow); !asksPerson {
-		return nil
-	}
-	k.mu.Lock()
-	f := k.lastFail
-	k.mu.Unlock()
-	left := loginPause - k.opts.now().Sub(f.at)
-	if f.err == nil || !f.login || left <= 0 {
-		return nil
-	}
-	return fmt.Errorf("%w (no new login for %s)", f.err, left.Round(time.Second))
 }
 
 // timeout bounds one token request: the flow's own, for a flow that waits

@@ -105,20 +105,3 @@ func (k *Keeper) Accepted(value string) {
 	}
 	c.accepted.Store(true)
 }
-
-// recentFailure returns the last token request's error if it failed
-// within the retry pause, so that the rejection of a call that went out
-// without a token because of it reports it rather than asking again. With
-// consume, the failure is reported once: the next call asks again.
-func (k *Keeper) recentFailure(consume bool) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	err := k.lastFail.err
-	if err == nil || k.lastFail.reported || k.opts.now().Sub(k.lastFail.at) >= k.opts.retryPause {
-		return nil
-	}
-	if consume {
-		k.lastFail.reported = true // kept for the login pause
-	}
-	return err
-}

@@ -1,0 +1,64 @@
+package authenticator
+
+import (
+	"fmt"
+	"time"
+)
+
+// The pauses after a failed token request: the retry pause, during which
+// the rejection of a call that went out without a token reports the
+// failure instead of asking again, and the login pause of a flow that
+// asks a person.
+
+// failure is the last failed token request, kept briefly so that the
+// rejection of a call that went out without a token (because that request
+// had just failed) reports it instead of asking again.
+type failure struct {
+	at  time.Time
+	err error
+	// login: the failed request was allowed to ask a person (it was not a
+	// background refresh); for a login flow it starts the login pause.
+	login bool
+	// reported: a rejection reported it (recentFailure); the next call
+	// asks again, unless the login pause holds.
+	reported bool
+}
+
+// loginPause is how long after a failed or declined login a flow that
+// asks a person (a browser login, a device code) is not asked again,
+// unless explicitly (RefreshCredentials): one login per call that needs
+// a token, not one per call and per rejection.
+const loginPause = 30 * time.Second
+
+// loginPaused returns the last login's error while the login pause after
+// it lasts, for a flow that asks a person; else nil.
+func (k *Keeper) loginPaused() error {
+	if _, asksPerson := k.flow.(timeoutFlow); !asksPerson {
+		return nil
+	}
+	k.mu.Lock()
+	f := k.lastFail
+	k.mu.Unlock()
+	left := loginPause - k.opts.now().Sub(f.at)
+	if f.err == nil || !f.login || left <= 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (no new login for %s)", f.err, left.Round(time.Second))
+}
+
+// recentFailure returns the last token request's error if it failed
+// within the retry pause, so that the rejection of a call that went out
+// without a token because of it reports it rather than asking again. With
+// consume, the failure is reported once: the next call asks again.
+func (k *Keeper) recentFailure(consume bool) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	err := k.lastFail.err
+	if err == nil || k.lastFail.reported || k.opts.now().Sub(k.lastFail.at) >= k.opts.retryPause {
+		return nil
+	}
+	if consume {
+		k.lastFail.reported = true // kept for the login pause
+	}
+	return err
+}
