@@ -191,11 +191,8 @@ func TestPKCEFailedLoginPausesLogins(t *testing.T) {
 	require.True(t, ok)
 	fx.lastPage(t)
 	fx.as.RevokeRefreshTokens()
-	clock.Advance(2 * time.Minute)              // expired; no call in the margin
-	fx.navigate = func(authURL string) string { // the person declines
-		u, _ := url.Parse(authURL)
-		return fx.cfg.RedirectURI + "?" + url.Values{"error": {"access_denied"}, "state": {u.Query().Get("state")}}.Encode()
-	}
+	clock.Advance(2 * time.Minute)                        // expired; no call in the margin
+	fx.callbackTo(url.Values{"error": {"access_denied"}}) // the person declines
 	drained := make(chan struct{})
 	stop := make(chan struct{})
 	go func() { // the browser never waits for the test to look
@@ -236,11 +233,7 @@ func TestPKCEFailedLoginPausesLogins(t *testing.T) {
 func TestPKCEDeclinedFirstLoginPausesLogins(t *testing.T) {
 	clock := testserver.NewClock(time.Now())
 	fx := newPKCEFixture(t, testserver.WithAuthorizeClock(clock.Now))
-	fx.navigate = func(authURL string) string {
-		u, _ := url.Parse(authURL)
-		fx.pages <- page{} // the browser shows nothing worth reading
-		return fx.cfg.RedirectURI + "?" + url.Values{"error": {"access_denied"}, "state": {u.Query().Get("state")}}.Encode()
-	}
+	fx.callbackTo(url.Values{"error": {"access_denied"}})
 	k := newPKCEKeeper(t, fx, nil, authenticator.WithClock(clock.Now))
 	for range 5 {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)

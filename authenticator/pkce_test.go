@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -151,14 +152,15 @@ func withLoginTimeout(d time.Duration) func(*authenticator.PKCEConfig) {
 }
 
 // callbackTo makes the browser skip the authorization server and load the
-// redirect URI with the given query; state "" keeps the login's own.
+// redirect URI with the given query; without a state, each login's own.
 func (fx *pkceFixture) callbackTo(query url.Values) {
 	fx.navigate = func(authURL string) string {
-		u, _ := url.Parse(authURL)
-		if !query.Has("state") {
-			query.Set("state", u.Query().Get("state"))
+		q := maps.Clone(query)
+		if !q.Has("state") {
+			u, _ := url.Parse(authURL)
+			q.Set("state", u.Query().Get("state"))
 		}
-		return fx.cfg.RedirectURI + "?" + query.Encode()
+		return fx.cfg.RedirectURI + "?" + q.Encode()
 	}
 }
 
