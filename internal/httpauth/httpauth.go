@@ -104,7 +104,11 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		closeBody(r.Body)
 		return nil, fmt.Errorf("grpcauth: no %s for %s: %w", t.What, redact.URL(r.URL.String()), err)
 	}
-	resp, err := t.send(r, r.Body, key, value)
+	first := r.Body
+	if canReplay(r) {
+		first = &fenced{body: r.Body, lock: make(chan struct{}, 1)}
+	}
+	resp, err := t.send(r, first, key, value)
 	if err != nil {
 		return nil, err
 	}
@@ -118,12 +122,15 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	// The refusal is reported even when the request cannot be sent again,
 	// so that the next request does not carry the refused credential.
 	body, replay := r.Body, true
-	if body != nil && body != http.NoBody {
-		if r.GetBody == nil {
-			replay = false
-		} else if body, err = r.GetBody(); err != nil {
-			replay = false
+	if f, ok := first.(*fenced); ok {
+		// The first request's transport may still read its body, and
+		// GetBody may give the same reader back rewound (connect-go does).
+		if replay = f.shut(ctx) == nil; replay {
+			body, err = r.GetBody()
+			replay = err == nil
 		}
+	} else if body != nil && body != http.NoBody {
+		replay = false
 	}
 	t.logger().Debug("grpcauth: the "+t.What+" was refused, getting a new one", "status", resp.StatusCode, "host", redact.Clip(r.URL.Host, 200))
 	if err := t.Creds.Rejected(ctx, value); err != nil {
@@ -150,6 +157,50 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.accepted(value)
 	}
 	return resp, err
+}
+
+// canReplay reports whether r's body can be sent again: none, or one that
+// GetBody gives anew.
+func canReplay(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.GetBody != nil
+}
+
+// fenced is the body of a first request that may be sent again. A
+// transport may read a request body after RoundTrip has returned
+// (http.RoundTripper allows it); once shut, every read fails without
+// touching the body, so a rewound copy belongs to the second request
+// alone.
+type fenced struct {
+	body   io.ReadCloser
+	lock   chan struct{} // held across a read; a lock that a wait can give up on
+	closed bool          // under lock
+}
+
+var errBodyReplaced = errors.New("grpcauth: the request body was handed to a second request")
+
+func (f *fenced) Read(p []byte) (int, error) {
+	f.lock <- struct{}{}
+	defer func() { <-f.lock }()
+	if f.closed {
+		return 0, errBodyReplaced
+	}
+	return f.body.Read(p)
+}
+
+// Close is not under the lock: a transport may close a body to end a read
+// that blocks.
+func (f *fenced) Close() error { return f.body.Close() }
+
+// shut waits for a read in flight to end, then fails every later one.
+func (f *fenced) shut(ctx context.Context) error {
+	select {
+	case f.lock <- struct{}{}:
+		f.closed = true
+		<-f.lock
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // send sends a copy of r with body and, when value is set, the credential.

@@ -1127,3 +1127,79 @@ func TestConcurrentUseWithARefusalMidway(t *testing.T) {
 		assert.EqualValues(t, 2, flows.Load(), "the keeper gets one token at first and one after the revocation")
 	})
 }
+
+// sharedBody is a request body whose GetBody hands back the same reader,
+// rewound, as connect-go's unary calls do.
+type sharedBody struct {
+	mu sync.Mutex
+	r  *strings.Reader
+}
+
+func (b *sharedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.r.Read(p)
+}
+
+func (b *sharedBody) Close() error { return nil }
+
+func (b *sharedBody) rewind() (io.ReadCloser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, err := b.r.Seek(0, io.SeekStart)
+	return b, err
+}
+
+// lateReader is a base transport that answers the first request with a
+// refusal before reading its body, and reads that body only later, as an
+// HTTP/2 transport may (http.RoundTripper allows a transport to use the
+// body after RoundTrip returns). The second request's body is read after
+// the first one's late read has ended.
+type lateReader struct {
+	n        int
+	lateDone chan struct{}
+	late     string // what the first request's late read got
+	second   string // the second request's body
+}
+
+func (l *lateReader) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.n++
+	status := http.StatusOK
+	if l.n == 1 {
+		status = http.StatusUnauthorized
+		go func() {
+			defer close(l.lateDone)
+			b, _ := io.ReadAll(r.Body)
+			l.late = string(b)
+		}()
+	} else {
+		<-l.lateDone
+		b, _ := io.ReadAll(r.Body)
+		l.second = string(b)
+	}
+	return &http.Response{
+		StatusCode: status, Proto: "HTTP/2.0", ProtoMajor: 2,
+		Header: http.Header{}, Body: http.NoBody, Request: r,
+	}, nil
+}
+
+// TestRetryBodyIsNotReadByTheFirstAttempt: a transport that goes on
+// reading the first request's body after answering cannot take the bytes of
+// the second request when GetBody gives the same reader back (connect-go's
+// unary calls behind a proxy that refused the proxy token: the retry went
+// out with an empty body and the proxy answered 502).
+func TestRetryBodyIsNotReadByTheFirstAttempt(t *testing.T) {
+	const payload = "the request body"
+	body := &sharedBody{r: strings.NewReader(payload)}
+	req, err := http.NewRequest(http.MethodPost, "https://api.example/v1/echo", body)
+	require.NoError(t, err)
+	req.ContentLength = int64(len(payload))
+	req.GetBody = body.rewind
+	base := &lateReader{lateDone: make(chan struct{})}
+	resp, err := bearerTransport(base, newCreds("authorization")).RoundTrip(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, payload, base.second, "the second request carries the whole body")
+	assert.Empty(t, base.late, "the first request's late read got nothing of it")
+}
