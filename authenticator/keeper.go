@@ -207,13 +207,15 @@ func (k *Keeper) Token(ctx context.Context) (*oauth2.Token, error) {
 //
 // A caller may join a flight that another caller started for an older
 // token: one that ends without a request, or one that ends with seen
-// itself (it began before seen was refused). The caller then goes round
-// again rather than return without a new token.
+// itself (it began before seen was refused), or a background refresh that
+// ended needing a login. The caller then goes round again rather than
+// return without a new token.
 func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*held, error) {
 	if k.life.Err() != nil {
 		return nil, fmt.Errorf("authenticator: %w", ErrClosed)
 	}
 	explicit := cause == causeExplicit
+	joinedBackground := false
 	for {
 		c, err := k.group.Do(ctx, k.life, k.timeout(), func(fctx context.Context) (*held, error) {
 			if !explicit && k.current.Load() != seen {
@@ -233,6 +235,10 @@ func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*
 		switch {
 		case errors.Is(err, flight.ErrStoppedWaiting):
 			return nil, fmt.Errorf("authenticator: waiting for a token: %w", context.Cause(ctx))
+		case err != nil && cause != causeProactive && !joinedBackground && errors.Is(err, errLoginNeeded):
+			// A background refresh may not log in; this caller may.
+			joinedBackground = true
+			continue
 		case err != nil:
 			return nil, err
 		case c == nil: // a skipped flight, this caller's or another's

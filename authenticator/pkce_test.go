@@ -86,6 +86,12 @@ func newPKCEFixture(t *testing.T, opts ...testserver.AuthorizeOption) *pkceFixtu
 	t.Cleanup(as.Close)
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	t.Cleanup(client.CloseIdleConnections)
+	out := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the terminal showed:\n%s", out)
+		}
+	})
 	return &pkceFixture{
 		as: as,
 		cfg: &configstore.ClientConfig{
@@ -96,7 +102,7 @@ func newPKCEFixture(t *testing.T, opts ...testserver.AuthorizeOption) *pkceFixtu
 			Scopes:                []string{"openid", "offline"},
 			Audience:              "https://flyte.example",
 		},
-		out:      &syncBuffer{},
+		out:      out,
 		pages:    make(chan page, 4),
 		navigate: func(u string) string { return u },
 		client:   client,

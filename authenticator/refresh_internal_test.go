@@ -6,14 +6,17 @@ package authenticator
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/testserver"
@@ -219,6 +222,83 @@ func TestJoiningASkippedFlight(t *testing.T) {
 			assert.Zero(t, ts.Requests())
 			assert.Same(t, current, a.current.Load())
 		})
+	}
+}
+
+// loginFlow is a flow that asks a person: each login gives a token of a
+// minute. A background refresh (which may not log in) waits for release
+// first, so that a caller can join it.
+type loginFlow struct {
+	logins            atomic.Int32
+	background        chan struct{} // closed when a background refresh starts
+	release           chan struct{}
+	backgroundStarted sync.Once
+}
+
+func (f *loginFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ *oauth2.Token) (*oauth2.Token, error) {
+	if inBackground(ctx) {
+		f.backgroundStarted.Do(func() { close(f.background) })
+		<-f.release
+	}
+	return loginOrWait(ctx, nil, func() (*oauth2.Token, error) {
+		n := f.logins.Add(1)
+		return &oauth2.Token{AccessToken: fmt.Sprintf("login-%d", n), ExpiresIn: 60}, nil
+	})
+}
+
+func (f *loginFlow) flowTimeout() time.Duration { return time.Minute }
+
+// TestACallAfterExpiryThatJoinsABackgroundRefreshLogsIn: a call that needs
+// a token after the expiry and joins a background refresh still in flight
+// (which may not log in) logs in itself, rather than going out with the
+// expired token.
+func TestACallAfterExpiryThatJoinsABackgroundRefreshLogsIn(t *testing.T) {
+	clk := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	f := &loginFlow{background: make(chan struct{}), release: make(chan struct{})}
+	store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "https://idp.example/token"})
+	k, err := New("endpoint", store, f, WithClock(clk.Now))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = k.Close() })
+	_, first, ok := credOK(k.Credential(context.Background()))
+	require.True(t, ok)
+
+	clk.Advance(55 * time.Second) // in the refresh margin
+	_, v, ok := credOK(k.Credential(context.Background()))
+	require.True(t, ok)
+	require.Equal(t, first, v)
+	within(t, f.background, "the background refresh")
+
+	clk.Advance(10 * time.Second) // expired
+	ctx := newJoinedCtx()
+	type result struct {
+		value string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, v, err := k.Credential(ctx)
+		done <- result{v, err}
+	}()
+	within(t, ctx.joined, "the caller joining the background refresh")
+	close(f.release)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not return")
+	}
+	require.NoError(t, r.err)
+	assert.Equal(t, "Bearer login-2", r.value, "the call logged in")
+	assert.EqualValues(t, 2, f.logins.Load())
+}
+
+// within waits for ch to be closed or to deliver.
+func within(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
