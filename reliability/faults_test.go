@@ -52,6 +52,9 @@ type fault struct {
 	// fragments the message must contain when no token was held before,
 	// where there is no race.
 	anyOf, coldMsg []string
+	// passed marks the service's own answer, passed on as it came: no
+	// refresh failed, so there is no *interceptor.RefreshError.
+	passed bool
 	// cause checks what errors.As and errors.Is reach.
 	cause func(t *testing.T, err error)
 	// check runs at the end of the row.
@@ -120,9 +123,12 @@ func metadataCode(code codes.Code) func(*testing.T, error) {
 }
 
 const (
-	groupToken = "token endpoint"
-	groupMeta  = "AuthMetadataService"
-	htmlBody   = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+	groupToken  = "token endpoint"
+	groupMeta   = "AuthMetadataService"
+	groupDevice = "device login"
+	groupCache  = "token cache"
+	groupProxy  = "proxyCommand"
+	htmlBody    = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
 )
 
 // faults returns the matrix. It is a function so that each subtest gets
@@ -293,7 +299,7 @@ func faults() []fault {
 			check: func(t *testing.T, r *rig) {
 				require.Positive(t, r.proxy.requests.Load(), "token requests went through the proxy")
 			},
-			note: "httpProxyURL to a loopback port nobody listens on, then a proxy there",
+			note: "the token requests' HTTP proxy (Flyte's `httpProxyURL`) is a loopback port nobody listens on, then a proxy there",
 		},
 		{
 			group: groupToken, name: "307 redirect to another host",
@@ -343,8 +349,71 @@ func faults() []fault {
 		row(groupMeta, "malformed token endpoint URL (ftp scheme)", func() (func(*testing.T, *rig), func(*testing.T, *rig)) {
 			return tokenEndpoint("ftp://idp.example/token")
 		}, fault{cached: true, msg: []string{"token_endpoint", "not an absolute http(s) URL"}, cause: invalidMetadata}),
+		{
+			group: groupDevice, name: "device authorization endpoint never answers",
+			cfg:    rigConfig{device: true},
+			inject: func(_ *testing.T, r *rig) { r.device.SetDeviceFault(testserver.FaultHang()) },
+			clear: func(t *testing.T, r *rig) {
+				r.device.SetDeviceFault(nil)
+				require.NoError(t, r.auth.RefreshCredentials(t.Context()), "an explicit login")
+			},
+			msg:   []string{"device"},
+			cause: func(t *testing.T, err error) { require.ErrorIs(t, err, context.DeadlineExceeded) },
+			check: func(t *testing.T, r *rig) {
+				require.Positive(t, r.device.Authorizations(), "the login after the fault went through")
+			},
+			note: "each login ends at its timeout (2 s here); the next call after the 30 s login pause logs in again, an explicit login (`grpcauth login`, RefreshCredentials) at once",
+		},
+		{
+			group: groupCache, name: "cache file is a FIFO",
+			cfg:    rigConfig{cache: true},
+			inject: func(t *testing.T, r *rig) { require.NoError(t, mkfifo(r.cachePath)) },
+			clear: func(t *testing.T, r *rig) {
+				// Read, the FIFO is skipped with a warning; written, it is
+				// replaced by a regular file (a rename over it).
+				fi, err := os.Lstat(r.cachePath)
+				require.NoError(t, err)
+				if !fi.Mode().IsRegular() {
+					require.Contains(t, r.logs.text(), "not a regular file", "the cache is skipped with a warning")
+				}
+				require.NoError(t, os.Remove(r.cachePath))
+			},
+			succeeds: true,
+			note:     "never opened for reading, which would block; a save renames a regular file over it",
+		},
+		{
+			group: groupProxy, name: "the proxy token expires",
+			cfg:      rigConfig{plaintext: true, tcp: true, proxyCommand: true},
+			inject:   func(_ *testing.T, r *rig) { r.px.Expire(proxyToken(1)) },
+			clear:    func(*testing.T, *rig) {},
+			succeeds: true,
+			check: func(t *testing.T, r *rig) {
+				// Cold, the two metadata RPCs go out together with the
+				// expired token: both are refused, one run replaces it.
+				require.Positive(t, r.px.Rejected(), "the proxy refused the expired token")
+				require.EqualValues(t, 2, r.pxAuth.Stats().TokenRequests, "one more run of proxyCommand")
+			},
+			note: "the refused call is sent again with the next proxy token",
+		},
+		{
+			group: groupProxy, name: "FlyteAdmin relays an upstream HTTP 401 through the proxy",
+			cfg:    rigConfig{plaintext: true, tcp: true, proxyCommand: true},
+			inject: func(_ *testing.T, r *rig) { r.admin.SetEchoError(relayed401) },
+			clear:  func(_ *testing.T, r *rig) { r.admin.SetEchoError(nil) },
+			passed: true,
+			msg:    []string{status.Convert(relayed401).Message()},
+			check: func(t *testing.T, r *rig) {
+				require.Zero(t, r.px.Rejected(), "the proxy refused nothing")
+				require.EqualValues(t, 1, r.pxAuth.Stats().TokenRequests, "proxyCommand ran once")
+			},
+			note: "the service's answer, passed on as it came: proxyCommand does not run again",
+		},
 	}
 }
+
+// relayed401 is what a service answers when it relays an upstream HTTP
+// 401: the very text grpc-go gives a proxy's refusal.
+var relayed401 = status.Error(codes.Unauthenticated, "unexpected HTTP status code received from server: 401 (Unauthorized)")
 
 func invalidMetadata(t *testing.T, err error) {
 	t.Helper()
@@ -466,7 +535,7 @@ func requireFailure(t *testing.T, f fault, s shape, err error, warm bool) {
 	st, ok := status.FromError(err)
 	require.True(t, ok, "%s call: not a status error: %T %v", s.name, err, err)
 	require.Equal(t, cmp.Or(f.code, codes.Unauthenticated), st.Code(), "%s call: %v", s.name, err)
-	if f.code == codes.OK || warm {
+	if (f.code == codes.OK || warm) && !f.passed {
 		// A rejected call whose refresh failed. (A cold call whose own
 		// deadline ends the wait for the first token was never sent,
 		// so nothing was rejected.)

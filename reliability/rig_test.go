@@ -83,6 +83,15 @@ type rigConfig struct {
 	// localCreds dials with credentials/local instead of the admin
 	// server's own options (needs plaintext and tcp).
 	localCreds bool
+	// device logs in with the device flow against a device server (the
+	// person approves at once).
+	device bool
+	// proxyCommand puts the admin server behind an identity-aware proxy
+	// whose credential a second Keeper holds, as proxyCommand does (needs
+	// plaintext and tcp).
+	proxyCommand bool
+	// cache gives the Keeper a file token cache in a directory of its own.
+	cache bool
 	// secretSource, when set, replaces the constant secret.
 	secretSource authenticator.SecretSource
 	authOpts     []authenticator.Option
@@ -109,6 +118,14 @@ type rig struct {
 	idp    *switchable // nil unless rigConfig.idpFront
 	// tokenURL is the token endpoint the admin server advertises.
 	tokenURL string
+	// device and deviceURL are set with rigConfig.device.
+	device    *testserver.DeviceServer
+	deviceURL string
+	// px and pxAuth are set with rigConfig.proxyCommand.
+	px     *testserver.Proxy
+	pxAuth *authenticator.Keeper
+	// cachePath is the token cache's file, with rigConfig.cache.
+	cachePath string
 
 	closeOnce sync.Once
 	closers   []func()
@@ -148,6 +165,9 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 		authOpts = append(authOpts, httpVia(t, netconf.Settings{ProxyURL: "http://" + r.proxy.addr}))
 	}
 
+	if cfg.device {
+		r.withDevice(t)
+	}
 	ca, err := testserver.NewCA()
 	require.NoError(t, err)
 	adminOpts := []testserver.AdminOption{
@@ -182,11 +202,20 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 	}
 	flow, err := authenticator.ClientCredentials(clientID, src)
 	require.NoError(t, err)
+	if cfg.device {
+		flow = r.deviceFlow(t)
+	}
+	if cfg.cache {
+		authOpts = append(authOpts, r.withCache(t, admin.Addr()))
+	}
 	r.auth, err = authenticator.New(admin.Addr(), r.store, flow, append(authOpts, cfg.authOpts...)...)
 	require.NoError(t, err)
 	r.onClose(func() { _ = r.auth.Close() })
 
 	icpt := append([]interceptor.Option{interceptor.WithLogger(logger)}, cfg.icptOpts...)
+	if cfg.proxyCommand {
+		icpt = append(icpt, interceptor.WithInsecure()) // a plaintext front
+	}
 	dial := admin.DialOptions()
 	if cfg.localCreds {
 		require.True(t, cfg.plaintext && cfg.tcp, "local credentials need a plaintext TCP server")
@@ -196,7 +225,17 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 		grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(r.auth, icpt...)),
 		grpc.WithChainStreamInterceptor(interceptor.StreamClientInterceptor(r.auth, icpt...)),
 	)
-	r.conn, err = grpc.NewClient(admin.Addr(), dial...)
+	target := admin.Addr()
+	if cfg.proxyCommand {
+		require.True(t, cfg.plaintext && cfg.tcp, "the proxy fronts a plaintext TCP server")
+		target = r.withProxyCommand(t)
+		// Inside the OAuth2 interceptors: they see the proxy's refusals first.
+		dial = append(dial,
+			grpc.WithChainUnaryInterceptor(interceptor.ProxyUnaryClientInterceptor(r.pxAuth, icpt...)),
+			grpc.WithChainStreamInterceptor(interceptor.ProxyStreamClientInterceptor(r.pxAuth, icpt...)),
+		)
+	}
+	r.conn, err = grpc.NewClient(target, dial...)
 	require.NoError(t, err)
 	r.onClose(func() { _ = r.conn.Close() })
 	slot.cc.Store(r.conn)
@@ -218,6 +257,13 @@ func (r *rig) close() {
 
 // goodMetadata is what AuthMetadataService answers when nothing is broken.
 func (r *rig) goodMetadata() *authmetapb.OAuth2MetadataResponse {
+	if r.device != nil {
+		return &authmetapb.OAuth2MetadataResponse{
+			Issuer:                      r.device.URL(),
+			TokenEndpoint:               r.device.TokenURL(),
+			DeviceAuthorizationEndpoint: r.deviceURL,
+		}
+	}
 	return &authmetapb.OAuth2MetadataResponse{
 		Issuer:        r.tokens.URL(),
 		TokenEndpoint: r.tokenURL,
@@ -229,6 +275,9 @@ func (r *rig) goodMetadata() *authmetapb.OAuth2MetadataResponse {
 func (r *rig) revokeAll() {
 	r.tokens.RevokeAll()
 	r.valid.revokeAll()
+	if r.device != nil {
+		r.device.RevokeRefreshTokens()
+	}
 }
 
 // tokensSeen returns every access token the client was seen to hold: those
@@ -324,23 +373,32 @@ func (r *rig) callWithin(t testing.TB, s shape, timeout time.Duration) error {
 // faults minted, and records every token it was shown. It is safe for
 // concurrent use.
 type validator struct {
-	tokens *testserver.TokenServer
+	tokens testserver.TokenValidator
+	// device, when set, also issues tokens (rigConfig.device).
+	device testserver.TokenValidator
 
-	mu     sync.Mutex          // guards minted and seen
-	minted map[string]bool     // minted tokens; false once revoked
-	seen   map[string]struct{} // every token presented to the admin server
+	mu      sync.Mutex          // guards minted, seen and revoked
+	minted  map[string]bool     // minted tokens; false once revoked
+	seen    map[string]struct{} // every token presented to the admin server
+	revoked map[string]bool     // tokens seen before revokeAll
 }
 
 func newValidator(tokens *testserver.TokenServer) *validator {
-	return &validator{tokens: tokens, minted: make(map[string]bool), seen: make(map[string]struct{})}
+	return &validator{tokens: tokens, minted: make(map[string]bool), seen: make(map[string]struct{}), revoked: make(map[string]bool)}
 }
 
 func (v *validator) Validate(ctx context.Context, token string) (testserver.TokenInfo, error) {
 	v.mu.Lock()
 	v.seen[token] = struct{}{}
 	valid, minted := v.minted[token]
+	revoked := v.revoked[token]
 	v.mu.Unlock()
-	if !minted {
+	switch {
+	case revoked:
+		return testserver.TokenInfo{}, fmt.Errorf("%w: token revoked", testserver.ErrTokenInvalid)
+	case !minted && v.device != nil:
+		return v.device.Validate(ctx, token)
+	case !minted:
 		return v.tokens.Validate(ctx, token)
 	}
 	if !valid {
@@ -363,6 +421,9 @@ func (v *validator) revokeAll() {
 	defer v.mu.Unlock()
 	for tok := range v.minted {
 		v.minted[tok] = false
+	}
+	for tok := range v.seen {
+		v.revoked[tok] = true
 	}
 }
 
