@@ -1,6 +1,7 @@
 package configstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -171,12 +172,27 @@ func (d *discovery) fetch(ctx context.Context) (*ClientConfig, error) {
 	return nil, fmt.Errorf("configstore: no authorization server metadata: %s answered 404", strings.Join(tried, " and "))
 }
 
-// metadataDocument is the part of RFC 8414 §2 that a client needs.
+// metadataDocument is the part of RFC 8414 §2 that a client needs, in
+// RFC 8414's snake_case and in the camelCase of proto3 JSON, in which
+// Flyte 2 writes the document it republishes.
 type metadataDocument struct {
 	Issuer                      string `json:"issuer"`
 	TokenEndpoint               string `json:"token_endpoint"`
 	AuthorizationEndpoint       string `json:"authorization_endpoint"`
 	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
+
+	TokenEndpointCamel               string `json:"tokenEndpoint"`
+	AuthorizationEndpointCamel       string `json:"authorizationEndpoint"`
+	DeviceAuthorizationEndpointCamel string `json:"deviceAuthorizationEndpoint"`
+}
+
+// clientConfig maps the document, either spelling.
+func (d *metadataDocument) clientConfig() *ClientConfig {
+	return &ClientConfig{
+		TokenEndpoint:               cmp.Or(d.TokenEndpoint, d.TokenEndpointCamel),
+		AuthorizationEndpoint:       cmp.Or(d.AuthorizationEndpoint, d.AuthorizationEndpointCamel),
+		DeviceAuthorizationEndpoint: cmp.Or(d.DeviceAuthorizationEndpoint, d.DeviceAuthorizationEndpointCamel),
+	}
 }
 
 // read fetches and maps one document.
@@ -197,6 +213,9 @@ func (d *discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, errNotFound
+	case resp.StatusCode == http.StatusNotImplemented:
+		// Flyte 2 without an identity provider (its RPC: Unimplemented).
+		return nil, fmt.Errorf("configstore: %s answered HTTP 501: %w; %s", u, ErrNoIdentityProvider, noIdPHint)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("configstore: reading %s: HTTP %s", u, resp.Status)
 	}
@@ -216,7 +235,8 @@ func (d *discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("configstore: %s: not a JSON metadata document (%v): %w", u, redact.Clip(err.Error(), 200), ErrInvalidMetadata)
 	}
-	if err := checkEndpoint(doc.TokenEndpoint); err != nil {
+	cfg := doc.clientConfig()
+	if err := checkEndpoint(cfg.TokenEndpoint); err != nil {
 		return nil, fmt.Errorf("configstore: %s: token_endpoint %w", u, err)
 	}
 	if got := strings.TrimSuffix(doc.Issuer, "/"); !d.anyIssuer && got != d.issuer {
@@ -224,9 +244,5 @@ func (d *discovery) read(ctx context.Context, u string) (*ClientConfig, error) {
 			u, redact.Clip(doc.Issuer, 200), d.issuer, ErrInvalidMetadata)
 	}
 	d.cache.logger.Debug("configstore: read authorization server metadata", "url", u, "issuer", doc.Issuer)
-	return &ClientConfig{
-		TokenEndpoint:               doc.TokenEndpoint,
-		AuthorizationEndpoint:       doc.AuthorizationEndpoint,
-		DeviceAuthorizationEndpoint: doc.DeviceAuthorizationEndpoint,
-	}, nil
+	return cfg, nil
 }

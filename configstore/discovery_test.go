@@ -1,6 +1,8 @@
 package configstore_test
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -261,4 +264,45 @@ func TestDiscoveryRefusesCrossOriginRedirects(t *testing.T) {
 	_, err = s.GetClientConfig(t.Context())
 	require.ErrorContains(t, err, "another origin")
 	assert.Zero(t, other.hitsOf("/.well-known/oauth-authorization-server"), "the other origin was asked")
+}
+
+// Flyte 2 writes its well-known document in proto3 JSON (camelCase keys),
+// and answers HTTP 501 with the RPC's text when no identity provider is
+// configured: the same "no identity provider" error as the RPC's
+// Unimplemented.
+func TestDiscoveryReadsFlyte2sDocumentAndItsNoIdentityProviderAnswer(t *testing.T) {
+	srv, err := testserver.NewConnectServer(testserver.WithFlyte2Metadata(&flyte2pb.GetOAuth2MetadataResponse{
+		Issuer: "https://idp.example", TokenEndpoint: "https://idp.example/token",
+		AuthorizationEndpoint: "https://idp.example/authorize", DeviceAuthorizationEndpoint: "https://idp.example/device",
+	}))
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+
+	resp, err := srv.HTTPClient().Get(srv.URL() + testserver.WellKnownPath)
+	require.NoError(t, err)
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, string(raw), `"tokenEndpoint"`, "the fake writes what Flyte 2 writes")
+	require.NotContains(t, string(raw), `"token_endpoint"`)
+
+	s, err := configstore.NewDiscovery(srv.URL(), configstore.WithHTTPClient(srv.HTTPClient()), configstore.WithRepublishedMetadata())
+	require.NoError(t, err)
+	got, err := s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, &configstore.ClientConfig{
+		TokenEndpoint: "https://idp.example/token", AuthorizationEndpoint: "https://idp.example/authorize",
+		DeviceAuthorizationEndpoint: "https://idp.example/device",
+	}, got)
+
+	srv.SetOAuth2MetadataError(connect.NewError(connect.CodeUnimplemented,
+		errors.New("oauth2 metadata is not configured; set runs.authMetadata.externalAuthServerBaseUrl")))
+	s, err = configstore.NewDiscovery(srv.URL(), configstore.WithHTTPClient(srv.HTTPClient()), configstore.WithRepublishedMetadata())
+	require.NoError(t, err)
+	before := srv.WellKnownCalls()
+	_, err = s.GetClientConfig(t.Context())
+	require.ErrorIs(t, err, configstore.ErrNoIdentityProvider)
+	assert.Contains(t, err.Error(), "HTTP 501")
+	assert.Contains(t, err.Error(), "admin.tokenUrl", "the error says what to set")
+	assert.Equal(t, int64(1), srv.WellKnownCalls()-before, "one request, not a search of the other paths")
 }

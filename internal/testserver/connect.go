@@ -2,7 +2,6 @@ package testserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
@@ -84,7 +84,8 @@ func WithConnectHeaderKey(key string) ConnectOption {
 }
 
 // WithFlyte2Metadata sets what GetOAuth2Metadata answers (and what the
-// well-known document says). Default: an empty message.
+// well-known document says, in proto3 JSON as Flyte 2 writes it). Default:
+// an empty message.
 func WithFlyte2Metadata(m *flyte2pb.GetOAuth2MetadataResponse) ConnectOption {
 	return func(c *connectConfig) error {
 		c.oauth2 = m
@@ -224,7 +225,8 @@ func (s *ConnectServer) SetPublicClientConfig(p *flyte2pb.GetPublicClientConfigR
 
 // SetOAuth2MetadataError makes GetOAuth2Metadata fail with err (a
 // *connect.Error keeps its code; anything else is CodeUnknown), and the
-// well-known document answer 404; nil restores the answer. A Flyte 2
+// well-known document answer err's text under the HTTP status Flyte 2 gives
+// its code (Unimplemented: 501); nil restores the answer. A Flyte 2
 // deployment without an external identity provider answers
 // connect.CodeUnimplemented.
 func (s *ConnectServer) SetOAuth2MetadataError(err error) {
@@ -306,25 +308,35 @@ func (s *ConnectServer) noteMetadataCall(h http.Header) {
 func (s *ConnectServer) serveWellKnown(w http.ResponseWriter, r *http.Request) {
 	s.wellKnownCalls.Add(1)
 	s.noteMetadataCall(r.Header)
-	if s.oauth2Err.Load() != nil {
-		http.NotFound(w, r)
+	// As Flyte 2's runs/service OAuth2MetadataHTTPHandler: the RPC's error
+	// as plain text under the HTTP status of its code, else the RPC's
+	// answer in proto3 JSON (camelCase keys).
+	if box := s.oauth2Err.Load(); box != nil {
+		http.Error(w, box.err.Error(), httpStatusOf(box.err))
 		return
 	}
-	m := s.oauth2.Load()
-	doc := map[string]any{
-		"issuer":                                m.GetIssuer(),
-		"authorization_endpoint":                m.GetAuthorizationEndpoint(),
-		"token_endpoint":                        m.GetTokenEndpoint(),
-		"response_types_supported":              m.GetResponseTypesSupported(),
-		"scopes_supported":                      m.GetScopesSupported(),
-		"token_endpoint_auth_methods_supported": m.GetTokenEndpointAuthMethodsSupported(),
-		"jwks_uri":                              m.GetJwksUri(),
-		"code_challenge_methods_supported":      m.GetCodeChallengeMethodsSupported(),
-		"grant_types_supported":                 m.GetGrantTypesSupported(),
-		"device_authorization_endpoint":         m.GetDeviceAuthorizationEndpoint(),
+	body, err := protojson.Marshal(s.oauth2.Load())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(doc)
+	_, _ = w.Write(body)
+}
+
+// httpStatusOf maps a connect error's code to the HTTP status Flyte 2's
+// well-known handler answers.
+func httpStatusOf(err error) int {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnimplemented:
+		return http.StatusNotImplemented
+	case connect.CodeInvalidArgument:
+		return http.StatusBadRequest
+	case connect.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
 }
 
 // admit counts and records an echo call, then checks its credential.
