@@ -32,8 +32,8 @@ func (e env) lookup(name string) (string, bool) {
 func emptyEnv(string) (string, bool) { return "", false }
 
 // isolated fills in what o leaves to the process: an empty environment and
-// an empty home directory, so that no test reads the machine's Flyte
-// config or FLYTE_* variables.
+// empty home and working directories, so that no test reads the machine's
+// Flyte config or FLYTE_* variables.
 func isolated(t *testing.T, o flyteconfig.Options) flyteconfig.Options {
 	t.Helper()
 	if o.LookupEnv == nil {
@@ -41,6 +41,9 @@ func isolated(t *testing.T, o flyteconfig.Options) flyteconfig.Options {
 	}
 	if o.HomeDir == "" {
 		o.HomeDir = t.TempDir()
+	}
+	if o.Dir == "" && o.File == "" {
+		o.Dir = t.TempDir()
 	}
 	return o
 }

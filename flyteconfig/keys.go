@@ -167,6 +167,9 @@ func (l *Loaded) Set(key, value, source string) error {
 		v.SetString(value)
 	}
 	l.record(f, source)
+	if key == "endpoint" {
+		return l.normalizeEndpoint(source)
+	}
 	return nil
 }
 

@@ -1,12 +1,12 @@
 package flyteconfig
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -40,36 +40,48 @@ var envKeys = []struct{ env, key string }{
 	{"FLYTE_CREDENTIALS_PROXY_COMMAND", "proxyCommand"},
 }
 
-// Options say where Load looks. The zero value is flytekit's: the
-// process's environment and the user's home directory.
+// Options say where Load looks. The zero value is flyte-sdk's: the
+// process's environment, working directory and the user's home directory.
 type Options struct {
 	// File is the config file to read; a missing File is an error. Empty
-	// means the file named by FLYTECTL_CONFIG (missing is an error too),
-	// else HomeDir/.flyte/config.yaml (missing is fine).
+	// means the first found of flyte-sdk's search (see Load).
 	File string
 	// LookupEnv reads an environment variable; nil means os.LookupEnv. A
 	// variable set to "" counts as unset.
 	LookupEnv func(name string) (string, bool)
 	// HomeDir is the user's home directory; empty means os.UserHomeDir.
 	HomeDir string
+	// Dir is the directory the search starts in; empty means the working
+	// directory.
+	Dir string
 }
 
-// Load reads the configuration the way flytekit does: the admin section of
-// the file named by FLYTECTL_CONFIG, else of ~/.flyte/config.yaml if it
-// exists, overridden by the FLYTE_* environment variables (the README
-// lists them). clientSecretLocation defaults to
+// Load reads the configuration the way flyte-sdk and flytekit do. The file
+// is Options.File, else the first that exists of ./config.yaml,
+// ./.flyte/config.yaml, <git root>/.flyte/config.yaml, the file named by
+// UCTL_CONFIG, the file named by FLYTECTL_CONFIG (a named file that is
+// missing is an error), ~/.union/config.yaml and ~/.flyte/config.yaml.
+// Its admin section is overridden by an API key (FLYTE_API_KEY, else
+// _UNION_EAGER_API_KEY, else EAGER_API_KEY), then by flyte-sdk's FLYTE_ADMIN_*
+// names, then by flytekit's FLYTE_PLATFORM_* and FLYTE_CREDENTIALS_* names,
+// then by a task pod's _U_* overrides (the README lists them all). An
+// endpoint may be written host:port, dns:///host:port, http://host:port
+// (plaintext) or https://host (TLS). clientSecretLocation defaults to
 // /etc/secrets/client_secret, as in Flyte's admin client. Assign fields of
-// the result's Config, or use Set, to override both. Keys it does not know
-// are not errors, since Flyte files carry keys for other tools: see
-// Warnings. A malformed file or a value of the wrong type is an *Error
-// that names the file, the key and the line. The file is read bounded in
-// size; a FIFO or device is refused, never waited on.
+// the result's Config, or use Set, to override all of these. Keys it does
+// not know are not errors, since Flyte files carry keys for other tools:
+// see Warnings. A malformed file, API key or value is an *Error that names
+// where it came from, the key and the line, never the secret. The file is
+// read bounded in size; a FIFO or device is refused, never waited on.
 func Load(o Options) (*Loaded, error) {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
 	if o.HomeDir == "" {
 		o.HomeDir, _ = os.UserHomeDir()
+	}
+	if o.Dir == "" && o.File == "" {
+		o.Dir, _ = os.Getwd()
 	}
 	lookup := func(name string) string {
 		v, _ := o.LookupEnv(name)
@@ -78,40 +90,39 @@ func Load(o Options) (*Loaded, error) {
 	l := &Loaded{Config: grpcauth.Config{ClientSecretLocation: defaultClientSecretLocation}}
 	l.record(fieldByKey["clientSecretLocation"], sourceDefault)
 
-	path, explicit := o.File, o.File != ""
-	origin := "the config file"
-	if !explicit {
-		if env := lookup(envConfigFile); env != "" {
-			path, explicit = env, true
-			origin = "the config file named by " + envConfigFile
-		} else if o.HomeDir != "" {
-			path = filepath.Join(o.HomeDir, ".flyte", "config.yaml")
-		}
-	}
-	if path != "" {
-		data, err := readFile(path)
+	for _, c := range searchPath(o, lookup) {
+		data, err := readFile(c.path)
 		switch {
 		case err == nil:
-			if err := l.parseFile(path, data); err != nil {
+			if err := l.parseFile(c.path, data); err != nil {
 				return nil, err
 			}
-			l.File = path
-		case errors.Is(err, fs.ErrNotExist) && !explicit:
-			// No default file: fine.
+			l.File = c.path
+			l.noteSkippedNames(c, lookup)
+		case errors.Is(err, fs.ErrNotExist) && !c.explicit:
+			continue // not there: the next one
 		default:
-			return nil, &Error{Source: path, Msg: "cannot read " + origin, Err: err}
+			return nil, &Error{Source: c.path, Msg: "cannot read " + cmp.Or(c.origin, "the config file"), Err: err}
 		}
+		break
 	}
-	for _, e := range envKeys {
-		v := lookup(e.env)
-		if v == "" {
-			continue
-		}
-		if err := l.Set(e.key, v, "env "+e.env); err != nil {
-			return nil, err
-		}
+	if err := l.applyEnv(lookup); err != nil {
+		return nil, err
 	}
 	return l, nil
+}
+
+// noteSkippedNames warns when a file found before the search reached the
+// variables that name one (flyte-sdk's order) leaves their file unread.
+func (l *Loaded) noteSkippedNames(read candidate, lookup func(string) string) {
+	if read.explicit {
+		return
+	}
+	for _, name := range []string{"UCTL_CONFIG", envConfigFile} {
+		if p := lookup(name); p != "" && p != read.path {
+			l.warn(fmt.Sprintf("%s names %s, but %s comes first in the search and was read instead", name, redact.Clip(p, 256), read.path))
+		}
+	}
 }
 
 // maxConfigFile bounds a config file: Flyte's are a few KiB.
@@ -167,6 +178,9 @@ func (l *Loaded) parseFile(path string, data []byte) error {
 		return &Error{Source: path, Key: "admin", Line: admin.Line, Msg: "want a mapping, got " + describe(admin)}
 	}
 	err := l.parseSection(path, admin, "")
+	if err == nil {
+		err = l.normalizeEndpoint(path)
+	}
 	if extra := len(l.prov().warnings) - maxWarnings; extra > 0 {
 		p := l.change()
 		p.warnings = append(p.warnings[:maxWarnings:maxWarnings], fmt.Sprintf("%s: %d more warnings not shown", path, extra))

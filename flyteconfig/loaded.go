@@ -41,6 +41,12 @@ type Loaded struct {
 	Config grpcauth.Config
 	// File is the config file that was read, "" if none.
 	File string
+	// Org is the organisation an API key or a task pod's _U_ORG_NAME
+	// names, "" if none: kept for callers whose requests name it (Flyte 2's
+	// do); authentication does not use it.
+	Org string
+
+	orgSource string // where Org came from
 
 	// p is where values came from; Format never prints it.
 	p *provenance

@@ -6,13 +6,16 @@ import (
 	"text/tabwriter"
 
 	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
 const configSummary = `Usage: grpcauth config [flags]
 
 Prints the configuration that 'grpcauth token' would use, and where each
-value came from: the config file (--config, else $FLYTECTL_CONFIG, else
-~/.flyte/config.yaml), an environment variable, a flag, or the default.
+value came from: the config file (--config, else the first found of
+./config.yaml, ./.flyte/config.yaml, <git root>/.flyte/config.yaml,
+$UCTL_CONFIG, $FLYTECTL_CONFIG, ~/.union/config.yaml, ~/.flyte/config.yaml),
+an API key ($FLYTE_API_KEY), an environment variable, a flag, or the default.
 The client secret is shown as [REDACTED], and URLs without their user
 information and query. Warnings (unknown keys with the closest known one,
 keys the chosen flow does not read, flows not supported yet) go to stderr;
@@ -50,6 +53,9 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 	}
 	fmt.Fprintf(stdout, "\nauthentication: %s\n", describeFlow(cfg.Config))
 	fmt.Fprintf(stdout, "client secret read from: %s\n", cfg.SecretSource())
+	if cfg.Org != "" {
+		fmt.Fprintf(stdout, "organisation: %s\n", redact.Clip(cfg.Org, 128))
+	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "grpcauth config: warning: %s\n", w)
 	}

@@ -82,7 +82,7 @@ func (c *configFlags) register(fs *flag.FlagSet) {
 // load resolves the configuration: file, environment, then the flags set
 // on the command line.
 func (c *configFlags) load(fs *flag.FlagSet, env environment) (*flyteconfig.Loaded, error) {
-	cfg, err := flyteconfig.Load(flyteconfig.Options{File: c.file, LookupEnv: env.lookup, HomeDir: env.home})
+	cfg, err := flyteconfig.Load(flyteconfig.Options{File: c.file, LookupEnv: env.lookup, HomeDir: env.home, Dir: env.dir})
 	if err != nil {
 		return nil, err
 	}

@@ -37,13 +37,17 @@ import (
 type environment struct {
 	lookup func(name string) (string, bool)
 	home   string
+	// dir is where the config file search starts; "" is the working
+	// directory.
+	dir string
 	// browser opens the login URL; nil means the system's browser.
 	browser func(ctx context.Context, url string) error
 }
 
 func osEnvironment() environment {
 	home, _ := os.UserHomeDir()
-	return environment{lookup: os.LookupEnv, home: home}
+	dir, _ := os.Getwd()
+	return environment{lookup: os.LookupEnv, home: home, dir: dir}
 }
 
 func main() {
