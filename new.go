@@ -98,7 +98,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	// call reaches the forwarder before: the store is asked at the first
 	// token request, from a call on the connection.
 	late := new(lateconn.Conn)
-	p, err := build(cfg, o, late)
+	var meta grpc.ClientConnInterface = late
+	if o.metaVia != nil {
+		meta = o.metaVia(late)
+	}
+	p, err := build(cfg, o, meta)
 	if err != nil {
 		return nil, err
 	}

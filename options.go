@@ -9,6 +9,7 @@ import (
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/connectmeta"
 )
 
 // Option configures New, NewClient and connectauth.New. Options compose:
@@ -31,6 +32,15 @@ type options struct {
 	logger  *slog.Logger
 	timeout time.Duration
 	prompt  authenticator.Prompter
+	// metaVia wraps the connection the config store asks (connectauth's
+	// Connect-protocol metadata requests).
+	metaVia func(grpc.ClientConnInterface) grpc.ClientConnInterface
+}
+
+func init() {
+	connectmeta.Via = func(wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface) any {
+		return optionFunc(func(o *options) { o.metaVia = wrap })
+	}
 }
 
 func newOptions(opts []Option) *options {

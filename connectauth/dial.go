@@ -7,11 +7,13 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/connectmeta"
 	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/redact"
 )
@@ -41,7 +43,7 @@ type Client struct {
 	// ConfigStore says where the token endpoint is.
 	ConfigStore configstore.ClientConfigStore
 
-	parts *grpcauth.Client // the parts, and the connection of the metadata RPCs
+	parts *grpcauth.Client // the parts, and the connection of Flyte 1's metadata RPCs
 }
 
 // Format describes the client for every fmt verb without secrets or
@@ -51,7 +53,7 @@ func (c *Client) Format(f fmt.State, _ rune) {
 }
 
 // Close ends the keepers (a token request in flight or a background
-// refresh stops promptly), closes the connection of the metadata RPCs and
+// refresh stops promptly), closes the connection of Flyte 1's metadata RPCs and
 // the idle connections of the HTTP client. It is safe for concurrent use.
 func (c *Client) Close() error {
 	c.HTTPClient.CloseIdleConnections()
@@ -62,10 +64,10 @@ func (c *Client) Close() error {
 // deployment that cfg describes, with the parts grpcauth.New builds (the
 // same keys, flows, proxy and options mean the same), over an HTTP client
 // instead of a gRPC connection. The config store asks the deployment's
-// AuthMetadataService, Flyte 2's or Flyte 1's, over a grpc-go connection
-// to the same endpoint (connect-go handlers answer the
-// gRPC protocol), only for what cfg does not name; give
-// grpcauth.WithConfigStore to ask elsewhere, such as a
+// AuthMetadataService only for what cfg does not name: Flyte 2's over the
+// Connect protocol through the HTTP client, as flyte-sdk does (HTTP/1.1
+// will do), else Flyte 1's over a grpc-go connection to the same endpoint;
+// give grpcauth.WithConfigStore to ask elsewhere, such as a
 // configstore.Discovery. It does no network I/O. Close releases what New
 // opened.
 func New(cfg grpcauth.Config, opts ...grpcauth.Option) (*Client, error) {
@@ -73,7 +75,14 @@ func New(cfg grpcauth.Config, opts ...grpcauth.Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts, err := grpcauth.New(cfg, opts...)
+	// Flyte 2's AuthMetadataService is asked over the Connect protocol,
+	// through the client's own HTTP client, set below.
+	meta := new(connectmeta.Conn)
+	via := connectmeta.Via(func(next grpc.ClientConnInterface) grpc.ClientConnInterface {
+		meta.Next = next
+		return meta
+	}).(grpcauth.Option)
+	parts, err := grpcauth.New(cfg, append([]grpcauth.Option{via}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +96,7 @@ func New(cfg grpcauth.Config, opts ...grpcauth.Option) (*Client, error) {
 		scheme = "http://"
 	}
 	c := &Client{HTTPClient: hc, BaseURL: scheme + strings.TrimPrefix(target, "dns:///"), Authenticator: parts.Authenticator, ConfigStore: parts.ConfigStore, parts: parts}
+	meta.Set(hc, c.BaseURL)
 	if c.Interceptor, err = NewInterceptor(parts.Authenticator, c.BaseURL, parts.InterceptorOptions...); err != nil {
 		_ = c.Close()
 		return nil, err

@@ -18,8 +18,8 @@
 // and a rejection says why.
 //
 // New builds a *Client from a Flyte config through grpcauth.New's
-// assembly (the same keys, flows, proxy and options): an HTTP/2
-// *http.Client that carries the proxy token of proxyCommand, the base URL
+// assembly (the same keys, flows, proxy and options): an
+// *http.Client (HTTP/2 and HTTP/1.1 over TLS, h2c without) that carries the proxy token of proxyCommand, the base URL
 // and the connect.ClientOption that installs the interceptor, so that a
 // generated client is authenticated in one line:
 //
@@ -29,7 +29,10 @@
 //	runs := workflowconnect.NewRunServiceClient(c.HTTPClient, c.BaseURL, c.Options...)
 //
 // The token endpoint comes from the config (tokenUrl) or from the
-// deployment's AuthMetadataService, Flyte 2's or Flyte 1's, asked over
-// grpc-go; grpcauth.WithConfigStore with a configstore.NewDiscovery reads
-// an RFC 8414 document instead.
+// deployment's AuthMetadataService, asked only for what the config does
+// not name: Flyte 2's over the Connect protocol with the client's own HTTP
+// client (so an ingress that speaks only HTTP/1.1 is no obstacle), and,
+// when the server does not serve that, Flyte 1's over a grpc-go
+// connection (FlyteAdmin speaks gRPC, over HTTP/2). grpcauth.WithConfigStore
+// with a configstore.NewDiscovery reads an RFC 8414 document instead.
 package connectauth
