@@ -108,3 +108,23 @@ func (a *autoRemote) fetch(ctx context.Context) (*ClientConfig, error) {
 	}
 	return cfg, err
 }
+
+// ServiceOf says which AuthMetadataService a store of NewRemote found the
+// server to serve: ServiceFlyte1 or ServiceFlyte2 once the server has
+// answered (even if that answer was an error, such as
+// ErrNoIdentityProvider), the service itself for a store pinned with
+// WithService, and ServiceAuto before that or for any other store.
+func ServiceOf(s ClientConfigStore) Service {
+	if o, ok := s.(opaque); ok {
+		s = o.ClientConfigStore
+	}
+	switch r := s.(type) {
+	case *autoRemote:
+		return r.Service()
+	case *remote:
+		return ServiceFlyte1
+	case *flyte2Remote:
+		return ServiceFlyte2
+	}
+	return ServiceAuto
+}

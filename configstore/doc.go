@@ -13,7 +13,8 @@
 // (or OpenID Connect's) over HTTPS. The remote stores fetch on first use,
 // share one fetch among concurrent first callers, cache the result and
 // never cache a failure; Option configures them, and a Service names a
-// generation of AuthMetadataService.
+// generation of AuthMetadataService: ServiceOf says which one a store of
+// NewRemote found the server to serve.
 //
 // ErrNoIdentityProvider reports a Flyte 2 deployment without an identity
 // provider; ErrInvalidMetadata an answer that cannot be used.

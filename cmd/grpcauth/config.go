@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"text/tabwriter"
+	"time"
 
 	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
@@ -19,12 +23,19 @@ an API key ($FLYTE_API_KEY), an environment variable, a flag, or the default.
 The client secret is shown as [REDACTED], and URLs without their user
 information and query. Warnings (unknown keys with the closest known one,
 keys the chosen flow does not read, flows not supported yet) go to stderr;
-they do not change the exit status.`
+they do not change the exit status.
 
-func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
+Unless --offline is given, it then asks the endpoint which generation of
+Flyte answers: Flyte 2 (flyteidl2.auth.AuthMetadataService) or Flyte 1
+(flyteidl.service.AuthMetadataService), the way every other command finds
+out by itself. Those two RPCs are anonymous: no token is requested.`
+
+func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("config", configSummary, stderr)
 	var cf configFlags
 	cf.register(fs)
+	offline := fs.Bool("offline", false, "do not ask the endpoint which generation of Flyte it runs")
+	timeout := fs.Duration("timeout", 10*time.Second, "give up asking the endpoint after this `duration`")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -59,7 +70,42 @@ func runConfig(args []string, stdout, stderr io.Writer, env environment) int {
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "grpcauth config: warning: %s\n", w)
 	}
+	if !*offline && cfg.Config.Endpoint != "" {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		fmt.Fprintf(stdout, "server: %s\n", probeServer(ctx, cfg.Config))
+	}
 	return exitOK
+}
+
+// probeServer says which AuthMetadataService the endpoint serves, as the
+// auto store finds it out, and what went wrong if it could not tell.
+func probeServer(ctx context.Context, cfg grpcauth.Config) string {
+	c, err := grpcauth.New(cfg, grpcauth.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return "not asked: " + redact.Clip(err.Error(), 512)
+	}
+	defer func() { _ = c.Close() }()
+	store, err := configstore.NewRemote(c.Conn)
+	if err != nil {
+		return "not asked: " + redact.Clip(err.Error(), 512)
+	}
+	_, err = store.GetClientConfig(ctx)
+	var what string
+	switch found := configstore.ServiceOf(store); {
+	case found == configstore.ServiceFlyte2:
+		what = "Flyte 2 (it serves flyteidl2.auth.AuthMetadataService)"
+	case found == configstore.ServiceFlyte1:
+		what = "Flyte 1 (it serves flyteidl.service.AuthMetadataService)"
+	case err == nil:
+		return "unknown"
+	default:
+		return "unknown: " + redact.Clip(err.Error(), 512)
+	}
+	if err != nil {
+		what += "; its metadata: " + redact.Clip(err.Error(), 512)
+	}
+	return what
 }
 
 // describeFlow names the flow cfg selects, and says how to choose one when

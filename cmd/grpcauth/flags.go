@@ -69,7 +69,7 @@ var configFlagList = []configFlag{
 
 // register adds --config and the config flags to fs.
 func (c *configFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.file, "config", "", "Flyte config `file` (default: $FLYTECTL_CONFIG, else ~/.flyte/config.yaml)")
+	fs.StringVar(&c.file, "config", "", "Flyte config `file` (default: the first found of ./config.yaml, ./.flyte/config.yaml, <git root>/.flyte/config.yaml, $UCTL_CONFIG, $FLYTECTL_CONFIG, ~/.union/config.yaml, ~/.flyte/config.yaml)")
 	for _, f := range configFlagList {
 		if f.isBool {
 			fs.Bool(f.name, false, f.help)

@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env envir
 	case "token":
 		return runToken(ctx, rest, stdout, stderr, env)
 	case "config":
-		return runConfig(rest, stdout, stderr, env)
+		return runConfig(ctx, rest, stdout, stderr, env)
 	case "login":
 		return runLogin(ctx, rest, stdout, stderr, env)
 	case "logout":

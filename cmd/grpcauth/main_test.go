@@ -23,11 +23,13 @@ func TestMain(m *testing.M) {
 
 // fakeEnv is an environment without a home directory, so that no test
 // reads the real ~/.flyte/config.yaml.
+// fakeEnv is an environment of vars alone, with home and working
+// directories that hold no config file.
 func fakeEnv(vars map[string]string) environment {
 	return environment{lookup: func(name string) (string, bool) {
 		v, ok := vars[name]
 		return v, ok
-	}}
+	}, home: "/nonexistent/home", dir: "/nonexistent/dir"}
 }
 
 func runCmd(t *testing.T, env environment, args ...string) (code int, stdout, stderr string) {
@@ -217,7 +219,7 @@ func TestConfigCommand(t *testing.T) {
 		"FLYTE_CREDENTIALS_AUDIENCE":      "env-audience",
 	})
 
-	code, out, errOut := runCmd(t, env, "config", "--endpoint", "flag.example.com:443", "--insecure")
+	code, out, errOut := runCmd(t, env, "config", "--offline", "--endpoint", "flag.example.com:443", "--insecure")
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
 	assert.NotContains(t, out, envSecret)
 
@@ -283,7 +285,7 @@ func TestConfigCommandWarnings(t *testing.T) {
   pkceConfig:
     timeout: 1m
 `), 0o600))
-	code, out, errOut := runCmd(t, fakeEnv(nil), "config", "--config", config)
+	code, out, errOut := runCmd(t, fakeEnv(nil), "config", "--offline", "--config", config)
 	require.Equal(t, exitOK, code, "warnings do not fail the command; stderr: %s", errOut)
 
 	assert.Contains(t, errOut, "grpcauth config: warning: "+config+":4: unknown key admin.clientID, ignored; did you mean clientId?")

@@ -21,9 +21,10 @@ Prints an access token for the Flyte deployment the configuration names,
 from the flow its authType selects: client credentials (ClientSecret), an
 external command (ExternalCommand), or the login kept by 'grpcauth login'
 (Pkce, DeviceFlow; without a usable one, the login runs here). The
-configuration comes from the Flyte config file (--config, else
-$FLYTECTL_CONFIG, else ~/.flyte/config.yaml), overridden by the FLYTE_*
-environment variables, overridden by these flags. What it does not name
+configuration comes from the Flyte config file (--config, else the first
+found as 'grpcauth config' says), overridden by an API key
+($FLYTE_API_KEY) and the FLYTE_* environment variables, overridden by
+these flags. What it does not name
 (the token endpoint, unless --token-url is given) is asked of the
 deployment's AuthMetadataService, Flyte 2's or Flyte 1's.
 
