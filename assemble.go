@@ -12,6 +12,7 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/grpcretry"
+	"github.com/flyteauth/grpcauth/internal/headercheck"
 	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/retry"
 	"github.com/flyteauth/grpcauth/loginui"
@@ -119,7 +120,8 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	kopts = append(kopts, cfg.keeperOptions()...)
 	kopts = append(kopts, fopts...)
 	kopts = append(kopts, o.aopts...)
-	if p.keeper, err = authenticator.New(cfg.Endpoint, p.store, flow, kopts...); err != nil {
+	keeperStore := headercheck.Wrap(p.store, cfg.AuthorizationHeader, o.logger)
+	if p.keeper, err = authenticator.New(cfg.Endpoint, keeperStore, flow, kopts...); err != nil {
 		return fail(fmt.Errorf("grpcauth: %w", err))
 	}
 	return p, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/headercheck"
 	"github.com/flyteauth/grpcauth/internal/redact"
 )
 
@@ -73,39 +74,43 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if !*offline && cfg.Config.Endpoint != "" {
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		fmt.Fprintf(stdout, "server: %s\n", probeServer(ctx, cfg.Config))
+		server, flyte2 := probeServer(ctx, cfg.Config)
+		fmt.Fprintf(stdout, "server: %s\n", server)
+		if p := headercheck.Problem(cfg.Config.AuthorizationHeader); flyte2 && p != "" {
+			fmt.Fprintf(stderr, "grpcauth config: warning: %s\n", p)
+		}
 	}
 	return exitOK
 }
 
 // probeServer says which AuthMetadataService the endpoint serves, as the
-// auto store finds it out, and what went wrong if it could not tell.
-func probeServer(ctx context.Context, cfg grpcauth.Config) string {
+// auto store finds it out, and what went wrong if it could not tell; and
+// whether it is Flyte 2's.
+func probeServer(ctx context.Context, cfg grpcauth.Config) (what string, flyte2 bool) {
 	c, err := grpcauth.New(cfg, grpcauth.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
-		return "not asked: " + redact.Clip(err.Error(), 512)
+		return "not asked: " + redact.Clip(err.Error(), 512), false
 	}
 	defer func() { _ = c.Close() }()
 	store, err := configstore.NewRemote(c.Conn)
 	if err != nil {
-		return "not asked: " + redact.Clip(err.Error(), 512)
+		return "not asked: " + redact.Clip(err.Error(), 512), false
 	}
 	_, err = store.GetClientConfig(ctx)
-	var what string
 	switch found := configstore.ServiceOf(store); {
 	case found == configstore.ServiceFlyte2:
-		what = "Flyte 2 (it serves flyteidl2.auth.AuthMetadataService)"
+		what, flyte2 = "Flyte 2 (it serves flyteidl2.auth.AuthMetadataService)", true
 	case found == configstore.ServiceFlyte1:
 		what = "Flyte 1 (it serves flyteidl.service.AuthMetadataService)"
 	case err == nil:
-		return "unknown"
+		return "unknown", false
 	default:
-		return "unknown: " + redact.Clip(err.Error(), 512)
+		return "unknown: " + redact.Clip(err.Error(), 512), false
 	}
 	if err != nil {
 		what += "; its metadata: " + redact.Clip(err.Error(), 512)
 	}
-	return what
+	return what, flyte2
 }
 
 // describeFlow names the flow cfg selects, and says how to choose one when

@@ -65,6 +65,12 @@ func TestFlyte2TokenWithAnAPIKey(t *testing.T) {
 	assert.Regexp(t, `insecure\s+true\s+the scheme of the endpoint \(env FLYTE_API_KEY\)`, out)
 	assert.NotContains(t, out+errOut, secret)
 	assert.NotContains(t, out+errOut, key)
+	assert.NotContains(t, errOut, "authorization header")
+
+	// Flyte 2 reads the token only from authorization.
+	code, _, errOut = runCmd(t, env, "config", "--authorization-header", "flyte-authorization")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Contains(t, errOut, "grpcauth config: warning: the server is Flyte 2, which reads the token only from the authorization header, but authorizationHeader is flyte-authorization: calls will be refused")
 }
 
 func TestFlyte2MalformedAPIKey(t *testing.T) {
