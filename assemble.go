@@ -37,7 +37,9 @@ type parts struct {
 
 // close ends both keepers. It is safe to call more than once.
 func (p *parts) close() {
-	_ = p.keeper.Close()
+	if p.keeper != nil {
+		_ = p.keeper.Close()
+	}
 	if p.proxy != nil {
 		_ = p.proxy.Close()
 	}
@@ -51,7 +53,10 @@ func (p *parts) close() {
 // than on a call option per call, so that a call costs no allocation of
 // its own; gRPC sends both the token's and the proxy's.
 func (p *parts) interceptors() []grpc.DialOption {
-	d := grpcretry.NewTokenAuth(p.keeper, retry.NewOptions(p.iopts)).DialOptions()
+	var d []grpc.DialOption
+	if p.keeper != nil {
+		d = grpcretry.NewTokenAuth(p.keeper, retry.NewOptions(p.iopts)).DialOptions()
+	}
 	if p.proxy != nil {
 		d = append(d, grpcretry.NewProxyAuth(p.proxy, retry.NewOptions(p.iopts)).DialOptions()...)
 	}
@@ -98,6 +103,9 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 		if p.proxy, err = cfg.proxyKeeper(common); err != nil {
 			return nil, err
 		}
+	}
+	if mode == AuthTypePassthrough {
+		return p, nil // no token of ours: the caller's headers go as they are
 	}
 	fail := func(err error) (*parts, error) {
 		if p.proxy != nil {

@@ -24,6 +24,10 @@ const (
 	AuthTypeDeviceFlow = "DeviceFlow"
 	// AuthTypeExternalCommand takes the token from Config.Command.
 	AuthTypeExternalCommand = "ExternalCommand"
+	// AuthTypePassthrough sends no token of grpcauth's: each call carries
+	// the headers its caller set (flyte-sdk's passthrough), such as a
+	// service forwarding its own caller's token.
+	AuthTypePassthrough = "Passthrough"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -44,6 +48,7 @@ var authAliases = map[string]string{
 	"deviceflow":         AuthTypeDeviceFlow,
 	"externalcommand":    AuthTypeExternalCommand,
 	"external_process":   AuthTypeExternalCommand,
+	"passthrough":        AuthTypePassthrough,
 }
 
 // defaultPkce is the flow of a Config without authType and clientId (what
@@ -53,8 +58,8 @@ var authAliases = map[string]string{
 const defaultPkce = "Pkce (default)"
 
 // AuthMode returns the canonical name of the flow c selects
-// (AuthTypeClientSecret, AuthTypePkce, AuthTypeDeviceFlow or
-// AuthTypeExternalCommand); "" when c names none (no authType and no
+// (AuthTypeClientSecret, AuthTypePkce, AuthTypeDeviceFlow,
+// AuthTypeExternalCommand or AuthTypePassthrough); "" when c names none (no authType and no
 // clientId: New then uses the browser login, Pkce with the public client
 // id the deployment advertises, once a server asks for a token); and an
 // error for an authType no Flyte client knows.
@@ -68,7 +73,7 @@ func (c Config) AuthMode() (string, error) {
 	}
 	canon, ok := authAliases[strings.ToLower(t)]
 	if !ok {
-		return "", fmt.Errorf("grpcauth: unknown authType %q: want ClientSecret, Pkce, DeviceFlow or ExternalCommand", redact.Clip(t, 64))
+		return "", fmt.Errorf("grpcauth: unknown authType %q: want ClientSecret, Pkce, DeviceFlow, ExternalCommand or Passthrough", redact.Clip(t, 64))
 	}
 	return canon, nil
 }

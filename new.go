@@ -22,13 +22,15 @@ import (
 type Client struct {
 	// Conn is the connection, with the interceptors installed.
 	Conn *grpc.ClientConn
-	// Authenticator keeps the token of the flow authType selects.
+	// Authenticator keeps the token of the flow authType selects; nil
+	// with AuthTypePassthrough.
 	Authenticator *authenticator.Keeper
 	// Proxy keeps the proxy token of proxyCommand; nil without one.
 	Proxy *authenticator.Keeper
 	// ConfigStore tells the Keeper what the Config does not name: the
 	// deployment's AuthMetadataService over Conn, asked only for what is
-	// missing, or a static store when the Config names everything.
+	// missing, or a static store when the Config names everything; nil
+	// with AuthTypePassthrough.
 	ConfigStore configstore.ClientConfigStore
 	// InterceptorOptions are the options the interceptors were built
 	// with (the Config's, then the caller's), for interceptors of your own
@@ -60,8 +62,9 @@ func NewClient(cfg Config, opts ...Option) (*grpc.ClientConn, error) {
 
 // New builds an authenticated connection to the Flyte deployment cfg
 // describes, for every authType: client credentials (ClientSecret), the
-// browser login (Pkce), the device code (DeviceFlow) and an external
-// command (ExternalCommand); without authType and clientId, flytekit's
+// browser login (Pkce), the device code (DeviceFlow), an external
+// command (ExternalCommand), and none but the headers each call's caller
+// sets (Passthrough: metadata.AppendToOutgoingContext); without authType and clientId, flytekit's
 // default, the browser login with the public client id the deployment
 // advertises, started only when a server rejects a call, so that an open
 // server costs no login. With proxyCommand, its token goes as

@@ -40,6 +40,9 @@ type Client struct {
 	Interceptor *Interceptor
 	// Authenticator keeps the token.
 	Authenticator *authenticator.Keeper
+	// (With authType Passthrough, Interceptor and Authenticator are nil
+	// and Options empty: each request carries the headers its caller set,
+	// connect.Request.Header().Set.)
 	// ConfigStore says where the token endpoint is.
 	ConfigStore configstore.ClientConfigStore
 
@@ -97,6 +100,9 @@ func New(cfg grpcauth.Config, opts ...grpcauth.Option) (*Client, error) {
 	}
 	c := &Client{HTTPClient: hc, BaseURL: scheme + strings.TrimPrefix(target, "dns:///"), Authenticator: parts.Authenticator, ConfigStore: parts.ConfigStore, parts: parts}
 	meta.Set(hc, c.BaseURL)
+	if parts.Authenticator == nil {
+		return c, nil // Passthrough: the caller's own headers go as they are
+	}
 	if c.Interceptor, err = NewInterceptor(parts.Authenticator, c.BaseURL, parts.InterceptorOptions...); err != nil {
 		_ = c.Close()
 		return nil, err

@@ -123,6 +123,7 @@ var flowKeys = map[string][]string{
 	grpcauth.AuthTypePkce:            append(slices.Clone(oauthKeys), "pkceConfig.timeout", "pkceConfig.refreshTime"),
 	grpcauth.AuthTypeDeviceFlow:      append(slices.Clone(oauthKeys), "deviceFlowConfig.refreshTime", "deviceFlowConfig.timeout", "deviceFlowConfig.pollInterval"),
 	grpcauth.AuthTypeExternalCommand: {"command"},
+	grpcauth.AuthTypePassthrough:     {},
 }
 
 // unusedKeys says which keys are set (by a file, the environment, a flag

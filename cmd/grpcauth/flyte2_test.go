@@ -187,3 +187,10 @@ func TestFlyte2DeviceLogin(t *testing.T) {
 	assert.Contains(t, out, "as client "+publicClientID)
 	assert.EqualValues(t, 1, dev.Issued())
 }
+
+func TestTokenWithPassthroughSaysThereIsNone(t *testing.T) {
+	code, out, errOut := runCmd(t, fakeEnv(map[string]string{"FLYTE_ADMIN_AUTHTYPE": "Passthrough"}), "token", "--endpoint", "127.0.0.1:1", "--insecure")
+	assert.Equal(t, exitFail, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "authType Passthrough sends the headers each caller sets: there is no token of grpcauth's to print")
+}

@@ -97,6 +97,9 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, er
 		return "", "", err
 	}
 	defer c.Close()
+	if c.Authenticator == nil {
+		return "", "", errors.New("authType Passthrough sends the headers each caller sets: there is no token of grpcauth's to print")
+	}
 	if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
 		var te *authenticator.TokenError
 		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
