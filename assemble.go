@@ -33,6 +33,8 @@ type parts struct {
 	store  configstore.ClientConfigStore
 	// iopts are the interceptor options: the Config's, then the caller's.
 	iopts []interceptor.Option
+	// dial are the dial options of New's connection, for Client.Dial.
+	dial []grpc.DialOption
 }
 
 // close ends both keepers. It is safe to call more than once.

@@ -2,6 +2,7 @@ package grpcauth
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -111,11 +112,31 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, defaults...)
 	dial = append(dial, p.interceptors()...)
-	cc, err := grpc.NewClient(target, append(dial, o.dial...)...)
+	p.dial = append(dial, o.dial...)
+	cc, err := grpc.NewClient(target, p.dial...)
 	if err != nil {
 		p.close()
 		return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
 	}
 	late.Set(cc)
 	return &Client{Conn: cc, Authenticator: p.keeper, Proxy: p.proxy, ConfigStore: p.store, InterceptorOptions: p.iopts, parts: p}, nil
+}
+
+// Dial opens a connection to another endpoint of the same deployment, such
+// as a Flyte 2 data plane (its public client config's dataplane_domain),
+// with c's security, dial options and interceptors: it shares c's keepers,
+// so both connections carry the same token, and a rejection on either
+// refreshes it once for both. endpoint is "host:port" or
+// "dns:///host:port". opts come after c's. The caller closes the
+// connection; c's Close ends the keepers it uses. It does no network I/O.
+func (c *Client) Dial(endpoint string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	target, err := Config{Endpoint: endpoint}.Target()
+	if err != nil {
+		return nil, err
+	}
+	cc, err := grpc.NewClient(target, append(slices.Clone(c.parts.dial), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("grpcauth: dialing %s: %w", redact.URL(target), err)
+	}
+	return cc, nil
 }

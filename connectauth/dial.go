@@ -111,6 +111,29 @@ func New(cfg grpcauth.Config, opts ...grpcauth.Option) (*Client, error) {
 	return c, nil
 }
 
+// OptionsFor returns the Options of a generated client of another base
+// URL of the same deployment, such as a Flyte 2 data plane (its public
+// client config's dataplane_domain): an interceptor for baseURL that
+// shares c's keeper, so both carry the same token, and a rejection on
+// either refreshes it once for both. Use it with c.HTTPClient. Its base URL
+// is checked as NewInterceptor checks one: plain HTTP to a host that is
+// not loopback gets no token unless the config says insecure. With
+// Passthrough it returns none.
+//
+//	dp, err := c.OptionsFor("https://dataplane.example")
+//	...
+//	data := dataproxyconnect.NewDataProxyServiceClient(c.HTTPClient, "https://dataplane.example", dp...)
+func (c *Client) OptionsFor(baseURL string) ([]connect.ClientOption, error) {
+	if c.Authenticator == nil {
+		return nil, nil
+	}
+	i, err := NewInterceptor(c.Authenticator, baseURL, c.parts.InterceptorOptions...)
+	if err != nil {
+		return nil, err
+	}
+	return []connect.ClientOption{connect.WithInterceptors(i)}, nil
+}
+
 // httpClient returns an HTTP/2 client with cfg's TLS settings, or an h2c
 // client when cfg says insecure, that carries the proxy token when there
 // is one.
