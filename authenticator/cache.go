@@ -7,10 +7,13 @@ import (
 )
 
 // TokenCache keeps tokens across processes, so that an interactive login is
-// not asked for again at every start. The Keeper reads it before its first
-// token request and writes every token it gets; a token that is still
-// valid is used as it is, an expired one hands its refresh token to the
-// flow. Implementations are safe for concurrent use, also by several
+// not asked for again at every start, and so that the processes of one
+// user share one login. The Keeper looks at its entry at every token
+// request, under the entry's lock (Update): a valid token another process
+// saved is used as it is; otherwise the newest refresh token is redeemed
+// and the answer saved before the lock is released, so that no two
+// processes redeem the same refresh token; a refused one leaves the
+// cache. A login runs outside the lock, after one more look. Implementations are safe for concurrent use, also by several
 // processes, and never print a token.
 type TokenCache interface {
 	// Load returns the token kept under key, or nil and no error when there
@@ -21,6 +24,15 @@ type TokenCache interface {
 	Save(ctx context.Context, key string, tok *oauth2.Token) error
 	// Delete removes what is kept under key; no token there is no error.
 	Delete(ctx context.Context, key string) error
+	// Update reads what is kept under key and keeps what fn returns, with
+	// no change by another user of the cache (another process) in
+	// between: fn gets the token kept (nil for none) and returns the one
+	// to keep; nil leaves the entry as it is, a token with neither an
+	// access nor a refresh token removes it. An error of fn is returned
+	// and nothing changes. The Keeper redeems a refresh token inside fn,
+	// so that two processes never redeem the same one. ctx bounds the wait
+	// for the other users.
+	Update(ctx context.Context, key string, fn func(cur *oauth2.Token) (*oauth2.Token, error)) error
 }
 
 // CacheKey is the key under which a Keeper keeps its tokens: the service

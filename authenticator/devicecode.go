@@ -146,15 +146,12 @@ func (f *deviceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, p
 		if err == nil {
 			return tok, nil
 		}
-		if te := (*TokenError)(nil); !errors.As(err, &te) || te.ErrorCode != codeInvalidGrant {
+		if !refreshRefused(err) {
 			return nil, err
 		}
 		refused = err
 	}
-	return loginOrWait(ctx, refused, func() (*oauth2.Token, error) {
-		if refused != nil {
-			f.c.Prompter.Relogin(ctx)
-		}
+	return loginOrWait(ctx, refused, f.c.Prompter, func() (*oauth2.Token, error) {
 		return f.login(ctx, conf, cfg.Audience)
 	})
 }

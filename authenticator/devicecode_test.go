@@ -475,12 +475,13 @@ func TestDeviceCodeRefresh(t *testing.T) {
 		require.NoError(t, err)
 		first = second
 	})
-	t.Run("another refresh error is returned, no new login", func(t *testing.T) {
-		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultOAuthError(http.StatusInternalServerError, "server_error", "try later")))
+	t.Run("a transient refresh error is returned, no new login", func(t *testing.T) {
+		w.srv.SetTokenFault(testserver.FaultOnce(testserver.FaultStatus(http.StatusServiceUnavailable, "", "")))
 		_, err := w.token(t.Context(), first)
 		var te *authenticator.TokenError
 		require.ErrorAs(t, err, &te)
-		assert.Equal(t, "server_error", te.ErrorCode)
+		assert.Equal(t, http.StatusServiceUnavailable, te.StatusCode)
+		assert.Empty(t, te.ErrorCode)
 		assert.Equal(t, int64(1), w.srv.Authorizations())
 		assert.NotContains(t, err.Error(), first.RefreshToken)
 	})
@@ -671,6 +672,25 @@ func (c *mapCache) Delete(_ context.Context, key string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, key)
+	return nil
+}
+
+func (c *mapCache) Update(_ context.Context, key string, fn func(*oauth2.Token) (*oauth2.Token, error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var cur *oauth2.Token
+	if tok, ok := c.m[key]; ok {
+		cur = &tok
+	}
+	next, err := fn(cur)
+	switch {
+	case err != nil || next == nil:
+		return err
+	case next.AccessToken == "" && next.RefreshToken == "":
+		delete(c.m, key)
+	default:
+		c.m[key] = *next
+	}
 	return nil
 }
 

@@ -49,17 +49,48 @@ func inBackground(ctx context.Context) bool { return ctx.Value(backgroundKey{}) 
 // would get a token.
 var errLoginNeeded = errors.New("only a new login would get a token; it starts when a call needs one, not in the background")
 
-// loginOrWait starts login, unless ctx is a background refresh's: then it
-// returns errLoginNeeded, with why (the refresh token's refusal) when
+// loginOrWait starts login, telling the person first (Relogin) when the
+// saved login was refused (why, or a refusal the Keeper saw: reloginKey),
+// unless ctx may not log in (a background refresh, or the Keeper's turn
+// under the cache lock): then it returns errLoginNeeded, with why when
 // there is one.
-func loginOrWait(ctx context.Context, why error, login func() (*oauth2.Token, error)) (*oauth2.Token, error) {
+func loginOrWait(ctx context.Context, why error, p Prompter, login func() (*oauth2.Token, error)) (*oauth2.Token, error) {
 	if !inBackground(ctx) {
+		if why != nil || ctx.Value(reloginKey{}) != nil {
+			p.Relogin(ctx)
+		}
 		return login()
 	}
 	if why != nil {
 		return nil, fmt.Errorf("%w: %w", errLoginNeeded, why)
 	}
 	return nil, errLoginNeeded
+}
+
+// reloginKey marks the context of a login that follows a refused refresh
+// token, which the Keeper saw under the cache lock.
+type reloginKey struct{}
+
+// refreshRefused reports whether the token endpoint refused a refresh
+// token for good, so that only a new login would do: an OAuth2 error
+// answer (an "error" field, whatever the status: FlyteAdmin's own
+// authorization server answers a refresh token past its lifetime with
+// HTTP 500 server_error, not invalid_grant), or any 4xx. A network error
+// or a 5xx without an OAuth2 error is transient.
+func refreshRefused(err error) bool {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.ErrorCode != "" || (te.StatusCode >= 400 && te.StatusCode < 500)
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		return re.ErrorCode != "" || (status >= 400 && status < 500)
+	}
+	return false
 }
 
 // timeoutFlow is a flow of this package that waits for a person (a browser

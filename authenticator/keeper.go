@@ -44,10 +44,13 @@ type Keeper struct {
 	life  context.Context
 	close context.CancelFunc
 
-	current     atomic.Pointer[held] // nil until the first token
-	group       flight.Group[*held]  // one token request at a time
-	stats       statCounters
-	cacheLoaded atomic.Bool // the cache was read once
+	current atomic.Pointer[held] // nil until the first token
+	group   flight.Group[*held]  // one token request at a time
+	stats   statCounters
+	// cacheSeen is the access token of the cache's entry as this Keeper
+	// last read or wrote it; deadRefresh, a refresh token the server
+	// refused. Both change only within a flight (fetch.go).
+	cacheSeen, deadRefresh atomic.Pointer[string]
 
 	mu       sync.Mutex // guards lastFail, streak, lastRejection, and held.rejected and retryAt
 	lastFail failure
@@ -310,69 +313,6 @@ func (k *Keeper) fetch(ctx context.Context) (*held, error) {
 	k.mu.Lock()
 	k.lastFail = failure{}
 	k.mu.Unlock()
-	return c, nil
-}
-
-func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
-	cfg, key, err := k.resolve(ctx)
-	if err != nil {
-		k.stats.requests.Add(1)
-		return nil, err
-	}
-	var prev *oauth2.Token
-	if cur := k.current.Load(); cur != nil {
-		prev = cur.tok
-	}
-	cacheKey := CacheKey(k.endpoint, cfg.ClientID)
-	if prev == nil && k.opts.cache != nil && k.cacheLoaded.CompareAndSwap(false, true) {
-		cctx, cancel := k.cacheContext(ctx)
-		cached, err := k.opts.cache.Load(cctx, cacheKey)
-		cancel()
-		if err != nil {
-			k.opts.logger.Warn("authenticator: reading the token cache failed", "endpoint", k.endpoint, "error", err)
-		}
-		if cached != nil && cached.AccessToken != "" {
-			if cached.Expiry.IsZero() || k.opts.now().Add(k.opts.minCachedLife).Before(cached.Expiry) {
-				c, err := k.keep(key, cached, k.opts.now(), false, cfg.TokenEndpoint)
-				if err == nil {
-					k.stats.cacheHits.Add(1)
-					k.opts.logger.Debug("authenticator: using the cached token", "endpoint", k.endpoint)
-					return c, nil
-				}
-			}
-			prev = cached // expired: its refresh token may still serve
-		}
-	}
-	k.stats.requests.Add(1)
-	k.opts.logger.Debug("authenticator: requesting token", "endpoint", k.endpoint, "token_url", redactURL(cfg.TokenEndpoint), "scopes", cfg.Scopes, "audience", cfg.Audience)
-	start := k.opts.now()
-	tok, err := k.flow.Token(context.WithValue(context.WithValue(ctx, oauth2.HTTPClient, k.http), loggerKey{}, k.opts.logger), cfg, prev)
-	if err != nil {
-		var te *TokenError
-		if errors.As(err, &te) && errors.Is(te.Err, context.DeadlineExceeded) && te.Detail != "" {
-			te.Detail += fmt.Sprintf(" of %s", k.timeout())
-		}
-		return nil, err
-	}
-	if tok == nil || tok.AccessToken == "" {
-		return nil, &TokenError{TokenURL: redactURL(cfg.TokenEndpoint), Detail: "the answer holds no access_token"}
-	}
-	if tok.RefreshToken == "" && prev != nil {
-		tok.RefreshToken = prev.RefreshToken // a refresh answer may omit it (RFC 6749 §6)
-	}
-	c, err := k.keep(key, tok, start, true, cfg.TokenEndpoint)
-	if err != nil {
-		return nil, err
-	}
-	if k.opts.cache != nil {
-		// c.tok, not tok: its Expiry is the one the Keeper uses, never one
-		// that x/oauth2 overflowed, so the next process reads it right.
-		cctx, cancel := k.cacheContext(ctx)
-		defer cancel()
-		if err := k.opts.cache.Save(cctx, cacheKey, c.tok); err != nil {
-			k.opts.logger.Warn("authenticator: writing the token cache failed", "endpoint", k.endpoint, "error", err)
-		}
-	}
 	return c, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(cacheChildEnv); spec != "" {
+		os.Exit(runCacheChild(spec)) // a process of TestProcessesSharingOneCache
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -139,7 +139,8 @@ func (f *pkceFlow) flowTimeout() time.Duration { return f.c.Timeout }
 func (f *pkceFlow) flowClientID() string       { return f.c.ClientID }
 
 // Token refreshes prev when it has a refresh token and otherwise, or when
-// the server answers invalid_grant, runs a browser login.
+// the server refuses the refresh token (refreshRefused), runs a browser
+// login.
 func (f *pkceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error) {
 	if cfg == nil {
 		cfg = &configstore.ClientConfig{}
@@ -154,16 +155,13 @@ func (f *pkceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, pre
 		if err == nil {
 			return tok, nil
 		}
-		var re *oauth2.RetrieveError
-		if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
-			return nil, fmt.Errorf("refreshing the login: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), err))
+		err = fmt.Errorf("refreshing the login: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), err))
+		if !refreshRefused(err) {
+			return nil, err
 		}
-		refused = fmt.Errorf("refreshing the login: %w", tokenError(ctx, redactURL(cfg.TokenEndpoint), err))
+		refused = err
 	}
-	return loginOrWait(ctx, refused, func() (*oauth2.Token, error) {
-		if refused != nil {
-			f.c.Prompter.Relogin(ctx)
-		}
+	return loginOrWait(ctx, refused, f.c.Prompter, func() (*oauth2.Token, error) {
 		return f.login(ctx, conf, cfg.Audience)
 	})
 }

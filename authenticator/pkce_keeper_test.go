@@ -2,8 +2,10 @@ package authenticator_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,6 +281,9 @@ func (c *deadlineCache) Save(ctx context.Context, _ string, _ *oauth2.Token) err
 	return c.wait(ctx)
 }
 func (c *deadlineCache) Delete(context.Context, string) error { return nil }
+func (c *deadlineCache) Update(ctx context.Context, _ string, _ func(*oauth2.Token) (*oauth2.Token, error)) error {
+	return c.wait(ctx) // a lock that is never granted
+}
 
 // TestPKCECacheIOHasTheTokenTimeout: a cache that hangs costs at most the
 // token timeout per read or write, even around a login with an hour's
@@ -295,9 +300,69 @@ func TestPKCECacheIOHasTheTokenTimeout(t *testing.T) {
 	fx.lastPage(t)
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
-	require.Len(t, cache.left, 2, "one read, one write")
+	require.Len(t, cache.left, 3, "the look under the lock, one more read before the login, one write")
 	for _, left := range cache.left {
 		assert.Positive(t, left, "the cache call had a deadline")
 		assert.LessOrEqual(t, left, 200*time.Millisecond, "the token timeout, not the login's")
 	}
+}
+
+// TestPKCEKeeperTakesANewerLoginFromTheCache: a running service whose
+// login died picks up the login another process (grpcauth login) saved,
+// without a restart and without asking anyone.
+func TestPKCEKeeperTakesANewerLoginFromTheCache(t *testing.T) {
+	fx := newPKCEFixture(t)
+	cache := newFileCache(t, t.TempDir())
+	k := newPKCEKeeper(t, fx, cache)
+	_, first, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	fx.lastPage(t)
+
+	// Another process logs in afresh and saves its login.
+	tok, err := fx.flow(t).Token(t.Context(), fx.cfg, nil)
+	require.NoError(t, err)
+	fx.lastPage(t)
+	require.NoError(t, cache.Save(t.Context(), authenticator.CacheKey(testEndpoint, pkceClientID), tok))
+	fx.as.RevokeRefreshTokens()
+
+	require.NoError(t, k.Rejected(t.Context(), first))
+	_, v, ok := credOK(k.Credential(t.Context()))
+	require.True(t, ok)
+	assert.Equal(t, "Bearer "+tok.AccessToken, v, "the other process's login")
+	assert.EqualValues(t, 2, fx.opened.Load(), "no login of its own")
+	assert.Zero(t, fx.as.RefreshGrants())
+}
+
+// TestPKCEDeadRefreshTokenLeavesTheCache: a refresh token FlyteAdmin's
+// authorization server refuses with HTTP 500 server_error (past its
+// lifetime) leaves the cache, so no other process redeems it again, and
+// the call that needs a token gets one new login.
+func TestPKCEDeadRefreshTokenLeavesTheCache(t *testing.T) {
+	fx := newPKCEFixture(t)
+	cache := newFileCache(t, t.TempDir())
+	key := authenticator.CacheKey(testEndpoint, pkceClientID)
+	k := newPKCEKeeper(t, fx, cache)
+	_, err := k.Token(t.Context())
+	require.NoError(t, err)
+	fx.lastPage(t)
+	dead, err := cache.Load(t.Context(), key)
+	require.NoError(t, err)
+
+	fx.as.SetTokenFault(testserver.FaultOnce(testserver.FaultOAuthError(http.StatusInternalServerError, "server_error",
+		"The authorization server encountered an unexpected condition that prevented it from fulfilling the request.")))
+	require.NoError(t, k.RefreshCredentials(t.Context()))
+	fx.lastPage(t)
+	assert.EqualValues(t, 2, fx.opened.Load(), "one new login")
+	assert.Equal(t, 1, strings.Count(fx.out.String(), "Your saved login is no longer accepted; log in again."))
+	saved, err := cache.Load(t.Context(), key)
+	require.NoError(t, err)
+	require.NotNil(t, saved)
+	assert.NotEqual(t, dead.RefreshToken, saved.RefreshToken, "the cache holds the new login, not the dead one")
+
+	// Another process starting now redeems nothing dead.
+	other := newPKCEKeeper(t, fx, cache)
+	_, err = other.Token(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, fx.opened.Load())
+	assert.Zero(t, fx.as.RefreshGrants())
 }

@@ -435,27 +435,56 @@ func TestPKCERefreshInvalidGrantLogsInAgain(t *testing.T) {
 	require.NoError(t, err)
 }
 
-func TestPKCERefreshOtherErrorsAreReturned(t *testing.T) {
+// TestPKCERefreshRefusedMeansLogin: any OAuth2 error answer to a refresh
+// grant, or a 4xx, means the refresh token is dead, whatever the server
+// calls it: FlyteAdmin's own authorization server answers a refresh token
+// past its lifetime with HTTP 500 server_error. A new login follows.
+func TestPKCERefreshRefusedMeansLogin(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		fault testserver.Fault
-		code  string
 	}{
-		{"server error", testserver.FaultOAuthError(http.StatusInternalServerError, "server_error", "down"), "server_error"},
-		{"invalid client", testserver.FaultOAuthError(http.StatusUnauthorized, "invalid_client", ""), "invalid_client"},
-		{"html", testserver.FaultStatus(http.StatusBadGateway, "text/html", "<h1>bad gateway</h1>"), ""},
+		{"server_error, as FlyteAdmin answers", testserver.FaultOAuthError(http.StatusInternalServerError, "server_error", "The authorization server encountered an unexpected condition")},
+		{"invalid_client", testserver.FaultOAuthError(http.StatusUnauthorized, "invalid_client", "")},
+		{"invalid_request", testserver.FaultOAuthError(http.StatusBadRequest, "invalid_request", "")},
+		{"400 without a body", testserver.FaultStatus(http.StatusBadRequest, "", "")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newPKCEFixture(t)
+			fx.as.SetTokenFault(testserver.FaultOnce(tc.fault)) // the refresh; the login's exchange goes through
+			tok, err := fx.flow(t).Token(t.Context(), fx.cfg, &oauth2.Token{AccessToken: "old", RefreshToken: "rt"})
+			require.NoError(t, err)
+			fx.lastPage(t)
+			assert.EqualValues(t, 1, fx.opened.Load(), "a new login")
+			assert.Contains(t, fx.out.String(), "Your saved login is no longer accepted; log in again.")
+			_, err = fx.as.Validate(t.Context(), tok.AccessToken)
+			require.NoError(t, err)
+		})
+	}
+}
+
+// TestPKCERefreshTransientErrorsAreReturned: a 5xx without an OAuth2
+// error, or no answer, may pass: the refresh token is kept and no browser
+// opens.
+func TestPKCERefreshTransientErrorsAreReturned(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault testserver.Fault
+	}{
+		{"502 with an HTML page", testserver.FaultStatus(http.StatusBadGateway, "text/html", "<h1>bad gateway</h1>")},
+		{"503 without a body", testserver.FaultStatus(http.StatusServiceUnavailable, "", "")},
+		{"connection closed", testserver.FaultCloseConn()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newPKCEFixture(t)
 			fx.as.SetTokenFault(tc.fault)
-			f := fx.flow(t)
-			_, err := f.Token(t.Context(), fx.cfg, &oauth2.Token{AccessToken: "old", RefreshToken: "rt"})
+			_, err := fx.flow(t).Token(t.Context(), fx.cfg, &oauth2.Token{AccessToken: "old", RefreshToken: "rt"})
 			var te *authenticator.TokenError
 			require.ErrorAs(t, err, &te)
-			assert.Equal(t, tc.code, te.ErrorCode)
+			assert.Empty(t, te.ErrorCode)
 			assert.Contains(t, err.Error(), "refreshing the login")
 			assert.NotContains(t, err.Error(), "rt")
-			assert.Zero(t, fx.opened.Load(), "only invalid_grant opens the browser")
+			assert.Zero(t, fx.opened.Load(), "no browser for a transient failure")
 		})
 	}
 }

@@ -236,11 +236,11 @@ type loginFlow struct {
 }
 
 func (f *loginFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ *oauth2.Token) (*oauth2.Token, error) {
-	if inBackground(ctx) {
+	if ctx.Value(backgroundKey{}) == causeProactive {
 		f.backgroundStarted.Do(func() { close(f.background) })
 		<-f.release
 	}
-	return loginOrWait(ctx, nil, func() (*oauth2.Token, error) {
+	return loginOrWait(ctx, nil, nil, func() (*oauth2.Token, error) {
 		n := f.logins.Add(1)
 		return &oauth2.Token{AccessToken: fmt.Sprintf("login-%d", n), ExpiresIn: 60}, nil
 	})

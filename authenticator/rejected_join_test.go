@@ -31,6 +31,15 @@ func (c *blockingCache) Save(context.Context, string, *oauth2.Token) error {
 	return nil
 }
 
+// Update gives fn no token and saves what it returns, as Save does.
+func (c *blockingCache) Update(ctx context.Context, key string, fn func(*oauth2.Token) (*oauth2.Token, error)) error {
+	next, err := fn(nil)
+	if err != nil || next == nil {
+		return err
+	}
+	return c.Save(ctx, key, next)
+}
+
 // A call rejected with a token that a flight still running has just made
 // current must get a new token, not that flight's answer: the rejected
 // token itself.

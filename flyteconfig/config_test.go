@@ -780,7 +780,7 @@ func TestWarningsUnknownAuthType(t *testing.T) {
 	require.Error(t, flowErr)
 	w := magic.Warnings()
 	require.Len(t, w, 1, "an unknown authType, and no guess about its keys: %q", w)
-	assert.Contains(t, w[0], `unknown authType "magic": want ClientSecret, Pkce, DeviceFlow or ExternalCommand`)
+	assert.Contains(t, w[0], `unknown authType "magic": want ClientSecret, Pkce, DeviceFlow, ExternalCommand or Passthrough`)
 	assert.Contains(t, flowErr.Error(), w[0], "the warning is AuthMode's error")
 
 	path := writeFile(t, t.TempDir(), "config.yaml", "admin:\n  authType: Magic\n  frobnicate: 1\n")
@@ -789,7 +789,7 @@ func TestWarningsUnknownAuthType(t *testing.T) {
 	w = l.Warnings()
 	require.Len(t, w, 2, "%q", w)
 	assert.Equal(t, path+":3: unknown key admin.frobnicate, ignored", w[0])
-	assert.Contains(t, w[1], `unknown authType "Magic": want ClientSecret, Pkce, DeviceFlow or ExternalCommand`)
+	assert.Contains(t, w[1], `unknown authType "Magic": want ClientSecret, Pkce, DeviceFlow, ExternalCommand or Passthrough`)
 
 	for _, ok := range []grpcauth.Config{{}, {ClientID: "x"}, {AuthType: "standard"}, {AuthType: " DeviceFlow "}} {
 		assert.Empty(t, (&flyteconfig.Loaded{Config: ok}).Warnings(), "%+v", ok)

@@ -213,6 +213,67 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 		return errors.New("tokencache: Save: no token to keep")
 	}
+	if err := f.ensureDir(); err != nil {
+		return err
+	}
+	unlock, err := f.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return f.write(key, tok)
+}
+
+// Delete removes the token kept under key; no token there is no error.
+func (f *File) Delete(ctx context.Context, key string) error {
+	if err := checkDir(f.dir); errors.Is(err, fs.ErrNotExist) {
+		return ctx.Err()
+	} else if err != nil {
+		return err // the lock and the remove would act in another user's directory
+	}
+	unlock, err := f.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return f.remove(key)
+}
+
+// Update reads the token kept under key and keeps what fn returns, all
+// under the directory's lock, so that no other process changes the entry
+// in between (another process's Update waits): fn gets the token kept, or
+// nil when there is none or it cannot be used, and returns the token to
+// keep; nil leaves the entry as it is, and a token with neither an access
+// nor a refresh token removes it. An error of fn is returned as it is and
+// nothing changes. The lock is held while fn runs: fn should be as short
+// as one token request, never a login. ctx bounds the wait for the lock.
+func (f *File) Update(ctx context.Context, key string, fn func(cur *oauth2.Token) (*oauth2.Token, error)) error {
+	if err := f.ensureDir(); err != nil {
+		return err
+	}
+	unlock, err := f.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cur, err := f.Load(ctx, key)
+	if err != nil {
+		return err
+	}
+	next, err := fn(cur)
+	switch {
+	case err != nil:
+		return err
+	case next == nil:
+		return nil
+	case next.AccessToken == "" && next.RefreshToken == "":
+		return f.remove(key)
+	}
+	return f.write(key, next)
+}
+
+// write puts tok under key; the caller holds the lock.
+func (f *File) write(key string, tok *oauth2.Token) error {
 	data, err := json.Marshal(record{
 		Version:      fileVersion,
 		Key:          key,
@@ -224,15 +285,6 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if err != nil {
 		return fmt.Errorf("tokencache: encode the token: %w", err)
 	}
-	if err := f.ensureDir(); err != nil {
-		return err
-	}
-	unlock, err := f.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
 	tmp, err := os.CreateTemp(f.dir, ".token-*.tmp") // mode 0600
 	if err != nil {
 		return fmt.Errorf("tokencache: create a file in %s: %w", f.dir, err)
@@ -263,18 +315,8 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	return nil
 }
 
-// Delete removes the token kept under key; no token there is no error.
-func (f *File) Delete(ctx context.Context, key string) error {
-	if err := checkDir(f.dir); errors.Is(err, fs.ErrNotExist) {
-		return ctx.Err()
-	} else if err != nil {
-		return err // the lock and the remove would act in another user's directory
-	}
-	unlock, err := f.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+// remove deletes key's file; the caller holds the lock.
+func (f *File) remove(key string) error {
 	if err := os.Remove(f.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("tokencache: %w", err)
 	}

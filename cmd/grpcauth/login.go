@@ -227,6 +227,10 @@ type freshLogin struct{ authenticator.TokenCache }
 
 func (freshLogin) Load(context.Context, string) (*oauth2.Token, error) { return nil, nil }
 
+func (c freshLogin) Update(ctx context.Context, key string, fn func(*oauth2.Token) (*oauth2.Token, error)) error {
+	return c.TokenCache.Update(ctx, key, func(*oauth2.Token) (*oauth2.Token, error) { return fn(nil) })
+}
+
 func validity(tok *oauth2.Token) string {
 	if tok.Expiry.IsZero() {
 		return ""

@@ -104,15 +104,20 @@ type grant struct {
 	scopes      []string
 	audience    string
 	expires     time.Time // codes only
+	// family names the login a refresh token belongs to: every token
+	// rotated from one authorization code.
+	family string
 }
 
 // AuthorizationServer is a fake OAuth2 server for public clients: an
 // authorization endpoint (RFC 6749 §4.1) that requires PKCE with S256 (RFC
 // 7636) and answers at once as the configured Consent says, and a token
 // endpoint with the authorization_code and refresh_token grants. Refresh
-// tokens rotate: each use returns a new one and invalidates the old. It
-// implements TokenValidator for the AdminServer. All its methods are safe
-// for concurrent use.
+// tokens rotate: each use returns a new one and invalidates the old, and a
+// refresh token used a second time revokes its whole login, every refresh
+// and access token rotated from the same authorization code (RFC 9700
+// §4.14.2, as Hydra, Okta and Auth0 do). It implements TokenValidator for
+// the AdminServer. All its methods are safe for concurrent use.
 type AuthorizationServer struct {
 	srv      *httptest.Server
 	clients  map[string][]string // read-only after NewAuthorizationServer
@@ -126,11 +131,13 @@ type AuthorizationServer struct {
 	tokenRequests  atomic.Int64
 	codeGrants     atomic.Int64
 	refreshGrants  atomic.Int64
+	reuses         atomic.Int64
 
 	mu       sync.Mutex // guards the maps and lastAuth
 	codes    map[string]grant
 	refresh  map[string]grant
 	tokens   map[string]TokenInfo
+	families map[string]string // access token and used refresh token: its login
 	lastAuth url.Values
 }
 
@@ -152,6 +159,7 @@ func NewAuthorizationServer(opts ...AuthorizeOption) (*AuthorizationServer, erro
 		codes:    make(map[string]grant),
 		refresh:  make(map[string]grant),
 		tokens:   make(map[string]TokenInfo),
+		families: make(map[string]string),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(AuthorizePath, s.serveAuthorize)
@@ -364,20 +372,45 @@ func (s *AuthorizationServer) redeemCode(clientID string, form url.Values) (gran
 	return g, ""
 }
 
-// redeemRefresh checks and uses up a refresh token.
+// redeemRefresh checks and uses up a refresh token. One used before
+// revokes its login.
 func (s *AuthorizationServer) redeemRefresh(clientID, token string) (grant, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.refresh[token]
-	switch {
-	case !ok:
+	if !ok {
+		if family, used := s.families["used:"+token]; used {
+			s.reuses.Add(1)
+			s.revokeFamily(family)
+			return grant{}, "the refresh token was used before: the whole login is revoked"
+		}
 		return grant{}, "unknown, used or revoked refresh token"
-	case g.clientID != clientID:
+	}
+	if g.clientID != clientID {
 		return grant{}, "the refresh token was issued to another client"
 	}
 	delete(s.refresh, token)
+	s.families["used:"+token] = g.family
 	return g, ""
 }
+
+// revokeFamily revokes every token of a login; s.mu is held.
+func (s *AuthorizationServer) revokeFamily(family string) {
+	for rt, g := range s.refresh {
+		if g.family == family {
+			delete(s.refresh, rt)
+		}
+	}
+	for access, f := range s.families {
+		if f == family {
+			delete(s.tokens, access)
+		}
+	}
+}
+
+// RefreshReuses returns how many times a used refresh token came back, each
+// of which revoked a whole login.
+func (s *AuthorizationServer) RefreshReuses() int64 { return s.reuses.Load() }
 
 type codeTokenResponse struct {
 	tokenResponse
@@ -397,8 +430,12 @@ func (s *AuthorizationServer) issue(w http.ResponseWriter, g grant) {
 		info.ExpiresAt = s.clock().Add(s.lifetime)
 	}
 	g.challenge, g.expires = "", time.Time{}
+	if g.family == "" {
+		g.family = refresh // a new login
+	}
 	s.mu.Lock()
 	s.tokens[access] = info
+	s.families[access] = g.family
 	s.refresh[refresh] = g
 	s.mu.Unlock()
 	resp := codeTokenResponse{

@@ -165,3 +165,38 @@ func TestAuthorizeErrors(t *testing.T) {
 	assert.Equal(t, "st", back.Get("state"))
 	assert.Equal(t, "S256", s.LastAuthorization().Get("code_challenge_method"))
 }
+
+// A refresh token used twice revokes its whole login: every refresh token
+// and access token rotated from the same code, and no other login.
+func TestRefreshTokenReuseRevokesTheLogin(t *testing.T) {
+	s := newAuthServer(t)
+	login := func() map[string]any {
+		verifier := "verifier-0123456789-0123456789-0123456789-0123"
+		status, q := authorize(t, s, authQuery(verifier))
+		require.Equal(t, http.StatusFound, status)
+		status, tok := tokenPost(t, s, url.Values{"grant_type": {"authorization_code"}, "client_id": {authClient}, "code": {q.Get("code")}, "redirect_uri": {authRedirect}, "code_verifier": {verifier}})
+		require.Equal(t, http.StatusOK, status)
+		return tok
+	}
+	refresh := func(rt any) (int, map[string]any) {
+		return tokenPost(t, s, url.Values{"grant_type": {"refresh_token"}, "client_id": {authClient}, "refresh_token": {rt.(string)}})
+	}
+	first, other := login(), login()
+	status, second := refresh(first["refresh_token"])
+	require.Equal(t, http.StatusOK, status)
+
+	status, body := refresh(first["refresh_token"]) // used before
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Equal(t, "invalid_grant", body["error"])
+	assert.EqualValues(t, 1, s.RefreshReuses())
+	status, _ = refresh(second["refresh_token"])
+	assert.Equal(t, http.StatusBadRequest, status, "the rotated refresh token is revoked too")
+	for _, tok := range []map[string]any{first, second} {
+		_, err := s.Validate(t.Context(), tok["access_token"].(string))
+		assert.ErrorIs(t, err, testserver.ErrTokenInvalid, "the login's access tokens are revoked")
+	}
+	_, err := s.Validate(t.Context(), other["access_token"].(string))
+	require.NoError(t, err, "another login is untouched")
+	status, _ = refresh(other["refresh_token"])
+	assert.Equal(t, http.StatusOK, status)
+}
