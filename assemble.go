@@ -128,6 +128,11 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	}
 	kopts := append(common, authenticator.WithHTTPClient(hc))
 	kopts = append(kopts, cfg.keeperOptions()...)
+	if o.cache != nil && (mode == AuthTypeClientSecret || mode == AuthTypeExternalCommand) {
+		// Asked for: a short-lived process then makes one token request
+		// per token lifetime, not one per run.
+		kopts = append(kopts, authenticator.WithCache(o.cache))
+	}
 	kopts = append(kopts, fopts...)
 	kopts = append(kopts, o.aopts...)
 	keeperStore := headercheck.Wrap(p.store, cfg.AuthorizationHeader, o.logger)

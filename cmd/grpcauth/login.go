@@ -55,10 +55,10 @@ func (c *cacheFlags) register(fs interface {
 	fs.StringVar(&c.dir, "token-cache-dir", "", "`directory` of the token cache (default: the user cache directory's grpcauth/tokens)")
 }
 
-func (c *cacheFlags) open(stderr io.Writer) (*tokencache.File, error) {
+func (c *cacheFlags) open(stderr io.Writer, env environment) (*tokencache.File, error) {
 	opts := []tokencache.Option{tokencache.WithLogger(warnLogger(stderr))}
-	if c.dir != "" {
-		opts = append(opts, tokencache.WithDir(c.dir))
+	if dir := cmp.Or(c.dir, env.cacheDir); dir != "" {
+		opts = append(opts, tokencache.WithDir(dir))
 	}
 	return tokencache.NewFile(opts...)
 }
@@ -97,7 +97,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if *timeout > 0 {
 		cfg.PkceConfig.Timeout, cfg.DeviceFlowConfig.Timeout = *timeout, *timeout
 	}
-	files, err := cache.open(stderr)
+	files, err := cache.open(stderr, env)
 	if err != nil {
 		sayErr(stderr, "login", err)
 		return exitFail
@@ -162,7 +162,7 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return exitFail
 	}
 	cfg := loaded.Config
-	files, err := cache.open(stderr)
+	files, err := cache.open(stderr, env)
 	if err != nil {
 		sayErr(stderr, "logout", err)
 		return exitFail

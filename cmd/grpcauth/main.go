@@ -40,6 +40,9 @@ type environment struct {
 	// dir is where the config file search starts; "" is the working
 	// directory.
 	dir string
+	// cacheDir is the token cache's directory when --token-cache-dir does
+	// not name one; "" is the user cache directory's grpcauth/tokens.
+	cacheDir string
 	// browser opens the login URL; nil means the system's browser.
 	browser func(ctx context.Context, url string) error
 }

@@ -36,6 +36,9 @@ func runCmd(t *testing.T, env environment, args ...string) (code int, stdout, st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
+	if env.cacheDir == "" {
+		env.cacheDir = t.TempDir() // never the machine's token cache
+	}
 	var out, errOut bytes.Buffer
 	code = run(ctx, args, &out, &errOut, env)
 	return code, out.String(), errOut.String()

@@ -33,6 +33,10 @@ the variable named by --client-secret-env (admin.clientSecretEnvVar), else
 from the file named by --client-secret-file (admin.clientSecretLocation).
 It is never printed.
 
+Tokens are kept in the token cache (--token-cache-dir) for their
+lifetime, client credentials' and a command's included, so that many runs
+make one token request; --no-cache asks for a new one.
+
 With --proxy, it prints the proxy token instead: the output of
 admin.proxyCommand, which is sent as "proxy-authorization: Bearer <token>"
 to an identity-aware proxy in front of FlyteAdmin.`
@@ -44,6 +48,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	header := fs.Bool("header", false, "print \"key: Bearer <token>\", the gRPC metadata to send, instead of the bare token")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `duration`")
 	proxy := fs.Bool("proxy", false, "print the proxy token of admin.proxyCommand instead of the access token")
+	var cache cacheFlags
+	cache.register(fs)
+	noCache := fs.Bool("no-cache", false, "request a new token even when the token cache holds a valid one")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -59,11 +66,21 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	cfg := loaded.Config
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	fetch := fetchToken
+	var key, value string
 	if *proxy {
-		fetch = fetchProxyToken
+		key, value, err = fetchProxyToken(ctx, cfg)
+	} else {
+		var opts []grpcauth.Option
+		if !*noCache {
+			files, err := cache.open(stderr, env)
+			if err != nil {
+				sayErr(stderr, "token", err)
+				return exitFail
+			}
+			opts = append(opts, grpcauth.WithTokenCache(files))
+		}
+		key, value, err = fetchToken(ctx, cfg, opts...)
 	}
-	key, value, err := fetch(ctx, cfg)
 	if err != nil {
 		sayErr(stderr, "token", err)
 		if hint := tlsHint(err, cfg); hint != "" {
@@ -91,8 +108,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 // key and value ("Bearer <token>") to send it with. It builds the client
 // New builds, so that the config store's RPCs and the token request pass a
 // proxyCommand proxy like every other call; the store's RPCs are anonymous.
-func fetchToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
-	c, err := grpcauth.New(cfg, tokenTimeout(ctx))
+func fetchToken(ctx context.Context, cfg grpcauth.Config, opts ...grpcauth.Option) (key, value string, err error) {
+	c, err := grpcauth.New(cfg, append([]grpcauth.Option{tokenTimeout(ctx)}, opts...)...)
 	if err != nil {
 		return "", "", err
 	}
