@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -14,6 +15,7 @@ import (
 	"github.com/flyteauth/grpcauth/internal/grpcretry"
 	"github.com/flyteauth/grpcauth/internal/headercheck"
 	"github.com/flyteauth/grpcauth/internal/netconf"
+	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/retry"
 	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
@@ -259,11 +261,15 @@ func (c Config) flow(mode string, o *options) (authenticator.Flow, []authenticat
 			Prompter:     prompt,
 		})
 	} else {
-		f, err = authenticator.NewPKCEFlow(authenticator.PKCEConfig{
-			ClientID: c.ClientID,
-			Timeout:  c.PkceConfig.Timeout,
-			Prompter: prompt,
-		})
+		var params url.Values
+		if params, err = c.PkceConfig.authParams(); err == nil {
+			f, err = authenticator.NewPKCEFlow(authenticator.PKCEConfig{
+				ClientID:   c.ClientID,
+				Timeout:    c.PkceConfig.Timeout,
+				Prompter:   prompt,
+				AuthParams: params,
+			})
+		}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpcauth: authType %s: %w", strings.TrimSuffix(mode, " (default)"), err)
@@ -340,4 +346,20 @@ func (c Config) configStore(mode string, o *options, meta grpc.ClientConnInterfa
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
 	return s, nil
+}
+
+// authParams parses pkceConfig.authParams, "name=value" each.
+func (p PkceConfig) authParams() (url.Values, error) {
+	if len(p.AuthParams) == 0 {
+		return nil, nil
+	}
+	v := url.Values{}
+	for _, kv := range p.AuthParams {
+		name, value, ok := strings.Cut(kv, "=")
+		if name = strings.TrimSpace(name); !ok || name == "" {
+			return nil, fmt.Errorf("pkceConfig.authParams: %q is not name=value", redact.Clip(kv, 64))
+		}
+		v.Add(name, value)
+	}
+	return v, nil
 }

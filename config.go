@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/flyteauth/grpcauth/internal/redact"
@@ -129,6 +130,10 @@ type PkceConfig struct {
 	// RefreshTime is how long before its expiry the token is refreshed.
 	// Zero means the authenticator's default.
 	RefreshTime time.Duration `yaml:"refreshTime"`
+	// AuthParams are extra parameters of the authorization request, each
+	// "name=value", such as "login_hint=me@example.com" or
+	// "prompt=select_account" (flytekit's request_auth_code_params).
+	AuthParams []string `yaml:"authParams"`
 }
 
 // DeviceFlowConfig is the deviceFlowConfig section of Flyte's admin
@@ -231,10 +236,19 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		s.TokenURL, s.AuthorizationHeader, s.HTTPProxyURL, s.Command, s.ProxyCommand,
 		s.MaxMessageSizeBytes, s.MaxRetries, duration(s.PerRetryTimeout), duration(s.MaxBackoffDelay),
 		s.DefaultServiceConfig, duration(s.TokenRefreshWindow),
-		durations("timeout", s.PkceConfig.Timeout, "refreshTime", s.PkceConfig.RefreshTime),
+		pkceShown(s.PkceConfig),
 		durations("refreshTime", s.DeviceFlowConfig.RefreshTime, "timeout", s.DeviceFlowConfig.Timeout, "pollInterval", s.DeviceFlowConfig.PollInterval),
 		s.ConsoleEndpoint, s.ClientSecret,
 	})
+}
+
+// pkceShown is the pkceConfig section for MarshalJSON.
+func pkceShown(p PkceConfig) map[string]string {
+	m := durations("timeout", p.Timeout, "refreshTime", p.RefreshTime)
+	if len(p.AuthParams) > 0 {
+		m["authParams"] = strings.Join(p.AuthParams, ",")
+	}
+	return m
 }
 
 // duration writes d as "5m0s", "" for zero.

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,7 +91,18 @@ type PKCEConfig struct {
 	Timeout time.Duration
 	// Prompter shows the login to the person, such as loginui.Terminal.
 	Prompter Prompter
+	// AuthParams are extra parameters of the authorization request
+	// (flytekit's request_auth_code_params), such as login_hint or prompt.
+	// They cannot replace the ones the flow sets (response_type,
+	// client_id, redirect_uri, scope, state, code_challenge,
+	// code_challenge_method). Without a prompt of their own, a request for
+	// offline_access asks prompt=consent (OpenID Connect Core §11: a
+	// certified provider issues no refresh token otherwise).
+	AuthParams url.Values
 }
+
+// flowParams are the authorization request's parameters the flow sets.
+var flowParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
 
 // pkceFlow is the browser login of a public client: the authorization code
 // grant with PKCE (RFC 6749 §4.1, RFC 7636 with S256), flytekit's
@@ -132,6 +145,12 @@ func NewPKCEFlow(c PKCEConfig) (Flow, error) {
 			return nil, fmt.Errorf("authenticator: PKCEConfig.AuthorizationEndpoint: %w", err)
 		}
 	}
+	for name := range c.AuthParams {
+		if slices.Contains(flowParams, name) {
+			return nil, fmt.Errorf("authenticator: PKCEConfig.AuthParams: %q is the flow's own parameter", clip(name, 64))
+		}
+	}
+	c.AuthParams = maps.Clone(c.AuthParams)
 	return &pkceFlow{c: c}, nil
 }
 
@@ -162,7 +181,7 @@ func (f *pkceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, pre
 		refused = err
 	}
 	return loginOrWait(ctx, refused, f.c.Prompter, func() (*oauth2.Token, error) {
-		return f.login(ctx, conf, cfg.Audience)
+		return f.login(ctx, conf, cfg)
 	})
 }
 
@@ -200,7 +219,7 @@ func (f *pkceFlow) oauth2Config(cfg *configstore.ClientConfig) (*oauth2.Config, 
 
 // login runs one browser login: listen, print and open the URL, wait for
 // the redirect, exchange the code.
-func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, audience string) (*oauth2.Token, error) {
+func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, cfg *configstore.ClientConfig) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("browser login: %w", err)
 	}
@@ -218,16 +237,14 @@ func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, audience stri
 		return nil, err
 	}
 	verifier := oauth2.GenerateVerifier()
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if audience != "" {
-		opts = append(opts, oauth2.SetAuthURLParam("audience", audience))
-	}
-	authURL := conf.AuthCodeURL(state, opts...)
+	authURL := conf.AuthCodeURL(state, f.authParams(verifier, conf.Scopes, cfg.Audience)...)
 
 	cb := &callback{
 		ui:     f.c.Prompter,
 		path:   cmpPath(redirect.Path),
 		state:  state,
+		issuer: strings.TrimSuffix(cfg.Issuer, "/"),
+		iss:    cfg.IssuerInAuthorizationResponse,
 		result: make(chan loginResult, 1),
 		exchange: func(code string) (*oauth2.Token, error) {
 			tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
@@ -287,6 +304,25 @@ func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, audience stri
 	}
 }
 
+// authParams are the options of the authorization request beyond the
+// client id, redirect URI, scopes and state.
+func (f *pkceFlow) authParams(verifier string, scopes []string, audience string) []oauth2.AuthCodeOption {
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	if audience != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("audience", audience))
+	}
+	if slices.Contains(scopes, "offline_access") && !f.c.AuthParams.Has("prompt") {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.c.AuthParams)) {
+		if name == "audience" && audience != "" {
+			continue // the configured audience wins
+		}
+		opts = append(opts, oauth2.SetAuthURLParam(name, strings.Join(f.c.AuthParams[name], " ")))
+	}
+	return opts
+}
+
 type loginResult struct {
 	tok *oauth2.Token
 	err error
@@ -295,12 +331,30 @@ type loginResult struct {
 // callback is the handler at the redirect URI. The first request with the
 // right path decides the login; later ones are told it is over.
 type callback struct {
-	ui       Prompter
-	path     string
-	state    string
+	ui    Prompter
+	path  string
+	state string
+	// issuer is the server's issuer, when its metadata names one; iss,
+	// that every response must carry it (RFC 9207).
+	issuer   string
+	iss      bool
 	exchange func(code string) (*oauth2.Token, error)
 	result   chan loginResult // buffered, written once
 	done     atomic.Bool
+}
+
+// fromIssuer reports whether an authorization response may be used as
+// RFC 9207 says: its iss is the issuer's, and is there when the server
+// promised it.
+func (c *callback) fromIssuer(q url.Values) bool {
+	iss, ok := q["iss"]
+	switch {
+	case !ok:
+		return !c.iss
+	case c.issuer == "":
+		return !c.iss // nothing to compare with
+	}
+	return len(iss) == 1 && strings.TrimSuffix(iss[0], "/") == c.issuer
 }
 
 // finish marks the login decided and reports whether this call did so.
@@ -333,6 +387,9 @@ func (c *callback) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case q.Get("error") != "":
 		res.err, status = &AuthorizationError{ErrorCode: q.Get("error"), ErrorDescription: q.Get("error_description")}, http.StatusForbidden
+	case !c.fromIssuer(q):
+		res.err, status = fmt.Errorf("the authorization response names issuer %q, not %q: refused (RFC 9207: a response from another server, a mix-up)",
+			clip(q.Get("iss"), 200), c.issuer), http.StatusBadRequest
 	case q.Get("code") == "":
 		res.err, status = errors.New("the redirect carried neither a code nor an error"), http.StatusBadRequest
 	default:

@@ -35,6 +35,14 @@ type ClientConfig struct {
 	// DataplaneDomain is the domain of a Flyte 2 deployment's data plane
 	// (flyteidl2's dataplane_domain); empty from Flyte 1 and discovery.
 	DataplaneDomain string
+	// Issuer is the authorization server's issuer identifier, when the
+	// metadata names it.
+	Issuer string
+	// IssuerInAuthorizationResponse says the server puts its issuer in
+	// every authorization response (RFC 9207's
+	// authorization_response_iss_parameter_supported): a browser login
+	// then refuses a response without it or with another.
+	IssuerInAuthorizationResponse bool
 }
 
 // Clone returns a deep copy of c.

@@ -181,6 +181,9 @@ type metadataDocument struct {
 	AuthorizationEndpoint       string `json:"authorization_endpoint"`
 	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
 
+	// RFC 9207.
+	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+
 	TokenEndpointCamel               string `json:"tokenEndpoint"`
 	AuthorizationEndpointCamel       string `json:"authorizationEndpoint"`
 	DeviceAuthorizationEndpointCamel string `json:"deviceAuthorizationEndpoint"`
@@ -189,9 +192,11 @@ type metadataDocument struct {
 // clientConfig maps the document, either spelling.
 func (d *metadataDocument) clientConfig() *ClientConfig {
 	return &ClientConfig{
-		TokenEndpoint:               cmp.Or(d.TokenEndpoint, d.TokenEndpointCamel),
-		AuthorizationEndpoint:       cmp.Or(d.AuthorizationEndpoint, d.AuthorizationEndpointCamel),
-		DeviceAuthorizationEndpoint: cmp.Or(d.DeviceAuthorizationEndpoint, d.DeviceAuthorizationEndpointCamel),
+		Issuer:                        d.Issuer,
+		IssuerInAuthorizationResponse: d.IssParameterSupported,
+		TokenEndpoint:                 cmp.Or(d.TokenEndpoint, d.TokenEndpointCamel),
+		AuthorizationEndpoint:         cmp.Or(d.AuthorizationEndpoint, d.AuthorizationEndpointCamel),
+		DeviceAuthorizationEndpoint:   cmp.Or(d.DeviceAuthorizationEndpoint, d.DeviceAuthorizationEndpointCamel),
 	}
 }
 

@@ -85,7 +85,7 @@ func TestDiscoveryReadsRFC8414Document(t *testing.T) {
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, discoveryWant, got, "scopes_supported is not what to ask for")
+	assert.Equal(t, issuedBy(discoveryWant, d.URL), got, "scopes_supported is not what to ask for")
 	_, err = s.GetClientConfig(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, 1, d.hitsOf("/.well-known/oauth-authorization-server"), "cached")
@@ -99,7 +99,7 @@ func TestDiscoveryFallsBackToOpenIDConfiguration(t *testing.T) {
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, discoveryWant, got)
+	assert.Equal(t, issuedBy(discoveryWant, d.URL), got)
 	assert.Equal(t, 1, d.hitsOf("/.well-known/oauth-authorization-server"))
 	assert.Equal(t, 1, d.hitsOf("/.well-known/openid-configuration"))
 }
@@ -113,7 +113,7 @@ func TestDiscoveryIssuerWithPath(t *testing.T) {
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, discoveryWant, got)
+	assert.Equal(t, issuedBy(discoveryWant, d.URL+"/tenant"), got)
 
 	d2 := newDocServer(t, false, map[string]string{"/tenant" + "/.well-known/openid-configuration": discoveryDoc})
 	d2.issuerPath = "/tenant"
@@ -144,7 +144,7 @@ func TestDiscoveryAgainstFlyte2Server(t *testing.T) {
 	require.NoError(t, err)
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, &configstore.ClientConfig{TokenEndpoint: "https://idp.example/token", AuthorizationEndpoint: "https://idp.example/authorize"}, got)
+	assert.Equal(t, &configstore.ClientConfig{Issuer: "https://idp.example", TokenEndpoint: "https://idp.example/token", AuthorizationEndpoint: "https://idp.example/authorize"}, got)
 	assert.Equal(t, int64(1), srv.WellKnownCalls())
 }
 
@@ -162,7 +162,7 @@ func TestDiscoveryNeverCachesFailure(t *testing.T) {
 	d.mu.Unlock()
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, discoveryWant, got)
+	assert.Equal(t, issuedBy(discoveryWant, d.URL), got)
 }
 
 func TestDiscoverySingleFlight(t *testing.T) {
@@ -291,6 +291,7 @@ func TestDiscoveryReadsFlyte2sDocumentAndItsNoIdentityProviderAnswer(t *testing.
 	got, err := s.GetClientConfig(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, &configstore.ClientConfig{
+		Issuer:        "https://idp.example",
 		TokenEndpoint: "https://idp.example/token", AuthorizationEndpoint: "https://idp.example/authorize",
 		DeviceAuthorizationEndpoint: "https://idp.example/device",
 	}, got)
@@ -305,4 +306,24 @@ func TestDiscoveryReadsFlyte2sDocumentAndItsNoIdentityProviderAnswer(t *testing.
 	assert.Contains(t, err.Error(), "HTTP 501")
 	assert.Contains(t, err.Error(), "admin.tokenUrl", "the error says what to set")
 	assert.Equal(t, int64(1), srv.WellKnownCalls()-before, "one request, not a search of the other paths")
+}
+
+// issuedBy is want with the issuer the document names.
+func issuedBy(want *configstore.ClientConfig, issuer string) *configstore.ClientConfig {
+	c := want.Clone()
+	c.Issuer = issuer
+	return c
+}
+
+// RFC 9207's authorization_response_iss_parameter_supported is read, with
+// the issuer a browser login then compares the response's iss with.
+func TestDiscoveryReadsTheIssParameterPromise(t *testing.T) {
+	doc := strings.Replace(discoveryDoc, `"scopes_supported"`, `"authorization_response_iss_parameter_supported": true, "scopes_supported"`, 1)
+	d := newDocServer(t, false, map[string]string{"/.well-known/oauth-authorization-server": doc})
+	s, err := configstore.NewDiscovery(d.URL)
+	require.NoError(t, err)
+	got, err := s.GetClientConfig(t.Context())
+	require.NoError(t, err)
+	assert.True(t, got.IssuerInAuthorizationResponse)
+	assert.Equal(t, d.URL, got.Issuer)
 }

@@ -109,6 +109,7 @@ func (r *flyte2Remote) fetch(ctx context.Context) (cfg *ClientConfig, served boo
 		return nil, true, fmt.Errorf("configstore: flyteidl2 GetOAuth2Metadata: token_endpoint %w", err)
 	}
 	cfg.TokenEndpoint = meta.GetTokenEndpoint()
+	cfg.Issuer = meta.GetIssuer()
 	cfg.AuthorizationEndpoint = meta.GetAuthorizationEndpoint()
 	cfg.DeviceAuthorizationEndpoint = meta.GetDeviceAuthorizationEndpoint()
 	return cfg, true, nil

@@ -35,6 +35,7 @@ var (
 		DataplaneDomain:          "dp.flyte",
 	}
 	flyte2Want = &configstore.ClientConfig{
+		Issuer:                      "https://idp",
 		TokenEndpoint:               "https://idp/token",
 		AuthorizationEndpoint:       "https://idp/authorize",
 		DeviceAuthorizationEndpoint: "https://idp/device",
@@ -146,7 +147,7 @@ func TestFlyte2RemoteAllowMissingTokenEndpoint(t *testing.T) {
 	got, err := r.GetClientConfig(t.Context())
 	require.NoError(t, err)
 	want := flyte2Want.Clone()
-	want.TokenEndpoint, want.AuthorizationEndpoint, want.DeviceAuthorizationEndpoint = "", "", ""
+	want.Issuer, want.TokenEndpoint, want.AuthorizationEndpoint, want.DeviceAuthorizationEndpoint = "", "", "", ""
 	assert.Equal(t, want, got)
 }
 

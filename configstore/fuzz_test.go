@@ -157,6 +157,7 @@ func FuzzRemoteResponses(f *testing.F) {
 		default:
 			require.NoError(t, err)
 			require.Equal(t, &configstore.ClientConfig{
+				Issuer:                      wantMeta.GetIssuer(),
 				TokenEndpoint:               wantMeta.GetTokenEndpoint(),
 				AuthorizationEndpoint:       wantMeta.GetAuthorizationEndpoint(),
 				DeviceAuthorizationEndpoint: wantMeta.GetDeviceAuthorizationEndpoint(),

@@ -128,6 +128,7 @@ func (r *remote) fetch(ctx context.Context) (*ClientConfig, error) {
 	}
 	return &ClientConfig{
 		TokenEndpoint:               meta.GetTokenEndpoint(),
+		Issuer:                      meta.GetIssuer(),
 		AuthorizationEndpoint:       meta.GetAuthorizationEndpoint(),
 		DeviceAuthorizationEndpoint: meta.GetDeviceAuthorizationEndpoint(),
 		RedirectURI:                 pub.GetRedirectUri(),

@@ -59,6 +59,7 @@ func TestRemoteMapsBothRPCs(t *testing.T) {
 	got, err := r.GetClientConfig(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, &configstore.ClientConfig{
+		Issuer:                      "https://idp",
 		TokenEndpoint:               "https://idp/token",
 		AuthorizationEndpoint:       "https://idp/authorize",
 		DeviceAuthorizationEndpoint: "https://idp/device",

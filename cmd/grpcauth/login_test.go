@@ -207,3 +207,24 @@ func TestLoginDeviceFlow(t *testing.T) {
 	assert.EqualValues(t, 1, dev.Issued())
 	t.Logf("transcript:\n$ grpcauth login --auth-type DeviceFlow ...\n%s%s", errOut, out)
 }
+
+// pkceConfig.authParams reach the authorization request; a malformed one
+// is an error that names it.
+func TestLoginAuthParamsFromTheConfig(t *testing.T) {
+	s := newLoginServers(t)
+	browser, _ := followBrowser(t)
+	env := fakeEnv(nil)
+	env.browser = browser
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("admin:\n  pkceConfig:\n    authParams:\n      - login_hint=me@example.com\n      - acr_values=mfa\n"), 0o600))
+	code, out, errOut := runCmd(t, env, "login", "--config", cfgFile, "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce")
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	q := s.auth.LastAuthorization()
+	assert.Equal(t, "me@example.com", q.Get("login_hint"))
+	assert.Equal(t, "mfa", q.Get("acr_values"))
+
+	require.NoError(t, os.WriteFile(cfgFile, []byte("admin:\n  pkceConfig:\n    authParams: [nonsense]\n"), 0o600))
+	code, _, errOut = runCmd(t, env, "login", "--config", cfgFile, "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce")
+	assert.Equal(t, exitFail, code)
+	assert.Contains(t, errOut, `pkceConfig.authParams: "nonsense" is not name=value`)
+}

@@ -54,6 +54,17 @@ type authorizeConfig struct {
 	clients  map[string][]string // public client id -> redirect URIs
 	lifetime time.Duration
 	clock    func() time.Time
+	iss      string
+}
+
+// WithResponseIssuer makes every authorization response carry iss=issuer
+// (RFC 9207), as a server that advertises
+// authorization_response_iss_parameter_supported does.
+func WithResponseIssuer(issuer string) AuthorizeOption {
+	return func(c *authorizeConfig) error {
+		c.iss = issuer
+		return nil
+	}
 }
 
 // WithPublicClient registers a public client (no secret, PKCE required)
@@ -123,6 +134,7 @@ type AuthorizationServer struct {
 	clients  map[string][]string // read-only after NewAuthorizationServer
 	lifetime time.Duration
 	clock    func() time.Time
+	iss      string // the iss of every authorization response; "" for none
 
 	consent atomic.Int32
 	fault   atomic.Pointer[Fault]
@@ -156,6 +168,7 @@ func NewAuthorizationServer(opts ...AuthorizeOption) (*AuthorizationServer, erro
 		clients:  cfg.clients,
 		lifetime: cfg.lifetime,
 		clock:    cfg.clock,
+		iss:      cfg.iss,
 		codes:    make(map[string]grant),
 		refresh:  make(map[string]grant),
 		tokens:   make(map[string]TokenInfo),
@@ -265,6 +278,9 @@ func (s *AuthorizationServer) serveAuthorize(w http.ResponseWriter, r *http.Requ
 	back, _ := url.Parse(redirectURI)
 	answer := func(v url.Values) {
 		v.Set("state", q.Get("state"))
+		if s.iss != "" {
+			v.Set("iss", s.iss)
+		}
 		back.RawQuery = v.Encode()
 		http.Redirect(w, r, back.String(), http.StatusFound)
 	}
