@@ -38,6 +38,9 @@ type ClientConfig struct {
 	// Issuer is the authorization server's issuer identifier, when the
 	// metadata names it.
 	Issuer string
+	// RevocationEndpoint is the token revocation endpoint (RFC 7009),
+	// when the metadata names one.
+	RevocationEndpoint string
 	// IssuerInAuthorizationResponse says the server puts its issuer in
 	// every authorization response (RFC 9207's
 	// authorization_response_iss_parameter_supported): a browser login

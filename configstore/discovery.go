@@ -181,12 +181,14 @@ type metadataDocument struct {
 	AuthorizationEndpoint       string `json:"authorization_endpoint"`
 	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
 
+	RevocationEndpoint string `json:"revocation_endpoint"`
 	// RFC 9207.
 	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 
 	TokenEndpointCamel               string `json:"tokenEndpoint"`
 	AuthorizationEndpointCamel       string `json:"authorizationEndpoint"`
 	DeviceAuthorizationEndpointCamel string `json:"deviceAuthorizationEndpoint"`
+	RevocationEndpointCamel          string `json:"revocationEndpoint"`
 }
 
 // clientConfig maps the document, either spelling.
@@ -195,6 +197,7 @@ func (d *metadataDocument) clientConfig() *ClientConfig {
 		Issuer:                        d.Issuer,
 		IssuerInAuthorizationResponse: d.IssParameterSupported,
 		TokenEndpoint:                 cmp.Or(d.TokenEndpoint, d.TokenEndpointCamel),
+		RevocationEndpoint:            cmp.Or(d.RevocationEndpoint, d.RevocationEndpointCamel),
 		AuthorizationEndpoint:         cmp.Or(d.AuthorizationEndpoint, d.AuthorizationEndpointCamel),
 		DeviceAuthorizationEndpoint:   cmp.Or(d.DeviceAuthorizationEndpoint, d.DeviceAuthorizationEndpointCamel),
 	}

@@ -154,6 +154,8 @@ func TestFlyte2LoginLogout(t *testing.T) {
 	code, out, errOut = runCmd(t, env, "logout", "--token-cache-dir", dir)
 	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "Logged out")
+	assert.Contains(t, out, "Not revoked: the deployment's metadata names no revocation endpoint. The token stays valid at the server until it expires.",
+		"a server that names neither an issuer nor a revocation endpoint: said so")
 }
 
 func TestFlyte2DeviceLogin(t *testing.T) {

@@ -38,10 +38,13 @@ Tokens are kept in one file per endpoint and client id, mode 0600, under
 
 const logoutSummary = `Usage: grpcauth logout [flags]
 
-Removes the cached token of the configured endpoint and client id. The
-client id is the configured one, else the one FlyteAdmin advertises. The
-token is not revoked at the server: FlyteAdmin's metadata advertises no
-revocation endpoint.`
+Removes the cached token of the configured endpoint and client id, and
+revokes it at the identity provider (RFC 7009): the refresh token, then
+the access token. The client id is the configured one, else the one the
+deployment advertises. The revocation endpoint comes from the deployment's
+metadata, else from the discovery document of the issuer it names
+(FlyteAdmin's own metadata names none); it says whether the token was
+revoked, and if not, why.`
 
 // cacheFlags are the flags that choose the token cache, shared by login
 // and logout.
@@ -169,20 +172,20 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	// The deployment is asked, through the client every command builds
+	// (so that a proxy in front of it lets the metadata RPCs through), for
+	// the client id when none is configured, and for where to revoke.
+	c, newErr := grpcauth.New(cfg, grpcauth.WithTokenCache(files), grpcauth.WithLogger(warnLogger(stderr)))
+	if newErr == nil {
+		defer c.Close()
+	}
 	id := strings.TrimSpace(cfg.ClientID)
 	if id == "" {
-		// Ask the deployment, through the client every command builds, so
-		// that a proxy in front of it lets the metadata RPCs through.
-		err = func() error {
-			c, err := grpcauth.New(cfg, grpcauth.WithTokenCache(files), grpcauth.WithLogger(warnLogger(stderr)))
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			id, err = loginClientID(ctx, cfg, c.ConfigStore)
-			return err
-		}()
-		if err != nil {
+		if newErr != nil {
+			sayErr(stderr, "logout", newErr)
+			return exitFail
+		}
+		if id, err = loginClientID(ctx, cfg, c.ConfigStore); err != nil {
 			sayErr(stderr, "logout", fmt.Errorf("cannot tell which token to remove (set --client-id): %w", err))
 			return exitFail
 		}
@@ -202,7 +205,11 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "Logged out: removed the cached token for %s (client %s) from %s.\n", cfg.Endpoint, id, files.Path(key))
-	fmt.Fprintln(stdout, "Not revoked: the server advertises no revocation endpoint.")
+	if newErr != nil {
+		fmt.Fprintf(stdout, "Not revoked: %s. The token stays valid at the server until it expires.\n", redact.Clip(newErr.Error(), 300))
+	} else {
+		fmt.Fprintln(stdout, revokeLogin(ctx, c, cfg, id, tok))
+	}
 	return exitOK
 }
 

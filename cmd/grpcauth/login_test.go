@@ -14,8 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
+	"github.com/flyteauth/grpcauth/tokencache"
 )
 
 const publicClientID = "flytectl"
@@ -40,6 +42,7 @@ func newLoginServers(t *testing.T) *loginServers {
 	t.Cleanup(s.auth.Close)
 	s.admin, err = testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(s.auth),
 		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{
+			Issuer:                s.auth.Issuer(),
 			AuthorizationEndpoint: s.auth.AuthorizeURL(),
 			TokenEndpoint:         s.auth.TokenURL(),
 		}),
@@ -114,10 +117,21 @@ func TestLoginLogout(t *testing.T) {
 	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Equal(t, 2, opened())
 
+	cache, err := tokencache.NewFile(tokencache.WithDir(dir))
+	require.NoError(t, err)
+	kept, err := cache.Load(t.Context(), authenticator.CacheKey(s.admin.Addr(), publicClientID))
+	require.NoError(t, err)
+	require.NotNil(t, kept)
+	_, err = s.auth.Validate(t.Context(), kept.AccessToken)
+	require.NoError(t, err)
+
 	code, out, errOut = runCmd(t, env, append([]string{"logout"}, common...)...)
 	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	_, err = s.auth.Validate(t.Context(), kept.AccessToken)
+	assert.Error(t, err, "the access token is revoked at the server")
 	assert.Contains(t, out, "Logged out")
-	assert.Contains(t, out, "Not revoked: the server advertises no revocation endpoint.")
+	assert.Contains(t, out, "Revoked the refresh token and the access token at "+s.auth.Issuer()+testserver.RevokePath+".")
+	assert.EqualValues(t, 1, s.auth.Revocations(), "the refresh token revoked the login; the access token went with it")
 	code, out, _ = runCmd(t, env, append([]string{"logout"}, common...)...)
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, out, "No cached token")

@@ -25,6 +25,11 @@ import (
 // concurrent use.
 const AuthorizePath = "/oauth2/auth"
 
+// RevokePath is where an AuthorizationServer revokes tokens (RFC 7009);
+// its OpenID Connect discovery document, at
+// /.well-known/openid-configuration, names it.
+const RevokePath = "/oauth2/revoke"
+
 const (
 	grantAuthorizationCode = "authorization_code"
 	grantRefreshToken      = "refresh_token"
@@ -144,6 +149,7 @@ type AuthorizationServer struct {
 	codeGrants     atomic.Int64
 	refreshGrants  atomic.Int64
 	reuses         atomic.Int64
+	revocations    atomic.Int64
 
 	mu       sync.Mutex // guards the maps and lastAuth
 	codes    map[string]grant
@@ -177,6 +183,8 @@ func NewAuthorizationServer(opts ...AuthorizeOption) (*AuthorizationServer, erro
 	mux := http.NewServeMux()
 	mux.HandleFunc(AuthorizePath, s.serveAuthorize)
 	mux.HandleFunc(TokenPath, s.serveToken)
+	mux.HandleFunc("POST "+RevokePath, s.serveRevoke)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.serveDiscovery)
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv.Start()
@@ -423,6 +431,49 @@ func (s *AuthorizationServer) revokeFamily(family string) {
 		}
 	}
 }
+
+// serveRevoke revokes the token in the form (RFC 7009 §2.1): a refresh
+// token with its whole login, an access token alone. It answers 200 for a
+// token it does not know too (§2.2).
+func (s *AuthorizationServer) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	if err := parseForm(r); err != nil {
+		writeOAuthError(w, http.StatusBadRequest, oauthInvalidRequest, err.Error())
+		return
+	}
+	if _, known := s.clients[r.PostForm.Get("client_id")]; !known {
+		writeOAuthError(w, http.StatusUnauthorized, oauthInvalidClient, "unknown client")
+		return
+	}
+	token := r.PostForm.Get("token")
+	s.mu.Lock()
+	if g, ok := s.refresh[token]; ok {
+		s.revokeFamily(g.family)
+		s.revocations.Add(1)
+	} else if _, ok := s.tokens[token]; ok {
+		delete(s.tokens, token)
+		s.revocations.Add(1)
+	}
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+// serveDiscovery answers the OpenID Connect discovery document: the
+// server's endpoints, its revocation endpoint among them.
+func (s *AuthorizationServer) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                 s.srv.URL,
+		"authorization_endpoint": s.AuthorizeURL(),
+		"token_endpoint":         s.TokenURL(),
+		"revocation_endpoint":    s.srv.URL + RevokePath,
+	})
+}
+
+// Revocations returns how many tokens the revocation endpoint revoked.
+func (s *AuthorizationServer) Revocations() int64 { return s.revocations.Load() }
+
+// Issuer returns the server's issuer identifier: its base URL.
+func (s *AuthorizationServer) Issuer() string { return s.srv.URL }
 
 // RefreshReuses returns how many times a used refresh token came back, each
 // of which revoked a whole login.
