@@ -368,9 +368,20 @@ func TestNewClientSecretFromFileIsRotated(t *testing.T) {
 	assert.Equal(t, "invalid_client", te.ErrorCode)
 	assert.NotContains(t, err.Error(), "wrong-secret-value")
 
+	// Within the pause after a refusal, the call gets the refusal again,
+	// with no token request.
+	requests := f.tokens.Requests()
 	require.NoError(t, os.WriteFile(secretFile, []byte(testSecret+"\n"), 0o600))
 	_, err = echo.Unary(callCtx(t), "x")
-	require.NoError(t, err, "the rotated secret is read at the next token request")
+	require.ErrorContains(t, err, "refused; no new token request for")
+	assert.Equal(t, requests, f.tokens.Requests())
+
+	// The next token request, after it, reads the rotated secret.
+	require.Eventually(t, func() bool {
+		_, err := echo.Unary(callCtx(t), "x")
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond, "the rotated secret is read at the next token request")
+	assert.Equal(t, requests+1, f.tokens.Requests())
 }
 
 func TestNewClientSecretErrors(t *testing.T) {

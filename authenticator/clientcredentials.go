@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -150,8 +152,10 @@ func tokenError(ctx context.Context, tokenURL string, err error) error {
 	case errors.As(err, &re):
 		if re.Response != nil {
 			te.StatusCode = re.Response.StatusCode
+			te.retryAfter = retryAfter(re.Response.Header.Get("Retry-After"))
 		}
 		te.ErrorCode = re.ErrorCode
+		te.transient = te.StatusCode == http.StatusTooManyRequests || (te.StatusCode >= 500 && re.ErrorCode == "")
 		te.ErrorDescription = re.ErrorDescription
 		if te.ErrorCode == "" {
 			ct := ""
@@ -170,6 +174,8 @@ func tokenError(ctx context.Context, tokenURL string, err error) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		te.transient = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 		if errors.Is(err, io.EOF) {
 			// Not wrapped (%v): a stream's caller that sees errors.Is(err,
 			// io.EOF) would take the failure for a clean end of the stream.
@@ -178,6 +184,16 @@ func tokenError(ctx context.Context, tokenURL string, err error) error {
 		te.Err = err
 	}
 	return te
+}
+
+// retryAfter reads a Retry-After header in seconds (RFC 9110 §10.2.3),
+// up to a minute; 0 for none, a date, or nonsense.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 60)) * time.Second
 }
 
 func firstNonEmpty(s ...string) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/flyteauth/grpcauth/internal/redact"
 )
@@ -41,6 +42,12 @@ type TokenError struct {
 	Detail string
 	// Err is the underlying cause, if any.
 	Err error
+
+	// transient: the same request may pass soon (a 5xx without an OAuth2
+	// error, 429, a refused, reset or closed connection); retryAfter is
+	// the wait the server asked for.
+	transient  bool
+	retryAfter time.Duration
 }
 
 // Error describes the failure in one line.

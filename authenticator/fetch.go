@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -220,8 +221,59 @@ func (t *turn) login() (*held, error) {
 	return c, nil
 }
 
-// request runs the flow once, with the Keeper's HTTP client and logger.
+// transientRetries is how many times a token request that failed
+// transiently (a 5xx without an OAuth2 error, 429, a refused or reset
+// connection) is sent again, after transientBackoff, doubling and
+// jittered, or the server's Retry-After; never past ctx's deadline, and
+// never a login: a person is not asked twice.
+const (
+	transientRetries = 2
+	transientBackoff = 200 * time.Millisecond
+)
+
+// request runs the flow, again after a transient failure (see
+// transientRetries).
 func (t *turn) request(ctx context.Context, base *oauth2.Token) (*oauth2.Token, error) {
+	retry := inBackground(ctx) || !asksPerson(t.k.flow)
+	for attempt := 0; ; attempt++ {
+		tok, err := t.requestOnce(ctx, base)
+		wait, transient := transientWait(err)
+		if !retry || !transient || attempt == transientRetries {
+			return tok, err
+		}
+		wait = max(wait, jitter(transientBackoff<<attempt))
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return tok, err
+		}
+		t.k.opts.logger.Debug("authenticator: the token request failed transiently; trying again", "endpoint", t.k.endpoint, "in", wait, "error", err)
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return tok, err
+		}
+	}
+}
+
+// transientWait reports whether err is a token request's transient
+// failure, and how long the server asked to wait (Retry-After), if it did.
+func transientWait(err error) (time.Duration, bool) {
+	var te *TokenError
+	if !errors.As(err, &te) {
+		return 0, false
+	}
+	return te.retryAfter, te.transient
+}
+
+// jitter returns d give or take a half, at random.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
+}
+
+// requestOnce runs the flow once, with the Keeper's HTTP client and
+// logger.
+func (t *turn) requestOnce(ctx context.Context, base *oauth2.Token) (*oauth2.Token, error) {
 	k := t.k
 	if !inBackground(ctx) || base != nil && base.RefreshToken != "" || !asksPerson(k.flow) {
 		k.stats.requests.Add(1)

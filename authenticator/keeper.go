@@ -52,8 +52,9 @@ type Keeper struct {
 	// refused. Both change only within a flight (fetch.go).
 	cacheSeen, deadRefresh atomic.Pointer[string]
 
-	mu       sync.Mutex // guards lastFail, streak, lastRejection, and held.rejected and retryAt
+	mu       sync.Mutex // guards lastFail, refusals, streak, lastRejection, and held.rejected and retryAt
 	lastFail failure
+	refusals int // token requests refused for good in a row
 	// streak counts tokens rejected in a row, each less than a minute
 	// after the rejection before; it sets the backoff of Rejected.
 	streak        int32
@@ -225,7 +226,7 @@ func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*
 				return nil, nil // skipped: what the caller saw was replaced already
 			}
 			if !explicit {
-				if err := k.loginPaused(); err != nil {
+				if err := k.paused(); err != nil {
 					return nil, err
 				}
 			}
@@ -305,13 +306,11 @@ func (k *Keeper) fetch(ctx context.Context) (*held, error) {
 		if !strings.HasPrefix(err.Error(), errPrefix) {
 			err = fmt.Errorf("%s%w", errPrefix, err)
 		}
-		k.mu.Lock()
-		k.lastFail = failure{at: k.opts.now(), err: err, login: !inBackground(ctx)}
-		k.mu.Unlock()
+		k.failed(err, !inBackground(ctx))
 		return nil, err
 	}
 	k.mu.Lock()
-	k.lastFail = failure{}
+	k.lastFail, k.refusals = failure{}, 0
 	k.mu.Unlock()
 	return c, nil
 }

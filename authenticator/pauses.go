@@ -1,7 +1,9 @@
 package authenticator
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -22,6 +24,59 @@ type failure struct {
 	// reported: a rejection reported it (recentFailure); the next call
 	// asks again, unless the login pause holds.
 	reported bool
+	// refusedFor is how long no request follows a refusal for good (see
+	// refusalPauseMin); zero for a failure that may pass.
+	refusedFor time.Duration
+}
+
+// The pause after a token request the server refused for good (a 4xx,
+// such as invalid_client): a wrong secret is not
+// sent again for every call. It starts at refusalPauseMin and doubles
+// while the refusals repeat, up to refusalPauseMax; RefreshCredentials
+// asks at once.
+const (
+	refusalPauseMin = time.Second
+	refusalPauseMax = time.Minute
+)
+
+// failed records a failed token request; login says the request was
+// allowed to ask a person.
+func (k *Keeper) failed(err error, login bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := failure{at: k.opts.now(), err: err, login: login}
+	if refusedForGood(err) {
+		f.refusedFor = min(refusalPauseMax, refusalPauseMin<<min(k.refusals, 6))
+		k.refusals++
+	} else {
+		k.refusals = 0
+	}
+	k.lastFail = f
+}
+
+// refusedForGood reports whether the token endpoint refused the request
+// in a way that the same request would meet again: a 4xx, such as
+// invalid_client, unauthorized_client or invalid_scope (but 429, too many
+// requests, which passes). A 5xx may pass, whatever its body says.
+func refusedForGood(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te) && te.StatusCode >= 400 && te.StatusCode < 500 && te.StatusCode != http.StatusTooManyRequests
+}
+
+// paused returns the last failure's error while a pause after it lasts:
+// the login pause, or the pause after a refusal for good; else nil.
+func (k *Keeper) paused() error {
+	if err := k.loginPaused(); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	f := k.lastFail
+	k.mu.Unlock()
+	left := f.refusedFor - k.opts.now().Sub(f.at)
+	if f.err == nil || left <= 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (refused; no new token request for %s)", f.err, left.Round(100*time.Millisecond))
 }
 
 // loginPause is how long after a failed or declined login a flow that

@@ -106,7 +106,8 @@ func TestLifetimeIsExpiresIn(t *testing.T) {
 func TestFailedBackgroundRefreshPausesBeforeRetry(t *testing.T) {
 	clk, ts, a := newInternalPair(t, 100*time.Second)
 	c := a.current.Load()
-	ts.SetFault(testserver.FaultOnce(testserver.FaultStatus(http.StatusServiceUnavailable, "text/plain", "busy")))
+	// Busy for the request and its two transient retries.
+	ts.SetFault(testserver.FaultTimes(1+transientRetries, testserver.FaultStatus(http.StatusServiceUnavailable, "text/plain", "busy")))
 
 	clk.Advance(95 * time.Second)
 	_, _, _ = a.Credential(context.Background())
@@ -114,7 +115,7 @@ func TestFailedBackgroundRefreshPausesBeforeRetry(t *testing.T) {
 		"the failed background refresh sets its pause")
 	pauseUntil := c.nextBackground.Load()
 	assert.Equal(t, clk.Now().Add(a.opts.retryPause).UnixNano(), pauseUntil)
-	assert.EqualValues(t, 2, ts.Requests())
+	assert.EqualValues(t, 2+transientRetries, ts.Requests())
 	assert.Same(t, c, a.current.Load(), "the old token stays")
 
 	// Within the pause, callers do not start another one.
@@ -126,7 +127,7 @@ func TestFailedBackgroundRefreshPausesBeforeRetry(t *testing.T) {
 	clk.Advance(a.opts.retryPause)
 	_, _, _ = a.Credential(context.Background())
 	require.Eventually(t, func() bool { return a.current.Load() != c }, 10*time.Second, 5*time.Millisecond)
-	assert.EqualValues(t, 3, ts.Requests())
+	assert.EqualValues(t, 3+transientRetries, ts.Requests())
 	assert.EqualValues(t, 2, ts.Issued())
 }
 

@@ -364,6 +364,7 @@ func TestStats(t *testing.T) {
 	want.TokenRequests, want.Explicit, want.Failures = 2, 2, 1
 	require.Equal(t, want, a.Stats())
 
+	clk.Advance(time.Second) // the pause after a refusal for good
 	require.NoError(t, a.Rejected(ctx, fetchNow(t, a)))
 	want.TokenRequests, want.Rejected = 3, 1
 	require.Equal(t, want, a.Stats())

@@ -82,12 +82,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	t.Run("token endpoint failures", func(t *testing.T) {
 		r := newRig(t, rigConfig{authOpts: []authenticator.Option{authenticator.WithTokenTimeout(300 * time.Millisecond)}})
 		rigs = append(rigs, r)
+		// The refusal for good last: the pause after it would keep the
+		// other faults from being met.
 		for _, f := range []testserver.Fault{
-			testserver.FaultOAuthError(401, "invalid_client", "bad client secret"),
 			testserver.FaultStatus(500, "text/html", htmlBody),
 			testserver.FaultGarbage(),
 			testserver.FaultResetMidBody(),
 			testserver.FaultHang(),
+			testserver.FaultOAuthError(401, "invalid_client", "bad client secret"),
 		} {
 			r.tokens.SetFault(f)
 			r.revokeAll()
