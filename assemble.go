@@ -13,10 +13,10 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/grpcretry"
-	"github.com/flyteauth/grpcauth/internal/headercheck"
 	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/retry"
+	"github.com/flyteauth/grpcauth/internal/storeview"
 	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
@@ -84,6 +84,11 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if err != nil {
 		return nil, err
 	}
+	switch strings.ToLower(strings.TrimSpace(cfg.AudienceParam)) {
+	case "", "audience", "resource", "both":
+	default:
+		return nil, fmt.Errorf("grpcauth: audienceParam %q: want audience, resource or both", redact.Clip(cfg.AudienceParam, 64))
+	}
 	p := new(parts)
 	if cfg.Insecure {
 		p.iopts = append(p.iopts, interceptor.WithInsecure())
@@ -137,7 +142,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	}
 	kopts = append(kopts, fopts...)
 	kopts = append(kopts, o.aopts...)
-	keeperStore := headercheck.Wrap(p.store, cfg.AuthorizationHeader, o.logger)
+	keeperStore := storeview.Wrap(p.store, storeview.View{Header: cfg.AuthorizationHeader, AudienceParam: cfg.AudienceParam, Logger: o.logger})
 	if p.keeper, err = authenticator.New(cfg.Endpoint, keeperStore, flow, kopts...); err != nil {
 		return fail(fmt.Errorf("grpcauth: %w", err))
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	// Audience is the audience to request the token for. Empty means the
 	// audience FlyteAdmin advertises, if any.
 	Audience string `yaml:"audience"`
+	// AudienceParam says how the audience is sent: "audience" (Auth0's
+	// parameter, and flytekit's; the default), "resource" (RFC 8707's
+	// resource indicator, which standards-based servers read) or "both".
+	AudienceParam string `yaml:"audienceParam"`
 	// UseAudienceFromAdmin asks the deployment for its audience when
 	// Audience is empty, even when the config names everything else (the
 	// token URL, the scopes and the header key). The advertised audience
@@ -214,6 +218,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		ClientSecretEnvVar   string            `json:"clientSecretEnvVar,omitempty"`
 		Scopes               []string          `json:"scopes,omitempty"`
 		Audience             string            `json:"audience,omitempty"`
+		AudienceParam        string            `json:"audienceParam,omitempty"`
 		UseAudienceFromAdmin bool              `json:"useAudienceFromAdmin,omitempty"`
 		TokenURL             string            `json:"tokenUrl,omitempty"`
 		AuthorizationHeader  string            `json:"authorizationHeader,omitempty"`
@@ -232,7 +237,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		ClientSecret         string            `json:"clientSecret,omitempty"`
 	}{
 		s.Endpoint, s.Insecure, s.InsecureSkipVerify, s.CACertFilePath, s.AuthType, s.ClientID,
-		s.ClientSecretLocation, s.ClientSecretEnvVar, s.Scopes, s.Audience, s.UseAudienceFromAdmin,
+		s.ClientSecretLocation, s.ClientSecretEnvVar, s.Scopes, s.Audience, s.AudienceParam, s.UseAudienceFromAdmin,
 		s.TokenURL, s.AuthorizationHeader, s.HTTPProxyURL, s.Command, s.ProxyCommand,
 		s.MaxMessageSizeBytes, s.MaxRetries, duration(s.PerRetryTimeout), duration(s.MaxBackoffDelay),
 		s.DefaultServiceConfig, duration(s.TokenRefreshWindow),

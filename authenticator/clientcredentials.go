@@ -85,7 +85,7 @@ func (f *clientCredentials) Token(ctx context.Context, cfg *configstore.ClientCo
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
 	if cfg.Audience != "" {
-		cc.EndpointParams = url.Values{"audience": {cfg.Audience}}
+		cc.EndpointParams = audienceParams(cfg)
 	}
 	tok, err := cc.Token(ctx)
 	if err != nil {

@@ -152,7 +152,7 @@ func (f *deviceFlow) Token(ctx context.Context, cfg *configstore.ClientConfig, p
 		refused = err
 	}
 	return loginOrWait(ctx, refused, f.c.Prompter, func() (*oauth2.Token, error) {
-		return f.login(ctx, conf, cfg.Audience)
+		return f.login(ctx, conf, cfg)
 	})
 }
 
@@ -169,7 +169,7 @@ func (f *deviceFlow) refresh(ctx context.Context, conf *oauth2.Config, refreshTo
 }
 
 // login runs one device authorization: request, prompt, poll.
-func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, audience string) (*oauth2.Token, error) {
+func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, cfg *configstore.ClientConfig) (*oauth2.Token, error) {
 	deviceURL := conf.Endpoint.DeviceAuthURL
 	if deviceURL == "" {
 		return nil, fmt.Errorf("device login: %w: no device authorization endpoint was configured and the config store advertised none", ErrNoEndpoint)
@@ -177,12 +177,8 @@ func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, audience st
 	if err := checkURL(deviceURL); err != nil {
 		return nil, fmt.Errorf("device authorization endpoint: %w", err)
 	}
-	var params []oauth2.AuthCodeOption
-	if audience != "" {
-		params = append(params, oauth2.SetAuthURLParam("audience", audience))
-	}
 	rctx, cancel := context.WithTimeout(ctx, f.requestTimeout)
-	da, err := conf.DeviceAuth(boundRequests(rctx), params...)
+	da, err := conf.DeviceAuth(boundRequests(rctx), audienceOptions(cfg, false)...)
 	if err != nil {
 		err = deviceAuthError(rctx, deviceURL, err)
 	}
@@ -194,7 +190,7 @@ func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, audience st
 		return nil, fmt.Errorf("device authorization: answer of %s: %w", redactURL(deviceURL), err)
 	}
 	f.c.Prompter.DeviceCode(ctx, da)
-	tok, err := f.poll(ctx, conf, da)
+	tok, err := f.poll(ctx, conf, da, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +204,7 @@ func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, audience st
 // rather than oauth2.Config.DeviceAccessToken's because that one waits on a
 // wall-clock ticker in whole seconds: it cannot take Flyte's pollInterval
 // as a duration, and gives up at the first dropped connection.
-func (f *deviceFlow) poll(ctx context.Context, conf *oauth2.Config, da *oauth2.DeviceAuthResponse) (*oauth2.Token, error) {
+func (f *deviceFlow) poll(ctx context.Context, conf *oauth2.Config, da *oauth2.DeviceAuthResponse, cfg *configstore.ClientConfig) (*oauth2.Token, error) {
 	interval := f.c.PollInterval
 	if da.Interval > 0 && da.Interval <= math.MaxInt64/int64(time.Second) {
 		interval = time.Duration(da.Interval) * time.Second
@@ -230,6 +226,9 @@ func (f *deviceFlow) poll(ctx context.Context, conf *oauth2.Config, da *oauth2.D
 			"grant_type":  {deviceCodeGrant},
 			"device_code": {da.DeviceCode},
 		},
+	}
+	if r := audienceParams(cfg).Get("resource"); r != "" {
+		poll.EndpointParams["resource"] = []string{r} // RFC 8707 §2.2
 	}
 	tokenURL := redactURL(conf.Endpoint.TokenURL)
 	failures := 0

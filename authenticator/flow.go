@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -143,4 +145,36 @@ func loggerFrom(ctx context.Context) *slog.Logger {
 		return l
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// audienceParams are the request parameters that carry cfg's audience, as
+// cfg.AudienceParam says; nil without an audience.
+func audienceParams(cfg *configstore.ClientConfig) url.Values {
+	if cfg.Audience == "" {
+		return nil
+	}
+	v := url.Values{}
+	switch strings.ToLower(cfg.AudienceParam) {
+	case "resource":
+		v.Set("resource", cfg.Audience)
+	case "both":
+		v.Set("audience", cfg.Audience)
+		v.Set("resource", cfg.Audience)
+	default:
+		v.Set("audience", cfg.Audience)
+	}
+	return v
+}
+
+// audienceOptions are audienceParams as options of an oauth2 request; with
+// onlyResource, just the resource indicator (RFC 8707 sends it with the
+// token request too; Auth0's audience goes with the first request only).
+func audienceOptions(cfg *configstore.ClientConfig, onlyResource bool) []oauth2.AuthCodeOption {
+	var opts []oauth2.AuthCodeOption
+	for name, vs := range audienceParams(cfg) {
+		if !onlyResource || name == "resource" {
+			opts = append(opts, oauth2.SetAuthURLParam(name, vs[0]))
+		}
+	}
+	return opts
 }

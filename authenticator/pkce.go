@@ -237,7 +237,7 @@ func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, cfg *configst
 		return nil, err
 	}
 	verifier := oauth2.GenerateVerifier()
-	authURL := conf.AuthCodeURL(state, f.authParams(verifier, conf.Scopes, cfg.Audience)...)
+	authURL := conf.AuthCodeURL(state, f.authParams(verifier, conf.Scopes, cfg)...)
 
 	cb := &callback{
 		ui:     f.c.Prompter,
@@ -247,7 +247,7 @@ func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, cfg *configst
 		iss:    cfg.IssuerInAuthorizationResponse,
 		result: make(chan loginResult, 1),
 		exchange: func(code string) (*oauth2.Token, error) {
-			tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+			tok, err := conf.Exchange(ctx, code, append([]oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}, audienceOptions(cfg, true)...)...)
 			if err != nil {
 				return nil, tokenError(ctx, redactURL(conf.Endpoint.TokenURL), err)
 			}
@@ -306,16 +306,14 @@ func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, cfg *configst
 
 // authParams are the options of the authorization request beyond the
 // client id, redirect URI, scopes and state.
-func (f *pkceFlow) authParams(verifier string, scopes []string, audience string) []oauth2.AuthCodeOption {
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if audience != "" {
-		opts = append(opts, oauth2.SetAuthURLParam("audience", audience))
-	}
+func (f *pkceFlow) authParams(verifier string, scopes []string, cfg *configstore.ClientConfig) []oauth2.AuthCodeOption {
+	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}, audienceOptions(cfg, false)...)
+	audience := audienceParams(cfg)
 	if slices.Contains(scopes, "offline_access") && !f.c.AuthParams.Has("prompt") {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.c.AuthParams)) {
-		if name == "audience" && audience != "" {
+		if audience.Has(name) {
 			continue // the configured audience wins
 		}
 		opts = append(opts, oauth2.SetAuthURLParam(name, strings.Join(f.c.AuthParams[name], " ")))

@@ -30,6 +30,11 @@ type ClientConfig struct {
 	HeaderKey string
 	// Audience is the audience to request the token for.
 	Audience string
+	// AudienceParam says how Audience is sent: "audience" (Auth0's
+	// parameter, and flytekit's; the default when empty), "resource"
+	// (RFC 8707's resource indicator, which standards-based servers
+	// read), or "both".
+	AudienceParam string
 	// ServiceHTTPEndpoint is the HTTP endpoint of the service.
 	ServiceHTTPEndpoint string
 	// DataplaneDomain is the domain of a Flyte 2 deployment's data plane

@@ -538,7 +538,7 @@ func TestErrorUnwrap(t *testing.T) {
 func TestKeysAreFlyteNames(t *testing.T) {
 	assert.Equal(t, []string{
 		"endpoint", "insecure", "insecureSkipVerify", "caCertFilePath", "authType", "clientId",
-		"clientSecretLocation", "clientSecretEnvVar", "scopes", "audience", "useAudienceFromAdmin",
+		"clientSecretLocation", "clientSecretEnvVar", "scopes", "audience", "audienceParam", "useAudienceFromAdmin",
 		"tokenUrl", "authorizationHeader", "httpProxyURL", "command", "proxyCommand",
 		"maxMessageSizeBytes", "maxRetries", "perRetryTimeout", "maxBackoffDelay", "defaultServiceConfig",
 		"tokenRefreshWindow", "pkceConfig.timeout", "pkceConfig.refreshTime", "pkceConfig.authParams",

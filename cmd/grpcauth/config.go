@@ -10,8 +10,8 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/configstore"
-	"github.com/flyteauth/grpcauth/internal/headercheck"
 	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/internal/storeview"
 )
 
 const configSummary = `Usage: grpcauth config [flags]
@@ -76,7 +76,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		defer cancel()
 		server, flyte2 := probeServer(ctx, cfg.Config)
 		fmt.Fprintf(stdout, "server: %s\n", server)
-		if p := headercheck.Problem(cfg.Config.AuthorizationHeader); flyte2 && p != "" {
+		if p := storeview.Problem(cfg.Config.AuthorizationHeader); flyte2 && p != "" {
 			fmt.Fprintf(stderr, "grpcauth config: warning: %s\n", p)
 		}
 	}

@@ -151,12 +151,13 @@ type AuthorizationServer struct {
 	reuses         atomic.Int64
 	revocations    atomic.Int64
 
-	mu       sync.Mutex // guards the maps and lastAuth
-	codes    map[string]grant
-	refresh  map[string]grant
-	tokens   map[string]TokenInfo
-	families map[string]string // access token and used refresh token: its login
-	lastAuth url.Values
+	mu        sync.Mutex // guards the maps and lastAuth
+	codes     map[string]grant
+	refresh   map[string]grant
+	tokens    map[string]TokenInfo
+	families  map[string]string // access token and used refresh token: its login
+	lastAuth  url.Values
+	lastToken url.Values
 }
 
 // NewAuthorizationServer starts an authorization server on loopback HTTP.
@@ -236,6 +237,16 @@ func (s *AuthorizationServer) LastAuthorization() url.Values {
 		return nil
 	}
 	return cloneValues(s.lastAuth)
+}
+
+// LastTokenRequest returns the form of the last token request, or nil.
+func (s *AuthorizationServer) LastTokenRequest() url.Values {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastToken == nil {
+		return nil
+	}
+	return cloneValues(s.lastToken)
 }
 
 // RevokeRefreshTokens makes every refresh token issued so far invalid, so
@@ -343,6 +354,9 @@ func (s *AuthorizationServer) serveToken(w http.ResponseWriter, r *http.Request)
 		writeOAuthError(w, http.StatusUnauthorized, oauthInvalidClient, "public clients send no secret")
 		return
 	}
+	s.mu.Lock()
+	s.lastToken = cloneValues(r.PostForm)
+	s.mu.Unlock()
 	clientID := r.PostForm.Get("client_id")
 	if _, known := s.clients[clientID]; !known {
 		writeOAuthError(w, http.StatusUnauthorized, oauthInvalidClient, "unknown client")

@@ -1,0 +1,80 @@
+package authenticator_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+)
+
+// TestReviewLockWaitTimeoutRedeemsWithoutTheLock: while one Keeper holds
+// the cache lock for a slow refresh, another that gives up waiting for the
+// lock (its token timeout) falls back to redeeming its own refresh token
+// without the lock: the same refresh token the first one is redeeming.
+// The provider sees a reuse and revokes the whole login.
+func TestReviewLockWaitTimeoutRedeemsWithoutTheLock(t *testing.T) {
+	clock := testserver.NewClock(time.Now())
+	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Hour), testserver.WithAuthorizeClock(clock.Now))
+	dir := t.TempDir()
+
+	// A slow token endpoint for the first Keeper: a refresh takes 1s.
+	target := fx.as.TokenURL()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if form, _ := url.ParseQuery(string(body)); form.Get("grant_type") == "refresh_token" {
+			time.Sleep(time.Second)
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(slow.Close)
+	slowCfg := *fx.cfg
+	slowCfg.TokenEndpoint = slow.URL
+
+	a, err := authenticator.New(testEndpoint, configstore.NewStatic(slowCfg), fx.flow(t),
+		authenticator.WithCache(newFileCache(t, dir)), authenticator.WithClock(clock.Now),
+		authenticator.WithTokenTimeout(5*time.Second), authenticator.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	_, err = a.Token(t.Context()) // the login
+	require.NoError(t, err)
+	fx.lastPage(t)
+
+	b := newPKCEKeeper(t, fx, newFileCache(t, dir), authenticator.WithClock(clock.Now),
+		authenticator.WithTokenTimeout(300*time.Millisecond))
+	_, err = b.Token(t.Context()) // adopts the login from the cache
+	require.NoError(t, err)
+	require.EqualValues(t, 1, b.Stats().CacheHits)
+
+	clock.Advance(61 * time.Minute)
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = a.Token(t.Context()) })
+	time.Sleep(100 * time.Millisecond) // a holds the lock now
+	wg.Go(func() { _, _ = b.Token(t.Context()) })
+	wg.Wait()
+
+	assert.Zero(t, fx.as.RefreshReuses(), "one refresh token was redeemed by both Keepers")
+	assert.EqualValues(t, 1, fx.as.Authorizations(), "no second login")
+}

@@ -1,0 +1,73 @@
+package authenticator_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+)
+
+// TestReviewTransientRetryReplaysRedeemedRefreshToken: the connection
+// drops after the provider redeemed (and rotated) the refresh token but
+// before its answer arrived. The Keeper takes the EOF for a transient
+// failure and sends the same refresh token again: a reuse, and a
+// provider that detects reuse revokes the whole login.
+func TestReviewTransientRetryReplaysRedeemedRefreshToken(t *testing.T) {
+	clock := testserver.NewClock(time.Now())
+	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Hour), testserver.WithAuthorizeClock(clock.Now))
+
+	target := fx.as.TokenURL()
+	var dropped atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		form, _ := url.ParseQuery(string(body))
+		if form.Get("grant_type") == "refresh_token" && dropped.CompareAndSwap(false, true) {
+			// The provider has redeemed it; the answer is lost.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(proxy.Close)
+	cfg := *fx.cfg
+	cfg.TokenEndpoint = proxy.URL
+
+	k, err := authenticator.New(testEndpoint, configstore.NewStatic(cfg), fx.flow(t),
+		authenticator.WithClock(clock.Now), authenticator.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = k.Close() })
+	_, err = k.Token(t.Context()) // the login
+	require.NoError(t, err)
+	fx.lastPage(t)
+
+	clock.Advance(61 * time.Minute)
+	_, _ = k.Token(t.Context())
+	require.True(t, dropped.Load())
+	assert.Zero(t, fx.as.RefreshReuses(), "the refresh token was sent again after the provider had redeemed it")
+}
