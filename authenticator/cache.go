@@ -29,9 +29,9 @@ type TokenCache interface {
 	// between: fn gets the token kept (nil for none) and returns the one
 	// to keep; nil leaves the entry as it is, a token with neither an
 	// access nor a refresh token removes it. An error of fn is returned
-	// and nothing changes. The Keeper redeems a refresh token inside fn,
-	// so that two processes never redeem the same one. ctx bounds the wait
-	// for the other users.
+	// and nothing changes. fn runs at most once per call: the Keeper
+	// redeems a refresh token inside it, so that two processes never
+	// redeem the same one. ctx bounds the wait for the other users.
 	Update(ctx context.Context, key string, fn func(cur *oauth2.Token) (*oauth2.Token, error)) error
 }
 

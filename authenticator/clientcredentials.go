@@ -156,6 +156,7 @@ func tokenError(ctx context.Context, tokenURL string, err error) error {
 		}
 		te.ErrorCode = re.ErrorCode
 		te.transient = te.StatusCode == http.StatusTooManyRequests || (te.StatusCode >= 500 && re.ErrorCode == "")
+		te.undelivered = te.StatusCode == http.StatusTooManyRequests || (te.StatusCode == http.StatusServiceUnavailable && te.retryAfter > 0)
 		te.ErrorDescription = re.ErrorDescription
 		if te.ErrorCode == "" {
 			ct := ""
@@ -174,8 +175,8 @@ func tokenError(ctx context.Context, tokenURL string, err error) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		te.transient = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-			errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+		te.undelivered = errors.Is(err, syscall.ECONNREFUSED)
+		te.transient = te.undelivered || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 		if errors.Is(err, io.EOF) {
 			// Not wrapped (%v): a stream's caller that sees errors.Is(err,
 			// io.EOF) would take the failure for a clean end of the stream.
@@ -187,13 +188,14 @@ func tokenError(ctx context.Context, tokenURL string, err error) error {
 }
 
 // retryAfter reads a Retry-After header in seconds (RFC 9110 §10.2.3),
-// up to a minute; 0 for none, a date, or nonsense.
+// up to ten; 0 for none, a date, or nonsense. A longer wait is not worth
+// holding a call for: the request fails at once instead.
 func retryAfter(v string) time.Duration {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n <= 0 {
 		return 0
 	}
-	return time.Duration(min(n, 60)) * time.Second
+	return time.Duration(min(n, 10)) * time.Second
 }
 
 func firstNonEmpty(s ...string) string {

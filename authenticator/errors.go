@@ -45,9 +45,12 @@ type TokenError struct {
 
 	// transient: the same request may pass soon (a 5xx without an OAuth2
 	// error, 429, a refused, reset or closed connection); retryAfter is
-	// the wait the server asked for.
+	// the wait the server asked for;
 	transient  bool
 	retryAfter time.Duration
+	// undelivered: the request surely did not reach the server's grant
+	// (a refused connection, 429, 503 with Retry-After).
+	undelivered bool
 }
 
 // Error describes the failure in one line.

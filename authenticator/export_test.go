@@ -17,6 +17,13 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithTransientBackoff sets the first wait before a token request that
+// failed transiently is sent again (default 200 ms), so that tests which
+// meet many such failures, such as the fuzz target, need not wait.
+func WithTransientBackoff(d time.Duration) Option {
+	return func(o *options) { o.transientBackoff = d }
+}
+
 // The package's defaults, for the tests that check them.
 const (
 	DefaultRedirectURI   = defaultRedirectURI

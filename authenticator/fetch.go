@@ -69,12 +69,15 @@ func (t *turn) underLock() (*held, error) {
 	cctx, cancel := k.cacheContext(t.ctx)
 	defer cancel()
 	var (
-		got  *held
-		ferr error
-		ran  bool
+		got   *held
+		ferr  error
+		ran   bool
+		kept  *oauth2.Token // what the entry holds if nothing is written
+		wrote *oauth2.Token // what fn asked the cache to keep
+		clear bool          // fn asked the cache to drop the entry
 	)
 	err := k.opts.cache.Update(cctx, t.cacheKey, func(cur *oauth2.Token) (*oauth2.Token, error) {
-		ran = true
+		ran, kept = true, cur
 		if got = t.adopt(cur); got != nil {
 			return nil, nil
 		}
@@ -83,10 +86,10 @@ func (t *turn) underLock() (*held, error) {
 		}
 		switch {
 		case got != nil:
-			k.sawCache(got.tok)
+			wrote = got.tok
 			return got.tok, nil
 		case t.relogin && cur != nil && cur.RefreshToken != "":
-			k.sawCache(nil)
+			clear = true
 			return &oauth2.Token{}, nil // the refused login leaves the cache
 		}
 		return nil, nil
@@ -95,11 +98,22 @@ func (t *turn) underLock() (*held, error) {
 	case ferr != nil:
 		return nil, ferr
 	case !ran:
-		// A cache is an optimisation, never a reason to fail.
+		// No lock. A cache is never a reason to fail, but a refresh token
+		// redeemed without the lock may be one another process is
+		// redeeming under it: that would cost the whole login.
+		if b := t.base(nil); b != nil && b.RefreshToken != "" {
+			return nil, fmt.Errorf("the token cache could not be used (%w); its refresh token is redeemed only under the cache's lock, where another process may be redeeming it", err)
+		}
 		k.opts.logger.Warn("authenticator: the token cache could not be used", "endpoint", k.endpoint, "error", err)
 		return t.redeem(t.ctx, nil)
 	case err != nil:
+		// The entry still holds what it held.
 		k.opts.logger.Warn("authenticator: writing the token cache failed", "endpoint", k.endpoint, "error", err)
+		k.sawCache(kept)
+	case wrote != nil:
+		k.sawCache(wrote)
+	case clear:
+		k.sawCache(nil)
 	}
 	return got, nil
 }
@@ -223,25 +237,27 @@ func (t *turn) login() (*held, error) {
 
 // transientRetries is how many times a token request that failed
 // transiently (a 5xx without an OAuth2 error, 429, a refused or reset
-// connection) is sent again, after transientBackoff, doubling and
-// jittered, or the server's Retry-After; never past ctx's deadline, and
-// never a login: a person is not asked twice.
-const (
-	transientRetries = 2
-	transientBackoff = 200 * time.Millisecond
-)
+// connection) is sent again, after the transient backoff (200 ms),
+// doubling and jittered, or the server's Retry-After; never past ctx's
+// deadline, and never a login: a person is not asked twice.
+const transientRetries = 2
 
 // request runs the flow, again after a transient failure (see
-// transientRetries).
+// transientRetries). A request that redeems a refresh token is sent again
+// only when it surely did not reach the server (a refused connection, 429,
+// 503 with Retry-After): one whose answer was lost may have rotated the
+// refresh token already, and sending it again would be a reuse, which
+// revokes the whole login.
 func (t *turn) request(ctx context.Context, base *oauth2.Token) (*oauth2.Token, error) {
 	retry := inBackground(ctx) || !asksPerson(t.k.flow)
+	redeems := base != nil && base.RefreshToken != ""
 	for attempt := 0; ; attempt++ {
 		tok, err := t.requestOnce(ctx, base)
-		wait, transient := transientWait(err)
-		if !retry || !transient || attempt == transientRetries {
+		wait, transient, undelivered := transientWait(err)
+		if !retry || !transient || (redeems && !undelivered) || attempt == transientRetries {
 			return tok, err
 		}
-		wait = max(wait, jitter(transientBackoff<<attempt))
+		wait = max(wait, jitter(t.k.opts.transientBackoff<<attempt))
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 			return tok, err
 		}
@@ -257,13 +273,14 @@ func (t *turn) request(ctx context.Context, base *oauth2.Token) (*oauth2.Token, 
 }
 
 // transientWait reports whether err is a token request's transient
-// failure, and how long the server asked to wait (Retry-After), if it did.
-func transientWait(err error) (time.Duration, bool) {
+// failure, how long the server asked to wait (Retry-After), if it did, and
+// whether the request surely did not reach the server.
+func transientWait(err error) (wait time.Duration, transient, undelivered bool) {
 	var te *TokenError
 	if !errors.As(err, &te) {
-		return 0, false
+		return 0, false, false
 	}
-	return te.retryAfter, te.transient
+	return te.retryAfter, te.transient, te.undelivered
 }
 
 // jitter returns d give or take a half, at random.

@@ -82,7 +82,7 @@ func FuzzTokenResponse(f *testing.F) {
 		logs := new(testserver.LogBuffer)
 		store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: srv.TokenURL() + "?fuzz=" + id})
 		a, err := authenticator.NewClientCredentialsAuthenticator("fuzz", fuzzClientID, fuzzSecret, store,
-			authenticator.WithTokenTimeout(5*time.Second),
+			authenticator.WithTokenTimeout(5*time.Second), authenticator.WithTransientBackoff(time.Millisecond),
 			authenticator.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 		require.NoError(t, err)
 		defer a.Close() // and its idle connections

@@ -33,9 +33,12 @@ type options struct {
 	timeout    time.Duration
 	now        func() time.Time
 	retryPause time.Duration
-	cache      TokenCache
-	allowHTTP  bool
-	lazy       bool
+	// transientBackoff is the first wait before a token request that
+	// failed transiently is sent again; it doubles (see fetch.go).
+	transientBackoff time.Duration
+	cache            TokenCache
+	allowHTTP        bool
+	lazy             bool
 	// minCachedLife is how long a cached token must still be valid to be
 	// used without a request.
 	minCachedLife time.Duration
@@ -43,11 +46,14 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		logger:        slog.New(slog.DiscardHandler),
-		timeout:       DefaultTokenTimeout,
-		now:           time.Now,
-		retryPause:    time.Second,
-		minCachedLife: 30 * time.Second,
+		logger:     slog.New(slog.DiscardHandler),
+		timeout:    DefaultTokenTimeout,
+		now:        time.Now,
+		retryPause: time.Second,
+		// A proxy's 502 or a refused connection usually passes within a
+		// few hundred milliseconds.
+		transientBackoff: 200 * time.Millisecond,
+		minCachedLife:    30 * time.Second,
 	}
 }
 

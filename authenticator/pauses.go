@@ -45,7 +45,8 @@ func (k *Keeper) failed(err error, login bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	f := failure{at: k.opts.now(), err: err, login: login}
-	if refusedForGood(err) {
+	// A refused refresh token leads to a login, not to a pause.
+	if refusedForGood(err) && !errors.Is(err, errLoginNeeded) {
 		f.refusedFor = min(refusalPauseMax, refusalPauseMin<<min(k.refusals, 6))
 		k.refusals++
 	} else {

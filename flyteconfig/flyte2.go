@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/flyteauth/grpcauth/internal/redact"
@@ -55,9 +56,11 @@ type apiKey struct{ endpoint, clientID, secret, org string }
 
 // decodeAPIKey decodes base64 of "endpoint:client_id:client_secret:org".
 // flyte-sdk splits at the first three colons, which breaks an endpoint
-// with a scheme or a port; with more than three colons, the last three
-// fields are taken from the right, so the endpoint keeps its colons. An
-// org of "" or "None" is no org. Its errors never hold the key.
+// with a scheme or a port; here an endpoint that starts with a scheme
+// ("https://", "http://", "dns:///") or ends with a port keeps them, and
+// the rest splits as flyte-sdk splits it (so a secret with a colon stays
+// whole in the secret, never in the endpoint). An org of "" or "None" is
+// no org. Its errors never hold the key.
 func decodeAPIKey(raw string) (apiKey, error) {
 	raw = strings.TrimSpace(raw)
 	data, err := base64.StdEncoding.DecodeString(raw)
@@ -67,17 +70,25 @@ func decodeAPIKey(raw string) (apiKey, error) {
 		}
 	}
 	s := string(data)
+	var scheme string
+	for _, p := range []string{"https://", "http://", "dns:///"} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			scheme, s = s[:len(p)], s[len(p):]
+			break
+		}
+	}
 	parts := strings.SplitN(s, ":", 4)
+	if len(parts) == 4 && isPort(parts[1]) {
+		// host:port:client_id:client_secret:org
+		rest := strings.SplitN(parts[2]+":"+parts[3], ":", 3)
+		if len(rest) == 3 {
+			parts = []string{parts[0] + ":" + parts[1], rest[0], rest[1], rest[2]}
+		}
+	}
 	if len(parts) != 4 {
 		return apiKey{}, fmt.Errorf("want base64 of endpoint:client_id:client_secret:org, got %d of those 4 fields", len(parts))
 	}
-	if strings.Count(s, ":") > 3 {
-		i := strings.LastIndex(s, ":")
-		j := strings.LastIndex(s[:i], ":")
-		k := strings.LastIndex(s[:j], ":")
-		parts = []string{s[:k], s[k+1 : j], s[j+1 : i], s[i+1:]}
-	}
-	k := apiKey{endpoint: parts[0], clientID: parts[1], secret: parts[2], org: parts[3]}
+	k := apiKey{endpoint: scheme + parts[0], clientID: parts[1], secret: parts[2], org: parts[3]}
 	switch {
 	case strings.TrimSpace(k.endpoint) == "":
 		return apiKey{}, fmt.Errorf("its endpoint is empty")
@@ -90,6 +101,12 @@ func decodeAPIKey(raw string) (apiKey, error) {
 		k.org = ""
 	}
 	return k, nil
+}
+
+// isPort reports whether s is a port number.
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 65536 && s == strconv.Itoa(n)
 }
 
 // applyAPIKey sets the endpoint, the client credentials and the org from
@@ -174,6 +191,12 @@ func (l *Loaded) normalizeEndpoint(source string) error {
 	case strings.HasPrefix(lower, "http://"):
 		e, insecure = e[len("http://"):], true
 	case strings.HasPrefix(lower, "dns:///") || !strings.Contains(e, "://"):
+		// The plaintext of an http:// endpoint this one replaces goes
+		// with it: an endpoint without a scheme leaves TLS to insecure.
+		if strings.HasPrefix(l.Source("insecure"), schemeSource) {
+			l.Config.Insecure = false
+			l.record(fieldByKey["insecure"], sourceDefault)
+		}
 		return nil
 	default:
 		return &Error{Source: source, Key: "endpoint", Msg: fmt.Sprintf("%q: want host:port, dns:///host:port, http://host:port or https://host", redact.URL(e))}
@@ -185,9 +208,13 @@ func (l *Loaded) normalizeEndpoint(source string) error {
 	l.Config.Endpoint = e
 	l.record(fieldByKey["endpoint"], source)
 	l.Config.Insecure = insecure
-	l.record(fieldByKey["insecure"], "the scheme of the endpoint ("+source+")")
+	l.record(fieldByKey["insecure"], schemeSource+" ("+source+")")
 	return nil
 }
+
+// schemeSource starts the source of insecure when an endpoint's scheme set
+// it.
+const schemeSource = "the scheme of the endpoint"
 
 // candidate is a config file Load may read.
 type candidate struct {

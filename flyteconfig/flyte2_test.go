@@ -103,6 +103,17 @@ func TestAPIKeyWithAnEndpointURLOrPort(t *testing.T) {
 	}
 }
 
+// A secret with a colon splits as flyte-sdk splits it: part of it may end
+// in the org, never in the endpoint, which errors and grpcauth config
+// print.
+func TestAPIKeyWithAColonInTheSecret(t *testing.T) {
+	l, err := loadIsolated(t, flyteconfig.Options{LookupEnv: env{"FLYTE_API_KEY": apiKey("flyte.example", "id", "se:cret", "org")}.lookup})
+	require.NoError(t, err)
+	assert.Equal(t, "flyte.example", l.Config.Endpoint)
+	assert.Equal(t, "id", l.Config.ClientID)
+	assert.NotContains(t, l.Config.Endpoint, "cret")
+}
+
 func TestMalformedAPIKeyIsAClearErrorWithoutTheKey(t *testing.T) {
 	tests := []struct {
 		name, key, want string

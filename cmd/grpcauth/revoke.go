@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -60,6 +61,13 @@ func revokeLogin(ctx context.Context, c *grpcauth.Client, cfg grpcauth.Config, c
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && (cfg.Insecure || transportsec.LoopbackHost(u.Hostname())))) {
 		return fmt.Sprintf("Not revoked: the revocation endpoint %s is not https.%s", redact.URL(endpoint), unrevoked)
+	}
+	// The refresh token goes only to the server that issued it (RFC 6749
+	// §10.4): the one of the token endpoint in use.
+	tokenURL := cmp.Or(strings.TrimSpace(cfg.TokenURL), cc.TokenEndpoint)
+	if tu, err := url.Parse(tokenURL); err != nil || !strings.EqualFold(tu.Host, u.Host) {
+		return fmt.Sprintf("Not revoked: the revocation endpoint %s is not on the host of the token endpoint %s, which issued the token.%s",
+			redact.URL(endpoint), redact.URL(tokenURL), unrevoked)
 	}
 	var done []string
 	for _, t := range []struct{ value, hint, name string }{

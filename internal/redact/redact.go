@@ -24,29 +24,30 @@ func URL(s string) string {
 	if s == "" {
 		return ""
 	}
-	var suffix string
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		if s[i] == '?' {
-			suffix = "?" + Marker
-		} else {
-			suffix = "#" + Marker
-		}
-		s = s[:i]
-	}
 	// The authority starts after "scheme://", or at the start for forms
-	// without one, and ends at the first slash.
+	// without one. User information ends at the last "@": a password
+	// pasted as it is may hold "/", "?" or "#", so any "@" counts, and a
+	// path that holds one loses its host too (hidden rather than shown).
 	start := 0
 	if i := strings.Index(s, "://"); i >= 0 {
 		start = i + len("://")
 	}
-	end := len(s)
-	if i := strings.IndexByte(s[start:], '/'); i >= 0 {
-		end = start + i
+	prefix := s[:start]
+	rest := s[start:]
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		prefix += Marker + "@"
+		rest = rest[at+1:]
 	}
-	if at := strings.LastIndexByte(s[start:end], '@'); at >= 0 {
-		s = s[:start] + Marker + s[start+at:]
+	var suffix string
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		if rest[i] == '?' {
+			suffix = "?" + Marker
+		} else {
+			suffix = "#" + Marker
+		}
+		rest = rest[:i]
 	}
-	return Clip(s+suffix, maxURL)
+	return Clip(prefix+rest+suffix, maxURL)
 }
 
 // Clip returns s made printable and at most n bytes long, plus "…" when it

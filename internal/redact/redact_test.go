@@ -17,7 +17,13 @@ func TestURL(t *testing.T) {
 		{"http://alice@proxy:3128/", "http://[REDACTED]@proxy:3128/"},
 		{"https://idp.example/token?client_secret=s3cr3t", "https://idp.example/token?[REDACTED]"},
 		{"https://idp.example/token#access_token=t0k3n", "https://idp.example/token#[REDACTED]"},
-		{"https://a:b@idp.example/p@th?x=1#y", "https://[REDACTED]@idp.example/p@th?[REDACTED]"},
+		// An "@" in the path could end a password that holds "/": all of
+		// it up to the last "@" is hidden.
+		{"https://a:b@idp.example/p@th?x=1#y", "https://[REDACTED]@th?[REDACTED]"},
+		{"https://app:s3cr/et+Zz==@host", "https://[REDACTED]@host"},
+		{"https://app:s3cr?et@host", "https://[REDACTED]@host"},
+		{"https://app:s3cr#et@host/p", "https://[REDACTED]@host/p"},
+		{"grpcs://u:p/w@host:443", "grpcs://[REDACTED]@host:443"},
 		{"https://a@b@idp.example", "https://[REDACTED]@idp.example"},
 		{"alice:pw@proxy:3128", "[REDACTED]@proxy:3128"},
 		{"host:443", "host:443"},

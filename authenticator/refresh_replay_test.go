@@ -18,12 +18,12 @@ import (
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
-// TestReviewTransientRetryReplaysRedeemedRefreshToken: the connection
+// TestALostRefreshAnswerIsNotSentAgain: the connection
 // drops after the provider redeemed (and rotated) the refresh token but
 // before its answer arrived. The Keeper takes the EOF for a transient
 // failure and sends the same refresh token again: a reuse, and a
 // provider that detects reuse revokes the whole login.
-func TestReviewTransientRetryReplaysRedeemedRefreshToken(t *testing.T) {
+func TestALostRefreshAnswerIsNotSentAgain(t *testing.T) {
 	clock := testserver.NewClock(time.Now())
 	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Hour), testserver.WithAuthorizeClock(clock.Now))
 

@@ -17,13 +17,13 @@ import (
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
-type reviewPrompter struct{}
+type silentPrompter struct{}
 
-func (reviewPrompter) Browse(context.Context, string)                         {}
-func (reviewPrompter) DeviceCode(context.Context, *oauth2.DeviceAuthResponse) {}
-func (reviewPrompter) Relogin(context.Context)                                {}
-func (reviewPrompter) LoggedIn(context.Context)                               {}
-func (reviewPrompter) CallbackPage(io.Writer, error)                          {}
+func (silentPrompter) Browse(context.Context, string)                         {}
+func (silentPrompter) DeviceCode(context.Context, *oauth2.DeviceAuthResponse) {}
+func (silentPrompter) Relogin(context.Context)                                {}
+func (silentPrompter) LoggedIn(context.Context)                               {}
+func (silentPrompter) CallbackPage(io.Writer, error)                          {}
 
 // refusedRefreshFlow: a login flow whose saved refresh token the server
 // refuses (HTTP 400 invalid_grant), as one past its lifetime is; a
@@ -44,7 +44,7 @@ func (f *refusedRefreshFlow) Token(ctx context.Context, _ *configstore.ClientCon
 	if inBackground(ctx) && f.logins.Load() > 0 {
 		why = &TokenError{TokenURL: "https://idp.example/token", StatusCode: 400, ErrorCode: "invalid_grant"}
 	}
-	return loginOrWait(ctx, why, reviewPrompter{}, func() (*oauth2.Token, error) {
+	return loginOrWait(ctx, why, silentPrompter{}, func() (*oauth2.Token, error) {
 		n := f.logins.Add(1)
 		return &oauth2.Token{AccessToken: fmt.Sprintf("login-%d", n), ExpiresIn: 60}, nil
 	})
@@ -52,12 +52,12 @@ func (f *refusedRefreshFlow) Token(ctx context.Context, _ *configstore.ClientCon
 
 func (f *refusedRefreshFlow) flowTimeout() time.Duration { return time.Minute }
 
-// TestReviewJoinedBackgroundRefusalStillLogsIn: as
+// TestACallThatJoinsARefusedBackgroundRefreshLogsIn: as
 // TestACallAfterExpiryThatJoinsABackgroundRefreshLogsIn, but the
 // background refresh ended because the refresh token was refused (a 4xx):
 // the refusal pause then stops the caller's own flight, and the call goes
 // out with the expired token instead of logging in.
-func TestReviewJoinedBackgroundRefusalStillLogsIn(t *testing.T) {
+func TestACallThatJoinsARefusedBackgroundRefreshLogsIn(t *testing.T) {
 	clk := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	f := &refusedRefreshFlow{background: make(chan struct{}), release: make(chan struct{})}
 	store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "https://idp.example/token"})

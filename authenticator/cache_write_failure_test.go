@@ -33,13 +33,13 @@ func (c *failingWrites) Update(ctx context.Context, key string, fn func(*oauth2.
 	})
 }
 
-// TestReviewCacheWriteFailureRedeemsRotatedRefreshToken: the Keeper notes
+// TestCacheWriteFailureNeverLeadsToARotatedRefreshToken: the Keeper notes
 // the refreshed token as the cache's entry (sawCache) before the cache has
 // written it. When that write fails, the cache still holds the old token,
 // which the next turn takes for another process's newer one, and redeems
 // its refresh token, already rotated: the provider sees a reuse and
 // revokes the whole login.
-func TestReviewCacheWriteFailureRedeemsRotatedRefreshToken(t *testing.T) {
+func TestCacheWriteFailureNeverLeadsToARotatedRefreshToken(t *testing.T) {
 	clock := testserver.NewClock(time.Now())
 	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Hour), testserver.WithAuthorizeClock(clock.Now))
 	cache := &failingWrites{TokenCache: newFileCache(t, t.TempDir())}

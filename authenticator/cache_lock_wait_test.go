@@ -18,22 +18,25 @@ import (
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
-// TestReviewLockWaitTimeoutRedeemsWithoutTheLock: while one Keeper holds
+// TestNoRefreshTokenIsRedeemedWithoutTheCacheLock: while one Keeper holds
 // the cache lock for a slow refresh, another that gives up waiting for the
-// lock (its token timeout) falls back to redeeming its own refresh token
-// without the lock: the same refresh token the first one is redeeming.
-// The provider sees a reuse and revokes the whole login.
-func TestReviewLockWaitTimeoutRedeemsWithoutTheLock(t *testing.T) {
+// lock (its token timeout) does not redeem its own refresh token without
+// the lock: it is the one the first Keeper is redeeming, and a provider
+// that sees a reuse revokes the whole login.
+func TestNoRefreshTokenIsRedeemedWithoutTheCacheLock(t *testing.T) {
 	clock := testserver.NewClock(time.Now())
 	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Hour), testserver.WithAuthorizeClock(clock.Now))
 	dir := t.TempDir()
 
-	// A slow token endpoint for the first Keeper: a refresh takes 1s.
+	// A slow token endpoint for the first Keeper: a refresh waits until
+	// the test releases it, and says when it arrived.
 	target := fx.as.TokenURL()
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if form, _ := url.ParseQuery(string(body)); form.Get("grant_type") == "refresh_token" {
-			time.Sleep(time.Second)
+			arrived <- struct{}{}
+			<-release
 		}
 		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
 		req.Header = r.Header.Clone()
@@ -50,6 +53,9 @@ func TestReviewLockWaitTimeoutRedeemsWithoutTheLock(t *testing.T) {
 		_, _ = io.Copy(w, resp.Body)
 	}))
 	t.Cleanup(slow.Close)
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free) // runs first: a failed test leaves no handler waiting
 	slowCfg := *fx.cfg
 	slowCfg.TokenEndpoint = slow.URL
 
@@ -71,8 +77,10 @@ func TestReviewLockWaitTimeoutRedeemsWithoutTheLock(t *testing.T) {
 	clock.Advance(61 * time.Minute)
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = a.Token(t.Context()) })
-	time.Sleep(100 * time.Millisecond) // a holds the lock now
-	wg.Go(func() { _, _ = b.Token(t.Context()) })
+	receiveWithin(t, arrived, "the first Keeper's refresh, under the lock")
+	_, err = b.Token(t.Context()) // its wait for the lock ends at its token timeout
+	require.ErrorContains(t, err, "redeemed only under the cache's lock")
+	free()
 	wg.Wait()
 
 	assert.Zero(t, fx.as.RefreshReuses(), "one refresh token was redeemed by both Keepers")
