@@ -84,7 +84,8 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if err != nil {
 		return nil, err
 	}
-	switch strings.ToLower(strings.TrimSpace(cfg.AudienceParam)) {
+	cfg.AudienceParam = strings.ToLower(strings.TrimSpace(cfg.AudienceParam))
+	switch cfg.AudienceParam {
 	case "", "audience", "resource", "both":
 	default:
 		return nil, fmt.Errorf("grpcauth: audienceParam %q: want audience, resource or both", redact.Clip(cfg.AudienceParam, 64))
@@ -135,9 +136,11 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	}
 	kopts := append(common, authenticator.WithHTTPClient(hc))
 	kopts = append(kopts, cfg.keeperOptions()...)
-	if o.cache != nil && (mode == AuthTypeClientSecret || mode == AuthTypeExternalCommand) {
+	if o.cache != nil && mode == AuthTypeClientSecret {
 		// Asked for: a short-lived process then makes one token request
-		// per token lifetime, not one per run.
+		// per token lifetime, not one per run. (A command's tokens are
+		// not kept: the command is its own cache, and its client id would
+		// be the browser login's.)
 		kopts = append(kopts, authenticator.WithCache(o.cache))
 	}
 	kopts = append(kopts, fopts...)

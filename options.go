@@ -85,11 +85,12 @@ func WithConfigStore(s configstore.ClientConfigStore) Option {
 
 // WithTokenCache keeps the tokens in c, shared by the user's processes:
 // the interactive flows' (Pkce, DeviceFlow), and, only when this option is
-// given, client credentials' and an external command's too, so that a
-// short-lived process (a CLI run, a cron job) makes one token request per
-// token lifetime rather than one per run. Default: the interactive flows
-// keep theirs in a tokencache.File in the user cache directory; the others
-// keep theirs in memory only.
+// given, client credentials' too, so that a short-lived process (a CLI
+// run, a cron job) makes one token request per token lifetime rather than
+// one per run; those are kept per token endpoint, scopes and audience, and
+// only while their lifetime is known. Default: the interactive flows keep
+// theirs in a tokencache.File in the user cache directory; the others keep
+// theirs in memory only.
 func WithTokenCache(c authenticator.TokenCache) Option {
 	return optionFunc(func(o *options) { o.cache = c })
 }

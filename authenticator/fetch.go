@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -35,6 +36,11 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 		return nil, err
 	}
 	t := &turn{k: k, ctx: ctx, cfg: cfg, key: key, cacheKey: CacheKey(k.endpoint, cfg.ClientID)}
+	if !asksPerson(k.flow) {
+		// A flow that asks no person gets a token for what it asks:
+		// another token endpoint, scopes or audience is another entry.
+		t.cacheKey += "\x00" + cfg.TokenEndpoint + "\x00" + strings.Join(cfg.Scopes, " ") + "\x00" + cfg.Audience + "\x00" + cfg.AudienceParam
+	}
 	if cur := k.current.Load(); cur != nil {
 		t.prev = cur.tok
 	}
@@ -126,8 +132,11 @@ func (t *turn) adopt(cur *oauth2.Token) *held {
 	if cur == nil || cur.AccessToken == "" || (t.prev != nil && cur.AccessToken == t.prev.AccessToken) {
 		return nil
 	}
+	// Only a token whose lifetime is known, and still valid for a while:
+	// one of unknown lifetime is used until a server rejects it, which a
+	// process that only reads the cache (grpcauth token) never sees.
 	now := k.opts.now()
-	if !cur.Expiry.IsZero() && !now.Add(k.opts.minCachedLife).Before(cur.Expiry) {
+	if cur.Expiry.IsZero() || !now.Add(k.opts.minCachedLife).Before(cur.Expiry) {
 		return nil
 	}
 	c, err := k.keep(t.key, cur, now, false, t.cfg.TokenEndpoint)

@@ -154,7 +154,7 @@ func audienceParams(cfg *configstore.ClientConfig) url.Values {
 		return nil
 	}
 	v := url.Values{}
-	switch strings.ToLower(cfg.AudienceParam) {
+	switch strings.ToLower(strings.TrimSpace(cfg.AudienceParam)) {
 	case "resource":
 		v.Set("resource", cfg.Audience)
 	case "both":

@@ -308,13 +308,13 @@ func (f *pkceFlow) login(ctx context.Context, conf *oauth2.Config, cfg *configst
 // client id, redirect URI, scopes and state.
 func (f *pkceFlow) authParams(verifier string, scopes []string, cfg *configstore.ClientConfig) []oauth2.AuthCodeOption {
 	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}, audienceOptions(cfg, false)...)
-	audience := audienceParams(cfg)
+
 	if slices.Contains(scopes, "offline_access") && !f.c.AuthParams.Has("prompt") {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.c.AuthParams)) {
-		if audience.Has(name) {
-			continue // the configured audience wins
+		if cfg.Audience != "" && (name == "audience" || name == "resource") {
+			continue // the configured audience wins, however it is sent
 		}
 		opts = append(opts, oauth2.SetAuthURLParam(name, strings.Join(f.c.AuthParams[name], " ")))
 	}

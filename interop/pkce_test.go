@@ -527,7 +527,8 @@ func TestPKCEBrowserLogin(t *testing.T) {
 		code, out, errOut := runCommand(t, bin, nil, append([]string{"logout"}, flags...)...)
 		require.Equal(t, 0, code, "grpcauth logout: %s", errOut)
 		assert.Contains(t, out, "Logged out")
-		assert.Contains(t, out, "Not revoked: the server advertises no revocation endpoint.")
+		// Hydra's discovery document names its revocation endpoint.
+		assert.Contains(t, out, "Revoked the refresh token and the access token at ")
 		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 		require.NoError(t, err)
 		assert.Empty(t, files, "the token file is gone")

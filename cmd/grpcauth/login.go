@@ -181,6 +181,9 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	id := strings.TrimSpace(cfg.ClientID)
 	if id == "" {
+		if newErr == nil && c.ConfigStore == nil {
+			newErr = errors.New("authType Passthrough keeps no login to remove")
+		}
 		if newErr != nil {
 			sayErr(stderr, "logout", newErr)
 			return exitFail

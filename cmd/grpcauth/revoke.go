@@ -63,9 +63,9 @@ func revokeLogin(ctx context.Context, c *grpcauth.Client, cfg grpcauth.Config, c
 		return fmt.Sprintf("Not revoked: the revocation endpoint %s is not https.%s", redact.URL(endpoint), unrevoked)
 	}
 	// The refresh token goes only to the server that issued it (RFC 6749
-	// §10.4): the one of the token endpoint in use.
+	// §10.4): the host of the token endpoint in use.
 	tokenURL := cmp.Or(strings.TrimSpace(cfg.TokenURL), cc.TokenEndpoint)
-	if tu, err := url.Parse(tokenURL); err != nil || !strings.EqualFold(tu.Host, u.Host) {
+	if tu, err := url.Parse(tokenURL); err != nil || !strings.EqualFold(tu.Hostname(), u.Hostname()) {
 		return fmt.Sprintf("Not revoked: the revocation endpoint %s is not on the host of the token endpoint %s, which issued the token.%s",
 			redact.URL(endpoint), redact.URL(tokenURL), unrevoked)
 	}

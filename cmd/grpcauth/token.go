@@ -13,6 +13,7 @@ import (
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/loginui"
 )
 
 const tokenSummary = `Usage: grpcauth token [flags]
@@ -34,8 +35,8 @@ from the file named by --client-secret-file (admin.clientSecretLocation).
 It is never printed.
 
 Tokens are kept in the token cache (--token-cache-dir) for their
-lifetime, client credentials' and a command's included, so that many runs
-make one token request; --no-cache asks for a new one.
+lifetime, client credentials' included, so that many runs make one token
+request; --no-cache asks for a new one. A command's tokens are not kept.
 
 With --proxy, it prints the proxy token instead: the output of
 admin.proxyCommand, which is sent as "proxy-authorization: Bearer <token>"
@@ -50,7 +51,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	proxy := fs.Bool("proxy", false, "print the proxy token of admin.proxyCommand instead of the access token")
 	var cache cacheFlags
 	cache.register(fs)
-	noCache := fs.Bool("no-cache", false, "request a new token even when the token cache holds a valid one")
+	noCache := fs.Bool("no-cache", false, "request a new token (for a browser or device login: log in) even when the token cache holds a valid one")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -70,16 +71,17 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if *proxy {
 		key, value, err = fetchProxyToken(ctx, cfg)
 	} else {
-		var opts []grpcauth.Option
-		if !*noCache {
-			files, err := cache.open(stderr, env)
-			if err != nil {
-				sayErr(stderr, "token", err)
-				return exitFail
-			}
-			opts = append(opts, grpcauth.WithTokenCache(files))
+		files, openErr := cache.open(stderr, env)
+		if openErr != nil {
+			sayErr(stderr, "token", openErr)
+			return exitFail
 		}
-		key, value, err = fetchToken(ctx, cfg, opts...)
+		var kept authenticator.TokenCache = files
+		if *noCache {
+			kept = freshLogin{files} // written, never read
+		}
+		key, value, err = fetchToken(ctx, cfg, grpcauth.WithTokenCache(kept),
+			grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser}))
 	}
 	if err != nil {
 		sayErr(stderr, "token", err)
