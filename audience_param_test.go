@@ -12,7 +12,8 @@ import (
 )
 
 // audienceParam: resource sends RFC 8707's resource indicator instead of
-// Auth0's audience; an unknown value is an error that names it.
+// Auth0's audience, however it is spelled (" Resource\n" from a file or
+// the environment too); an unknown value is an error that names it.
 func TestConfigAudienceParam(t *testing.T) {
 	tokens, err := testserver.NewTokenServer(testserver.WithClient("id", "secret"))
 	require.NoError(t, err)
@@ -22,14 +23,17 @@ func TestConfigAudienceParam(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(admin.Close)
 	cfg := grpcauth.Config{Endpoint: admin.Addr(), Insecure: true, ClientID: "id", ClientSecret: "secret",
-		Audience: "https://flyte.example", AudienceParam: "resource"}
-	c, err := grpcauth.New(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.Authenticator.RefreshCredentials(t.Context()))
-	form := tokens.LastRequest().Form
-	assert.Equal(t, "https://flyte.example", form.Get("resource"))
-	assert.NotContains(t, form, "audience")
+		Audience: "https://flyte.example"}
+	for _, spelling := range []string{"resource", " Resource\n"} {
+		cfg.AudienceParam = spelling
+		c, err := grpcauth.New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		require.NoError(t, c.Authenticator.RefreshCredentials(t.Context()))
+		form := tokens.LastRequest().Form
+		assert.Equal(t, "https://flyte.example", form.Get("resource"), "%q", spelling)
+		assert.NotContains(t, form, "audience", "%q", spelling)
+	}
 
 	cfg.AudienceParam = "aud"
 	_, err = grpcauth.New(cfg)

@@ -7,6 +7,7 @@ package authenticator
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"sync"
@@ -228,8 +229,11 @@ func TestJoiningASkippedFlight(t *testing.T) {
 
 // loginFlow is a flow that asks a person: each login gives a token of a
 // minute. A background refresh (which may not log in) waits for release
-// first, so that a caller can join it.
+// first, so that a caller can join it; with refused, it ends because the
+// server refused the saved refresh token (400 invalid_grant), as one past
+// its lifetime is.
 type loginFlow struct {
+	refused           bool
 	logins            atomic.Int32
 	background        chan struct{} // closed when a background refresh starts
 	release           chan struct{}
@@ -241,7 +245,11 @@ func (f *loginFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ *o
 		f.backgroundStarted.Do(func() { close(f.background) })
 		<-f.release
 	}
-	return loginOrWait(ctx, nil, nil, func() (*oauth2.Token, error) {
+	var why error
+	if f.refused && inBackground(ctx) && f.logins.Load() > 0 {
+		why = &TokenError{TokenURL: "https://idp.example/token", StatusCode: 400, ErrorCode: "invalid_grant"}
+	}
+	return loginOrWait(ctx, why, silentPrompter{}, func() (*oauth2.Token, error) {
 		n := f.logins.Add(1)
 		return &oauth2.Token{AccessToken: fmt.Sprintf("login-%d", n), ExpiresIn: 60}, nil
 	})
@@ -249,48 +257,62 @@ func (f *loginFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ *o
 
 func (f *loginFlow) flowTimeout() time.Duration { return time.Minute }
 
+// silentPrompter shows nothing.
+type silentPrompter struct{}
+
+func (silentPrompter) Browse(context.Context, string)                         {}
+func (silentPrompter) DeviceCode(context.Context, *oauth2.DeviceAuthResponse) {}
+func (silentPrompter) Relogin(context.Context)                                {}
+func (silentPrompter) LoggedIn(context.Context)                               {}
+func (silentPrompter) CallbackPage(io.Writer, error)                          {}
+
 // TestACallAfterExpiryThatJoinsABackgroundRefreshLogsIn: a call that needs
 // a token after the expiry and joins a background refresh still in flight
 // (which may not log in) logs in itself, rather than going out with the
-// expired token.
+// expired token; also when that refresh ended because the refresh token
+// was refused (a 4xx, which must not start the refusal pause).
 func TestACallAfterExpiryThatJoinsABackgroundRefreshLogsIn(t *testing.T) {
-	clk := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	f := &loginFlow{background: make(chan struct{}), release: make(chan struct{})}
-	store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "https://idp.example/token"})
-	k, err := New("endpoint", store, f, WithClock(clk.Now))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = k.Close() })
-	_, first, ok := credOK(k.Credential(context.Background()))
-	require.True(t, ok)
+	for _, refused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refused=%v", refused), func(t *testing.T) {
+			clk := testserver.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+			f := &loginFlow{refused: refused, background: make(chan struct{}), release: make(chan struct{})}
+			store := configstore.NewStatic(configstore.ClientConfig{TokenEndpoint: "https://idp.example/token"})
+			k, err := New("endpoint", store, f, WithClock(clk.Now))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = k.Close() })
+			_, first, ok := credOK(k.Credential(context.Background()))
+			require.True(t, ok)
 
-	clk.Advance(55 * time.Second) // in the refresh margin
-	_, v, ok := credOK(k.Credential(context.Background()))
-	require.True(t, ok)
-	require.Equal(t, first, v)
-	within(t, f.background, "the background refresh")
+			clk.Advance(55 * time.Second) // in the refresh margin
+			_, v, ok := credOK(k.Credential(context.Background()))
+			require.True(t, ok)
+			require.Equal(t, first, v)
+			within(t, f.background, "the background refresh")
 
-	clk.Advance(10 * time.Second) // expired
-	ctx := newJoinedCtx()
-	type result struct {
-		value string
-		err   error
+			clk.Advance(10 * time.Second) // expired
+			ctx := newJoinedCtx()
+			type result struct {
+				value string
+				err   error
+			}
+			done := make(chan result, 1)
+			go func() {
+				_, v, err := k.Credential(ctx)
+				done <- result{v, err}
+			}()
+			within(t, ctx.joined, "the caller joining the background refresh")
+			close(f.release)
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the call did not return")
+			}
+			require.NoError(t, r.err)
+			assert.Equal(t, "Bearer login-2", r.value, "the call logged in")
+			assert.EqualValues(t, 2, f.logins.Load())
+		})
 	}
-	done := make(chan result, 1)
-	go func() {
-		_, v, err := k.Credential(ctx)
-		done <- result{v, err}
-	}()
-	within(t, ctx.joined, "the caller joining the background refresh")
-	close(f.release)
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the call did not return")
-	}
-	require.NoError(t, r.err)
-	assert.Equal(t, "Bearer login-2", r.value, "the call logged in")
-	assert.EqualValues(t, 2, f.logins.Load())
 }
 
 // within waits for ch to be closed or to deliver.
