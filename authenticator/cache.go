@@ -2,8 +2,12 @@ package authenticator
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/flyteauth/grpcauth/configstore"
 )
 
 // TokenCache keeps tokens across processes, so that an interactive login is
@@ -35,8 +39,21 @@ type TokenCache interface {
 	Update(ctx context.Context, key string, fn func(cur *oauth2.Token) (*oauth2.Token, error)) error
 }
 
-// CacheKey is the key under which a Keeper keeps its tokens: the service
-// endpoint and the client id, the pair a token belongs to.
-func CacheKey(endpoint, clientID string) string {
-	return endpoint + "\x00" + clientID
+// CacheKey returns the key under which k keeps its tokens in its cache:
+// the service endpoint, the client id, and the token endpoint, scopes and
+// audience it asks with, so that a token is used only where it was got,
+// and a refresh token goes only to the token endpoint that issued it (RFC
+// 6749 §10.4). It resolves the client configuration, which may ask the
+// config store.
+func (k *Keeper) CacheKey(ctx context.Context) (string, error) {
+	cfg, _, err := k.resolve(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s%w", errPrefix, err)
+	}
+	return cacheKey(k.endpoint, cfg), nil
+}
+
+// cacheKey is CacheKey for a resolved configuration.
+func cacheKey(endpoint string, cfg *configstore.ClientConfig) string {
+	return strings.Join([]string{endpoint, cfg.ClientID, cfg.TokenEndpoint, strings.Join(cfg.Scopes, " "), cfg.Audience, cfg.AudienceParam}, "\x00")
 }

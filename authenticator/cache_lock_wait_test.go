@@ -68,8 +68,13 @@ func TestNoRefreshTokenIsRedeemedWithoutTheCacheLock(t *testing.T) {
 	require.NoError(t, err)
 	fx.lastPage(t)
 
-	b := newPKCEKeeper(t, fx, newFileCache(t, dir), authenticator.WithClock(clock.Now),
-		authenticator.WithTokenTimeout(300*time.Millisecond))
+	// The second Keeper asks the same token endpoint (the cache keeps a
+	// login per token endpoint).
+	b, err := authenticator.New(testEndpoint, configstore.NewStatic(slowCfg), fx.flow(t),
+		authenticator.WithCache(newFileCache(t, dir)), authenticator.WithClock(clock.Now),
+		authenticator.WithTokenTimeout(300*time.Millisecond), authenticator.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
 	_, err = b.Token(t.Context()) // adopts the login from the cache
 	require.NoError(t, err)
 	require.EqualValues(t, 1, b.Stats().CacheHits)

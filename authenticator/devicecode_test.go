@@ -631,7 +631,9 @@ func TestDeviceCodeUnderKeeper(t *testing.T) {
 	assert.Equal(t, int64(1), w.srv.Refreshes(), "the refresh token was used")
 	assert.Equal(t, int64(1), w.srv.Authorizations(), "the person was not asked again")
 	assert.Len(t, w.prompt.String(), promptLen)
-	assert.Equal(t, refreshed.AccessToken, cache.get(authenticator.CacheKey(testEndpoint, deviceClientID)).AccessToken)
+	key, err := k2.CacheKey(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, refreshed.AccessToken, cache.get(key).AccessToken)
 }
 
 // mapCache is a TokenCache in memory, shared by two Keepers as a file

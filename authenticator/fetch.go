@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -35,12 +34,7 @@ func (k *Keeper) fetchToken(ctx context.Context) (*held, error) {
 		k.stats.requests.Add(1)
 		return nil, err
 	}
-	t := &turn{k: k, ctx: ctx, cfg: cfg, key: key, cacheKey: CacheKey(k.endpoint, cfg.ClientID)}
-	if !asksPerson(k.flow) {
-		// A flow that asks no person gets a token for what it asks:
-		// another token endpoint, scopes or audience is another entry.
-		t.cacheKey += "\x00" + cfg.TokenEndpoint + "\x00" + strings.Join(cfg.Scopes, " ") + "\x00" + cfg.Audience + "\x00" + cfg.AudienceParam
-	}
+	t := &turn{k: k, ctx: ctx, cfg: cfg, key: key, cacheKey: cacheKey(k.endpoint, cfg)}
 	if cur := k.current.Load(); cur != nil {
 		t.prev = cur.tok
 	}

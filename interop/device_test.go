@@ -261,7 +261,8 @@ func TestDeviceFlowKeeperCache(t *testing.T) {
 	}
 	assert.Equal(t, 1, s.op.Stats(t).DeviceAuthorizations, "one login for every call")
 	assert.Equal(t, int64(1), k1.Stats().TokenRequests)
-	key := authenticator.CacheKey(endpoint, opClientID)
+	key, err := k1.CacheKey(t.Context())
+	require.NoError(t, err)
 	reader, err := tokencache.NewFile(tokencache.WithDir(cacheDir))
 	require.NoError(t, err)
 	cached, err := reader.Load(t.Context(), key)

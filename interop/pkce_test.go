@@ -417,7 +417,8 @@ func TestPKCEBrowserLogin(t *testing.T) {
 		// token, not the browser.
 		files, err := tokencache.NewFile(tokencache.WithDir(dir))
 		require.NoError(t, err)
-		key := authenticator.CacheKey(endpoint, cfg.ClientID)
+		key, err := second.CacheKey(t.Context())
+		require.NoError(t, err)
 		cached, err := files.Load(t.Context(), key)
 		require.NoError(t, err)
 		require.NotNil(t, cached)

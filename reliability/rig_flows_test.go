@@ -65,13 +65,23 @@ func (approver) LoggedIn(context.Context)       {}
 func (approver) CallbackPage(io.Writer, error)  {}
 
 // withCache returns the option of a file token cache in a directory of
-// the rig's own, and notes the path of the endpoint's entry.
-func (r *rig) withCache(t testing.TB, endpoint string) authenticator.Option {
+// the rig's own; notePath notes the path of the Keeper's entry once the
+// rig is built.
+func (r *rig) withCache(t testing.TB) authenticator.Option {
 	t.Helper()
 	c, err := tokencache.NewFile(tokencache.WithDir(t.TempDir()), tokencache.WithLogger(r.logs.logger()))
 	require.NoError(t, err)
-	r.cachePath = c.Path(authenticator.CacheKey(endpoint, clientID))
+	r.cache = c
 	return authenticator.WithCache(c)
+}
+
+// noteCachePath notes the path of the Keeper's cache entry (asking
+// AuthMetadataService for what its key holds).
+func (r *rig) noteCachePath(t testing.TB) {
+	t.Helper()
+	key, err := r.auth.CacheKey(t.Context())
+	require.NoError(t, err)
+	r.cachePath = r.cache.Path(key)
 }
 
 // withProxyCommand puts the admin server behind an identity-aware proxy

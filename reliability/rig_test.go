@@ -34,6 +34,7 @@ import (
 	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
+	"github.com/flyteauth/grpcauth/tokencache"
 )
 
 const (
@@ -124,7 +125,9 @@ type rig struct {
 	// px and pxAuth are set with rigConfig.proxyCommand.
 	px     *testserver.Proxy
 	pxAuth *authenticator.Keeper
-	// cachePath is the token cache's file, with rigConfig.cache.
+	// cache and cachePath are the token cache and the Keeper's file in
+	// it, with rigConfig.cache.
+	cache     *tokencache.File
 	cachePath string
 
 	closeOnce sync.Once
@@ -206,7 +209,7 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 		flow = r.deviceFlow(t)
 	}
 	if cfg.cache {
-		authOpts = append(authOpts, r.withCache(t, admin.Addr()))
+		authOpts = append(authOpts, r.withCache(t))
 	}
 	r.auth, err = authenticator.New(admin.Addr(), r.store, flow, append(authOpts, cfg.authOpts...)...)
 	require.NoError(t, err)
@@ -240,6 +243,9 @@ func newRig(t testing.TB, cfg rigConfig) *rig {
 	r.onClose(func() { _ = r.conn.Close() })
 	slot.cc.Store(r.conn)
 	r.echo = testserver.NewEchoClient(r.conn)
+	if cfg.cache {
+		r.noteCachePath(t)
+	}
 	return r
 }
 

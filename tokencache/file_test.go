@@ -32,7 +32,7 @@ const (
 	writes = 100
 )
 
-var key = authenticator.CacheKey("dns:///admin.example:443", "flytectl")
+var key = "dns:///admin.example:443\x00flytectl\x00https://idp.example/token\x00openid offline\x00\x00"
 
 // logBuffer is a slog handler's output, safe for concurrent use.
 type logBuffer struct {
@@ -88,7 +88,7 @@ func TestSaveLoadDelete(t *testing.T) {
 	require.Equal(t, want.TokenType, got.TokenType)
 	require.True(t, want.Expiry.Equal(got.Expiry))
 
-	other, err := c.Load(ctx, authenticator.CacheKey("dns:///admin.example:443", "other"))
+	other, err := c.Load(ctx, "dns:///admin.example:443\x00other")
 	require.NoError(t, err)
 	require.Nil(t, other, "another client id is another key")
 
@@ -158,7 +158,7 @@ func TestRefusesADirectoryOthersMayWrite(t *testing.T) {
 }
 
 func TestUnusableFilesAreIgnoredWithAWarning(t *testing.T) {
-	other := authenticator.CacheKey("dns:///elsewhere:443", "flytectl")
+	other := "dns:///elsewhere:443\x00flytectl"
 	foreign, err := jsonRecord(other, "someone-elses")
 	require.NoError(t, err)
 	empty, err := jsonRecord(key, "")
@@ -212,7 +212,7 @@ func TestNoTokenInStringOrLogs(t *testing.T) {
 	// file, not what is in it.
 	data, err := os.ReadFile(c.Path(key))
 	require.NoError(t, err)
-	other := authenticator.CacheKey("x", "y")
+	other := "x\x00y"
 	require.NoError(t, os.WriteFile(c.Path(other), data, 0o600))
 	_, err = c.Load(t.Context(), other)
 	require.NoError(t, err)

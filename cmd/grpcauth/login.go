@@ -38,10 +38,12 @@ Tokens are kept in one file per endpoint and client id, mode 0600, under
 
 const logoutSummary = `Usage: grpcauth logout [flags]
 
-Removes the cached token of the configured endpoint and client id, and
-revokes it at the identity provider (RFC 7009): the refresh token, then
-the access token. The client id is the configured one, else the one the
-deployment advertises. The revocation endpoint comes from the deployment's
+Removes the cached token of the configured endpoint and client id (and
+the token endpoint, scopes and audience the deployment or the config
+names, which the cache key holds: the deployment is asked), and revokes it
+at the identity provider (RFC 7009): the refresh token, then the access
+token. The client id is the configured one, else the one the deployment
+advertises. The revocation endpoint comes from the deployment's
 metadata, else from the discovery document of the issuer it names
 (FlyteAdmin's own metadata names none); it says whether the token was
 revoked, and if not, why.`
@@ -130,12 +132,16 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if err != nil {
 			return err
 		}
-		tok, err := files.Load(ctx, authenticator.CacheKey(cfg.Endpoint, id))
+		key, err := c.Authenticator.CacheKey(ctx)
+		if err != nil {
+			return err
+		}
+		tok, err := files.Load(ctx, key)
 		if err != nil || tok == nil {
 			return fmt.Errorf("the token could not be kept in %s; see the warnings above", files.Dir())
 		}
 		fmt.Fprintf(stdout, "Logged in to %s as client %s.\n", cfg.Endpoint, id)
-		fmt.Fprintf(stdout, "The token is kept in %s%s%s.\n", files.Path(authenticator.CacheKey(cfg.Endpoint, id)), validity(tok), refreshNote(tok))
+		fmt.Fprintf(stdout, "The token is kept in %s%s%s.\n", files.Path(key), validity(tok), refreshNote(tok))
 		return nil
 	}()
 	if err != nil {
@@ -174,26 +180,28 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	defer cancel()
 	// The deployment is asked, through the client every command builds
 	// (so that a proxy in front of it lets the metadata RPCs through), for
-	// the client id when none is configured, and for where to revoke.
-	c, newErr := grpcauth.New(cfg, grpcauth.WithTokenCache(files), grpcauth.WithLogger(warnLogger(stderr)))
-	if newErr == nil {
-		defer c.Close()
+	// what the token's cache key holds (the token endpoint, the client id
+	// when none is configured) and for where to revoke.
+	c, err := grpcauth.New(cfg, grpcauth.WithTokenCache(files), grpcauth.WithLogger(warnLogger(stderr)))
+	if err != nil {
+		sayErr(stderr, "logout", err)
+		return exitFail
 	}
-	id := strings.TrimSpace(cfg.ClientID)
-	if id == "" {
-		if newErr == nil && c.ConfigStore == nil {
-			newErr = errors.New("authType Passthrough keeps no login to remove")
-		}
-		if newErr != nil {
-			sayErr(stderr, "logout", newErr)
-			return exitFail
-		}
-		if id, err = loginClientID(ctx, cfg, c.ConfigStore); err != nil {
-			sayErr(stderr, "logout", fmt.Errorf("cannot tell which token to remove (set --client-id): %w", err))
-			return exitFail
-		}
+	defer c.Close()
+	if c.Authenticator == nil {
+		sayErr(stderr, "logout", errors.New("authType Passthrough keeps no login to remove"))
+		return exitFail
 	}
-	key := authenticator.CacheKey(cfg.Endpoint, id)
+	id, err := loginClientID(ctx, cfg, c.ConfigStore)
+	if err != nil {
+		sayErr(stderr, "logout", fmt.Errorf("cannot tell which token to remove (set --client-id): %w", err))
+		return exitFail
+	}
+	key, err := c.Authenticator.CacheKey(ctx)
+	if err != nil {
+		sayErr(stderr, "logout", fmt.Errorf("cannot tell which token to remove: %w", err))
+		return exitFail
+	}
 	tok, err := files.Load(ctx, key)
 	if err != nil {
 		sayErr(stderr, "logout", err)
@@ -208,11 +216,7 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "Logged out: removed the cached token for %s (client %s) from %s.\n", cfg.Endpoint, id, files.Path(key))
-	if newErr != nil {
-		fmt.Fprintf(stdout, "Not revoked: %s. The token stays valid at the server until it expires.\n", redact.Clip(newErr.Error(), 300))
-	} else {
-		fmt.Fprintln(stdout, revokeLogin(ctx, c, cfg, id, tok))
-	}
+	fmt.Fprintln(stdout, revokeLogin(ctx, c, cfg, id, tok))
 	return exitOK
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 	"github.com/flyteauth/grpcauth/tokencache"
@@ -119,7 +119,7 @@ func TestLoginLogout(t *testing.T) {
 
 	cache, err := tokencache.NewFile(tokencache.WithDir(dir))
 	require.NoError(t, err)
-	kept, err := cache.Load(t.Context(), authenticator.CacheKey(s.admin.Addr(), publicClientID))
+	kept, err := cache.Load(t.Context(), loginCacheKey(t, s.admin.Addr()))
 	require.NoError(t, err)
 	require.NotNil(t, kept)
 	_, err = s.auth.Validate(t.Context(), kept.AccessToken)
@@ -165,12 +165,16 @@ func TestLoginNeedsAnInteractiveFlow(t *testing.T) {
 	assert.Contains(t, errOut, "--timeout must be positive")
 }
 
+// The cache key holds the token endpoint the deployment names: logout
+// without a server says it cannot tell which token to remove, and removes
+// none.
 func TestLogoutWithoutAServer(t *testing.T) {
-	// With a configured client id, logout needs no server.
 	dir := t.TempDir()
-	code, out, errOut := runCmd(t, fakeEnv(nil), "logout", "--endpoint", "127.0.0.1:1", "--client-id", "x", "--token-cache-dir", dir)
-	require.Equal(t, exitOK, code, "stderr:\n%s", errOut)
-	assert.Contains(t, out, "No cached token")
+	code, out, errOut := runCmd(t, fakeEnv(nil), "logout", "--endpoint", "127.0.0.1:1", "--insecure", "--auth-type", "Pkce",
+		"--client-id", "x", "--token-cache-dir", dir, "--timeout", "2s")
+	assert.Equal(t, exitFail, code, "stdout:\n%s", out)
+	assert.Contains(t, errOut, "cannot tell which token to remove")
+	assert.Empty(t, out)
 }
 
 func TestLoginLogoutHelp(t *testing.T) {
@@ -241,4 +245,18 @@ func TestLoginAuthParamsFromTheConfig(t *testing.T) {
 	code, _, errOut = runCmd(t, env, "login", "--config", cfgFile, "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce")
 	assert.Equal(t, exitFail, code)
 	assert.Contains(t, errOut, `pkceConfig.authParams: "nonsense" is not name=value`)
+}
+
+// loginCacheKey is the cache key of a browser login at endpoint, as the
+// Keeper makes it (the deployment's token endpoint, client id and scopes).
+func loginCacheKey(t *testing.T, endpoint string) string {
+	t.Helper()
+	files, err := tokencache.NewFile(tokencache.WithDir(t.TempDir()))
+	require.NoError(t, err)
+	c, err := grpcauth.New(grpcauth.Config{Endpoint: endpoint, Insecure: true, AuthType: grpcauth.AuthTypePkce}, grpcauth.WithTokenCache(files))
+	require.NoError(t, err)
+	defer c.Close()
+	key, err := c.Authenticator.CacheKey(t.Context())
+	require.NoError(t, err)
+	return key
 }

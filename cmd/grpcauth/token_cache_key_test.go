@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 	"github.com/flyteauth/grpcauth/tokencache"
@@ -29,7 +28,7 @@ func TestTokenExternalCommandDoesNotUseTheLoginsCacheEntry(t *testing.T) {
 	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	cache, err := tokencache.NewFile(tokencache.WithDir(dir))
 	require.NoError(t, err)
-	login, err := cache.Load(t.Context(), authenticator.CacheKey(s.admin.Addr(), publicClientID))
+	login, err := cache.Load(t.Context(), loginCacheKey(t, s.admin.Addr()))
 	require.NoError(t, err)
 	require.NotNil(t, login)
 
