@@ -8,28 +8,21 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/internal/testserver"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 // Client.Dial reaches another endpoint (a Flyte 2 data plane) with the
 // same keeper: one token for both, one refresh when either rejects it.
 func TestDialSharesTheKeeperWithAnotherEndpoint(t *testing.T) {
-	tokens, err := testserver.NewTokenServer(testserver.WithClient("id", "secret"))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
-	control, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
-	require.NoError(t, err)
-	t.Cleanup(control.Close)
+	f := newFixture(t, fixtureOptions{plaintext: true})
+	tokens, control := f.tokens, f.admin
 	data, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens))
 	require.NoError(t, err)
 	t.Cleanup(data.Close)
 
-	c, err := grpcauth.New(grpcauth.Config{Endpoint: control.Addr(), Insecure: true, ClientID: "id", ClientSecret: "secret"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	cfg := f.config()
+	cfg.Insecure = true
+	c := dial(t, cfg)
 	dc, err := c.Dial("dns:///" + data.Addr())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dc.Close() })

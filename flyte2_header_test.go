@@ -12,7 +12,6 @@ import (
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 const headerWarning = "the server is Flyte 2, which reads the token only from the authorization header"
@@ -20,17 +19,12 @@ const headerWarning = "the server is Flyte 2, which reads the token only from th
 // A config that sends the token under another header than authorization
 // gets a warning once the server turns out to be Flyte 2, and only then.
 func TestAuthorizationHeaderOtherThanAuthorizationOnFlyte2Warns(t *testing.T) {
-	tokens, err := testserver.NewTokenServer(testserver.WithClient("id", "secret"))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
+	f := newFixture(t, fixtureOptions{plaintext: true})
+	tokens, flyte1 := f.tokens, f.admin
 	flyte2, err := testserver.NewConnectServer(testserver.WithConnectValidator(tokens),
 		testserver.WithFlyte2Metadata(&flyte2pb.GetOAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
 	require.NoError(t, err)
 	t.Cleanup(flyte2.Close)
-	flyte1, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
-	require.NoError(t, err)
-	t.Cleanup(flyte1.Close)
 
 	for _, tt := range []struct {
 		name, endpoint, header string
@@ -42,10 +36,8 @@ func TestAuthorizationHeaderOtherThanAuthorizationOnFlyte2Warns(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs testserver.LogBuffer
-			c, err := grpcauth.New(grpcauth.Config{Endpoint: tt.endpoint, Insecure: true, ClientID: "id", ClientSecret: "secret", AuthorizationHeader: tt.header},
+			c := dial(t, grpcauth.Config{Endpoint: tt.endpoint, Insecure: true, ClientID: testClientID, ClientSecret: testSecret, AuthorizationHeader: tt.header},
 				grpcauth.WithLogger(logs.Logger()))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = c.Close() })
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			for range 2 {

@@ -14,28 +14,20 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/internal/testserver"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 // With authType Passthrough, a call carries the headers its caller set and
 // nothing of grpcauth's: no token request, no metadata lookup, and a
 // refusal comes back as it is, without a retry.
 func TestPassthroughSendsTheCallersHeaders(t *testing.T) {
-	tokens, err := testserver.NewTokenServer(testserver.WithClient("upstream", "secret"))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
-	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
+	f := newFixture(t, fixtureOptions{plaintext: true})
+	tokens, admin := f.tokens, f.admin
 	// The token a service's own caller sent it.
-	tok, err := (&clientcredentials.Config{ClientID: "upstream", ClientSecret: "secret", TokenURL: tokens.TokenURL()}).Token(t.Context())
+	tok, err := (&clientcredentials.Config{ClientID: testClientID, ClientSecret: testSecret, TokenURL: tokens.TokenURL()}).Token(t.Context())
 	require.NoError(t, err)
 	forwarded := tok.AccessToken
 
-	c, err := grpcauth.New(grpcauth.Config{Endpoint: admin.Addr(), Insecure: true, AuthType: "passthrough"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	c := dial(t, grpcauth.Config{Endpoint: admin.Addr(), Insecure: true, AuthType: "passthrough"})
 	assert.Nil(t, c.Authenticator)
 	assert.Nil(t, c.ConfigStore)
 	echo := testserver.NewEchoClient(c.Conn)

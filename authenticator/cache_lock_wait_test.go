@@ -1,10 +1,6 @@
 package authenticator_test
 
 import (
-	"bytes"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
@@ -30,34 +26,17 @@ func TestNoRefreshTokenIsRedeemedWithoutTheCacheLock(t *testing.T) {
 
 	// A slow token endpoint for the first Keeper: a refresh waits until
 	// the test releases it, and says when it arrived.
-	target := fx.as.TokenURL()
 	arrived, release := make(chan struct{}, 1), make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if form, _ := url.ParseQuery(string(body)); form.Get("grant_type") == "refresh_token" {
+	slowCfg := *fx.cfg
+	slowCfg.TokenEndpoint = fx.tokenFront(t, func(form url.Values) {
+		if form.Get("grant_type") == "refresh_token" {
 			arrived <- struct{}{}
 			<-release
 		}
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(slow.Close)
+	}, nil)
 	var releaseOnce sync.Once
 	free := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(free) // runs first: a failed test leaves no handler waiting
-	slowCfg := *fx.cfg
-	slowCfg.TokenEndpoint = slow.URL
 
 	a, err := authenticator.New(testEndpoint, configstore.NewStatic(slowCfg), fx.flow(t),
 		authenticator.WithCache(newFileCache(t, dir)), authenticator.WithClock(clock.Now),

@@ -1,10 +1,6 @@
 package authenticator_test
 
 import (
-	"bytes"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -27,36 +23,12 @@ func TestALostRefreshAnswerIsNotSentAgain(t *testing.T) {
 	clock := testserver.NewClock(time.Now())
 	fx := newPKCEFixture(t, testserver.WithAccessLifetime(time.Hour), testserver.WithAuthorizeClock(clock.Now))
 
-	target := fx.as.TokenURL()
 	var dropped atomic.Bool
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		form, _ := url.ParseQuery(string(body))
-		if form.Get("grant_type") == "refresh_token" && dropped.CompareAndSwap(false, true) {
-			// The provider has redeemed it; the answer is lost.
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				_ = conn.Close()
-			}
-			return
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(proxy.Close)
 	cfg := *fx.cfg
-	cfg.TokenEndpoint = proxy.URL
+	cfg.TokenEndpoint = fx.tokenFront(t, nil, func(form url.Values) bool {
+		// The provider has redeemed it; the answer is lost.
+		return form.Get("grant_type") == "refresh_token" && dropped.CompareAndSwap(false, true)
+	})
 
 	k, err := authenticator.New(testEndpoint, configstore.NewStatic(cfg), fx.flow(t),
 		authenticator.WithClock(clock.Now), authenticator.WithLogger(discardLogger()))
