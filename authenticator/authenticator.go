@@ -9,8 +9,10 @@ import "context"
 type Authenticator interface {
 	// Credential returns the header key and value ("Bearer <token>") to
 	// attach to a call. When no credential is held yet it may get one
-	// first, bounded by ctx. An error means none is at hand: the caller
-	// may send the call without one and let the server's answer decide.
+	// first, bounded by ctx. An error means none is at hand, and the
+	// interceptors end the call unsent with that error; only a Keeper
+	// built WithLazyStart, before any server asked for a token, has its
+	// calls sent without one.
 	Credential(ctx context.Context) (key, value string, err error)
 	// Rejected reports that the server rejected a call that carried value
 	// ("" for a call that carried none), and gets a new credential unless

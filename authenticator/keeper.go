@@ -16,6 +16,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/flight"
+	"github.com/flyteauth/grpcauth/internal/notyet"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
@@ -129,13 +130,16 @@ func New(endpoint string, store configstore.ClientConfigStore, flow Flow, opts .
 }
 
 // errNoToken is wrapped by the error of Credential when the Keeper holds no
-// token and was not asked to get one yet (WithLazyStart).
-var errNoToken = errors.New("no token yet")
+// token and was not asked to get one yet (WithLazyStart): the one error with
+// which the interceptors send a call without a token.
+var errNoToken = notyet.Err
 
 // Credential returns the header key and "Bearer <token>" of the current
-// token. Before the first token it gets one, bounded by ctx (unless
-// WithLazyStart was given: then it fails until a
-// rejection asked for one). While the token is valid this is a lock-free
+// token. Before the first token it gets one, bounded by ctx, and fails
+// with the token request's error when that fails (the interceptors then
+// end the call unsent, with that error); with WithLazyStart it fails
+// instead until a rejection asked for a token, and the interceptors send
+// such calls without one. While the token is valid this is a lock-free
 // load, and it starts a background refresh once the token is within its
 // refresh margin. Only a token that has really expired makes the caller
 // wait for a new one; if that fails, the expired value is returned and the
@@ -146,8 +150,13 @@ func (k *Keeper) Credential(ctx context.Context) (key, value string, err error) 
 		if k.opts.lazy {
 			return "", "", fmt.Errorf("authenticator: %w: none is got before a server asks for one", errNoToken)
 		}
+		// Within a pause after a failure, the call gets that failure
+		// rather than a token request of its own.
+		if err := k.paused(); err != nil {
+			return "", "", err
+		}
 		if err := k.recentFailure(false); err != nil {
-			return "", "", err // the server's answer decides; no second request
+			return "", "", err
 		}
 		c, err := k.refresh(ctx, nil, causeFirstUse)
 		if err != nil {

@@ -8,13 +8,13 @@ import (
 )
 
 // The pauses after a failed token request: the retry pause, during which
-// the rejection of a call that went out without a token reports the
-// failure instead of asking again, and the login pause of a flow that
-// asks a person.
+// a call that finds no token gets the failure instead of asking again, the
+// longer pause after a refusal for good, and the login pause of a flow
+// that asks a person.
 
 // failure is the last failed token request, kept briefly so that the
-// rejection of a call that went out without a token (because that request
-// had just failed) reports it instead of asking again.
+// calls that follow it (or, with WithLazyStart, the rejection of a call
+// that went out without a token) report it instead of asking again.
 type failure struct {
 	at  time.Time
 	err error
@@ -103,9 +103,9 @@ func (k *Keeper) loginPaused() error {
 }
 
 // recentFailure returns the last token request's error if it failed
-// within the retry pause, so that the rejection of a call that went out
-// without a token because of it reports it rather than asking again. With
-// consume, the failure is reported once: the next call asks again.
+// within the retry pause, so that a call that finds no token (or the
+// rejection of a lazily started call) reports it rather than asking again.
+// With consume, the failure is reported once: the next call asks again.
 func (k *Keeper) recentFailure(consume bool) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()

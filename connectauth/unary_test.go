@@ -133,9 +133,12 @@ func TestUnaryRetryOnce(t *testing.T) {
 // error reachable and no secret in the text.
 func TestUnaryRefreshFails(t *testing.T) {
 	r := newRig(t, rigConfig{})
-	r.tokens.SetFault(testserver.FaultOAuthError(http.StatusUnauthorized, "invalid_client", "bad client"))
 	echo := r.echo(t, nil)
-	_, err := echo.Echo(ctx(t), req("x"))
+	_, err := echo.Echo(ctx(t), req("first"))
+	require.NoError(t, err)
+	r.tokens.RevokeAll()
+	r.tokens.SetFault(testserver.FaultOAuthError(http.StatusUnauthorized, "invalid_client", "bad client"))
+	_, err = echo.Echo(ctx(t), req("x"))
 	require.Error(t, err)
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
 	var re *interceptor.RefreshError
@@ -144,7 +147,7 @@ func TestUnaryRefreshFails(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	assert.Contains(t, err.Error(), "invalid_client")
 	assert.NotContains(t, err.Error(), clientSecret)
-	assert.Equal(t, int64(1), r.srv.EchoCalls(), "no retry without a token")
+	assert.Equal(t, int64(2), r.srv.EchoCalls(), "no retry without a token")
 }
 
 // The caller's deadline bounds the refresh; the call ends with the

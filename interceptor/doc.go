@@ -20,9 +20,14 @@
 // new token; a second failure is returned as it is. If the refresh itself
 // fails, the call returns a *RefreshError: status.Code still reports the
 // call's code, its message names the refresh failure, and errors.As reaches
-// the authenticator's typed error. A call whose own context ended while it
-// waited for a token returns that context's code. A proxy credential that
-// cannot be got fails the call unsent with a *ProxyCredentialError.
+// the authenticator's typed error. A call for which no token can be got is
+// not sent: it fails with codes.Unauthenticated, a message that starts
+// "grpcauth: no token, the call was not sent:", and errors.As reaches the
+// authenticator's typed error (only a Keeper built WithLazyStart sends
+// calls without a token until a server asks for one). A call whose own
+// context ended while it waited for a token returns that context's code. A
+// proxy credential that cannot be got fails the call unsent with a
+// *ProxyCredentialError.
 //
 // A stream is retried only where nothing can be lost or duplicated: when it
 // fails at creation, at Header, or at its first RecvMsg before any response

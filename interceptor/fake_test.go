@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/notyet"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
@@ -37,12 +38,13 @@ var _ authenticator.Authenticator = (*fakeAuth)(nil)
 
 func newFakeAuth() *fakeAuth { return &fakeAuth{valid: map[string]bool{}} }
 
-// Credential returns the current token, if any.
+// Credential returns the current token, if any; with none, it answers as
+// a Keeper built WithLazyStart does before a server asked for a token.
 func (f *fakeAuth) Credential(context.Context) (key, value string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.token == "" {
-		return "", "", errors.New("fake: no token")
+		return "", "", fmt.Errorf("fake: %w", notyet.Err)
 	}
 	return authenticator.DefaultHeaderKey, f.token, nil
 }

@@ -95,7 +95,6 @@ func ProxyTransport(a authenticator.Authenticator, base http.RoundTripper, opts 
 		Creds:     a,
 		Refused:   grpcretry.IsProxyRejectedResponse,
 		AllowHTTP: o.Insecure,
-		Required:  true,
 		What:      "proxy credential",
 		Logger:    o.Logger,
 	}

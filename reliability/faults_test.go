@@ -120,9 +120,14 @@ func httpStatus(code int, oauth string) func(*testing.T, error) {
 func metadataCode(code codes.Code) func(*testing.T, error) {
 	return func(t *testing.T, err error) {
 		t.Helper()
+		// A call that had a token was rejected, and its refresh failed; a
+		// call that had none was not sent.
+		cause := errors.Unwrap(err)
 		var re *interceptor.RefreshError
-		require.ErrorAs(t, err, &re)
-		require.Equal(t, code, status.Code(re.Err), "the config store's error keeps AuthMetadataService's code")
+		if errors.As(err, &re) {
+			cause = re.Err
+		}
+		require.Equal(t, code, status.Code(cause), "the config store's error keeps AuthMetadataService's code")
 	}
 }
 
@@ -436,8 +441,10 @@ type outcome struct {
 	cause    string
 	message  string
 	requests int64 // token requests the two calls made
-	// afterPause: calls succeeded again only after the refusal pause.
-	afterPause bool
+	// afterPause: calls succeeded again only after a pause; refused: the
+	// token endpoint refused the request for good (a 4xx), so the pause
+	// was the refusal pause rather than the retry pause.
+	afterPause, refused bool
 }
 
 func TestFaultMatrix(t *testing.T) {
@@ -473,8 +480,11 @@ func TestFaultMatrix(t *testing.T) {
 			code, cause, msg = "OK", "—", "call succeeds"
 		}
 		recovery := "next call succeeds"
-		if r.cold.afterPause || r.warm.afterPause {
+		switch {
+		case (r.cold.afterPause || r.warm.afterPause) && (r.cold.refused || r.warm.refused):
 			recovery = "calls succeed after the refusal pause (1 s, doubling while refusals repeat; RefreshCredentials asks at once)"
+		case r.cold.afterPause || r.warm.afterPause:
+			recovery = "calls succeed after the retry pause (1 s from the failed request; RefreshCredentials asks at once)"
 		}
 		if r.f.note != "" {
 			recovery += "; " + r.f.note
@@ -514,6 +524,8 @@ func runFault(t *testing.T, f fault, warm bool) outcome {
 		requireFailure(t, f, s, err, warm)
 		texts = append(texts, err.Error(), fmt.Sprintf("%v %+v %#v", err, err, err))
 		if i == 0 {
+			var te *authenticator.TokenError
+			out.refused = errors.As(err, &te) && te.StatusCode >= 400 && te.StatusCode < 500 && te.StatusCode != http.StatusTooManyRequests
 			out.code = status.Code(err)
 			out.cause = describeCause(err)
 			out.message = excerpt(err)
@@ -556,12 +568,16 @@ func requireFailure(t *testing.T, f fault, s shape, err error, warm bool) {
 	st, ok := status.FromError(err)
 	require.True(t, ok, "%s call: not a status error: %T %v", s.name, err, err)
 	require.Equal(t, cmp.Or(f.code, codes.Unauthenticated), st.Code(), "%s call: %v", s.name, err)
-	if (f.code == codes.OK || warm) && !f.passed {
-		// A rejected call whose refresh failed. (A cold call whose own
-		// deadline ends the wait for the first token was never sent,
-		// so nothing was rejected.)
-		var re *interceptor.RefreshError
+	var re *interceptor.RefreshError
+	switch {
+	case warm && !f.passed:
+		// A rejected call whose refresh failed.
 		require.ErrorAs(t, err, &re, "%s call: errors.As reaches the *interceptor.RefreshError", s.name)
+	case !warm && f.code == codes.OK && !f.passed:
+		// No token could be got: the call was not sent, and its error is
+		// the token request's, not a server's rejection.
+		require.False(t, errors.As(err, &re), "%s call: a call without a token went out: %v", s.name, err)
+		require.Contains(t, st.Message(), "the call was not sent", s.name)
 	}
 	msg := f.msg
 	if !warm {
@@ -629,8 +645,11 @@ var (
 // is stable.
 func excerpt(err error) string {
 	msg := status.Convert(err).Message()
-	if _, after, ok := strings.Cut(msg, "refreshing credentials failed: "); ok {
-		msg = after
+	for _, lead := range []string{"refreshing credentials failed: ", "the call was not sent: "} {
+		if _, after, ok := strings.Cut(msg, lead); ok {
+			msg = after
+			break
+		}
 	}
 	msg = prefixRE.ReplaceAllString(msg, "… ")
 	msg = answeredRE.ReplaceAllString(msg, "")

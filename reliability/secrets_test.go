@@ -93,6 +93,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		} {
 			r.tokens.SetFault(f)
 			r.revokeAll()
+			// Asked for outright, a token request goes out at once; the
+			// calls within the pause after it get its failure.
+			require.Error(t, r.auth.RefreshCredentials(t.Context()))
 			for _, s := range []shape{unary, bidi} {
 				out.addCallError(t, r.callWithin(t, s, callTimeout))
 			}

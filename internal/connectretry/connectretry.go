@@ -38,24 +38,51 @@ type withheld struct{}
 
 func (withheld) Withheld() bool { return true }
 
-// attach sets the current token on h, the request header of one attempt,
-// and says what the attempt carries. On the hot path it is an atomic load
-// and one header Set. With no token at hand, or a caller whose context
-// ended, the attempt goes out without one: connect-go reports the latter.
-func (i *Auth) attach(ctx context.Context, h http.Header) (key string, _ retry.Carried, _ error) {
+// credential gets the token for one attempt and says what the attempt
+// carries; key with an empty value is a token withheld from plain HTTP. On
+// the hot path it is an atomic load. With no token yet (a lazily started
+// login), the attempt goes out without one; when none could be got, or the
+// caller's context ended, it returns the call's error.
+func (i *Auth) credential(ctx context.Context) (key, value string, _ retry.Carried, _ error) {
 	key, value, err := i.p.Credential(ctx)
 	switch {
+	case ctx.Err() != nil:
+		return "", "", retry.Carried{Unsent: true}, contextError(ctx.Err())
 	case errors.Is(err, authenticator.ErrClosed):
 		// After Close, no call goes out, with a token or without.
-		return "", retry.Carried{}, connect.NewError(connect.CodeCanceled, fmt.Errorf("connectauth: %w", err))
-	case err != nil || value == "":
-		return "", retry.Carried{}, nil
+		return "", "", retry.Carried{Unsent: true}, connect.NewError(connect.CodeCanceled, fmt.Errorf("connectauth: %w", err))
+	case err != nil:
+		return "", "", retry.Carried{Unsent: true}, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("connectauth: no token, the call was not sent: %w", err))
+	case value == "":
+		return "", "", retry.Carried{}, nil
 	case !i.mayCarry:
-		h.Del(key) // whatever an earlier call left there
-		return "", retry.Carried{Value: value, W: withheld{}}, nil
+		return key, "", retry.Carried{Value: value, W: withheld{}}, nil
+	}
+	return key, value, retry.Carried{Value: value}, nil
+}
+
+// attach sets the current token on h, the request header of one attempt,
+// and returns the header key it went in ("" for none) and what the attempt
+// carries; see credential.
+func (i *Auth) attach(ctx context.Context, h http.Header) (string, retry.Carried, error) {
+	key, value, c, err := i.credential(ctx)
+	if err != nil {
+		return "", c, err
+	}
+	return put(h, key, value), c, nil
+}
+
+// put sets value under key on h and returns key; with no value it removes
+// key (whatever an earlier call left there) and returns "".
+func put(h http.Header, key, value string) string {
+	if value == "" {
+		if key != "" {
+			h.Del(key)
+		}
+		return ""
 	}
 	h.Set(key, value)
-	return key, retry.Carried{Value: value}, nil
+	return key
 }
 
 // decide is the engine's decision on a failed attempt, as an error: nil

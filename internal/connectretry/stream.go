@@ -24,7 +24,7 @@ func (i *Auth) Streaming(next connect.StreamingClientFunc) connect.StreamingClie
 		}
 		s := &retryConn{i: i, spec: spec, next: next}
 		// Opening a connect-go stream sends nothing; Start fails only
-		// when the keeper was closed.
+		// when no token could be got for it.
 		if err := s.Start(ctx, s, &i.p, spec.Procedure, spec.StreamType == connect.StreamTypeServer, i.o.MaxReplay); err != nil {
 			return &failedConn{spec: spec, err: err, h: http.Header{}}
 		}
@@ -53,8 +53,14 @@ type retryConn struct {
 }
 
 // Open opens an attempt of the call with the current token. A retry's
-// attempt gets the request headers the caller set on the first.
+// attempt gets the request headers the caller set on the first. The token
+// comes first: a connect-go stream, once opened, cannot be closed before
+// it was sent, so none is opened for an attempt that is not sent.
 func (s *retryConn) Open(ctx context.Context) (*connAttempt, retry.Carried, error) {
+	key, value, c, err := s.i.credential(ctx)
+	if err != nil {
+		return nil, c, err
+	}
 	a := &s.first
 	conn := s.next(ctx, s.spec)
 	h := conn.RequestHeader()
@@ -71,13 +77,8 @@ func (s *retryConn) Open(ctx context.Context) (*connAttempt, retry.Carried, erro
 		_ = prev.conn.CloseResponse()
 	}
 	a.conn, s.last = conn, a
-	var c retry.Carried
-	var err error
-	s.key, c, err = s.i.attach(ctx, h)
-	if err != nil {
-		_ = conn.CloseResponse()
-	}
-	return a, c, err
+	s.key = put(h, key, value)
+	return a, c, nil
 }
 
 // Code and Fail are the engine's view of connect-go errors.

@@ -128,23 +128,26 @@ func (c *callCreds) Withheld() bool { return c.withheld.Load() }
 // allocated here. On the hot path this is an atomic load and that one
 // allocation; the map gRPC reads the token from is built once per token.
 //
-// With no credential, the call goes out without one, unless the caller's
-// context ended or the policy requires one: then attach returns the call's
-// error.
+// With no credential yet (a lazily started login), the call goes out
+// without one; when none could be got, or the caller's context ended,
+// attach returns the call's error.
 func (x *Auth) attach(ctx context.Context, opts []grpc.CallOption, c *callCreds) ([]grpc.CallOption, retry.Carried, error) {
 	key, value, err := x.p.Credential(ctx)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, retry.Carried{}, &contextEnded{
+			return nil, retry.Carried{Unsent: true}, &contextEnded{
 				code: status.FromContextError(cerr).Code(),
 				msg:  "grpcauth: the call's context ended while waiting for a " + x.p.What + ": " + cerr.Error(),
 				err:  cerr,
 			}
 		}
 		if errors.Is(err, authenticator.ErrClosed) {
-			return nil, retry.Carried{}, status.Error(codes.Canceled, "grpcauth: "+err.Error())
+			return nil, retry.Carried{Unsent: true}, status.Error(codes.Canceled, "grpcauth: "+err.Error())
 		}
-		return nil, retry.Carried{}, &ProxyCredentialError{Err: err} // a Required credential
+		if x.p.Cause != nil {
+			return nil, retry.Carried{Unsent: true}, x.p.Cause(err) // the proxy's *ProxyCredentialError
+		}
+		return nil, retry.Carried{Unsent: true}, &noToken{err}
 	}
 	if value == "" {
 		return opts, retry.Carried{}, nil

@@ -36,6 +36,19 @@ func (e *RefreshError) Unwrap() error { return e.Err }
 // code, with Error() as the message.
 func (e *RefreshError) GRPCStatus() *status.Status { return status.New(e.Code, e.Error()) }
 
+// noToken is the error of a call that was not sent because no token could
+// be got: status.Code reports codes.Unauthenticated, and errors.As reaches
+// the cause, such as an *authenticator.TokenError.
+type noToken struct{ err error }
+
+func (e *noToken) Error() string {
+	return "grpcauth: no token, the call was not sent: " + e.err.Error()
+}
+func (e *noToken) Unwrap() error { return e.err }
+func (e *noToken) GRPCStatus() *status.Status {
+	return status.New(codes.Unauthenticated, e.Error())
+}
+
 // contextEnded is the error of a call whose caller's context ended while
 // it waited for a token or a refresh: it reports the context's code, and
 // unwraps to the RefreshError or to the context's error.

@@ -113,13 +113,12 @@ func NewProxyAuth(a authenticator.Authenticator, o *retry.Options) *Auth {
 	o.Skip = nil // no method passes the proxy without its credential
 	refused := func(c retry.Carried, err error) bool { return IsProxyRejection(err) && !c.Answered() }
 	return &Auth{o: o, merge: true, watch: true, p: retry.Policy{
-		Creds:    a,
-		Refused:  func(c retry.Carried, _ codes.Code, err error) bool { return refused(c, err) && !isWithheld(err) },
-		Passed:   func(c retry.Carried, err error) bool { return !refused(c, err) && !isWithheld(err) },
-		Required: true,
-		Cause:    func(err error) error { return &ProxyCredentialError{Err: err} },
-		What:     "proxy credential",
-		Logger:   o.Logger,
-		OnRetry:  o.OnRetry,
+		Creds:   a,
+		Refused: func(c retry.Carried, _ codes.Code, err error) bool { return refused(c, err) && !isWithheld(err) },
+		Passed:  func(c retry.Carried, err error) bool { return !refused(c, err) && !isWithheld(err) },
+		Cause:   func(err error) error { return &ProxyCredentialError{Err: err} },
+		What:    "proxy credential",
+		Logger:  o.Logger,
+		OnRetry: o.OnRetry,
 	}}
 }

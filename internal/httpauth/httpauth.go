@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/flyteauth/grpcauth/internal/notyet"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
@@ -51,9 +52,6 @@ type Transport struct {
 	// fail unsent with an error that wraps it; otherwise the request goes
 	// out without the credential.
 	Refuse error
-	// Required makes a request whose credential cannot be got fail
-	// unsent; otherwise it goes out without one.
-	Required bool
 	// What names the credential in logs and errors ("token", "proxy
 	// credential").
 	What string
@@ -100,7 +98,9 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	ctx := r.Context()
 	key, value, err := t.Creds.Credential(ctx)
-	if err != nil && (t.Required || ctx.Err() != nil) {
+	if err != nil && (ctx.Err() != nil || !errors.Is(err, notyet.Err)) {
+		// A request goes without a credential only while the source waits
+		// for a server to ask for one.
 		closeBody(r.Body)
 		return nil, fmt.Errorf("grpcauth: no %s for %s: %w", t.What, redact.URL(r.URL.String()), err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/httpauth"
+	"github.com/flyteauth/grpcauth/internal/notyet"
 )
 
 // ---------------------------------------------------------------------------
@@ -769,15 +770,13 @@ func TestRefusalWithoutANewCredential(t *testing.T) {
 
 func TestCredentialThatCannotBeGot(t *testing.T) {
 	const secret = "s3cr3t-in-error"
-	t.Run("required: error, nothing sent, body closed", func(t *testing.T) {
+	t.Run("failed: error, nothing sent, body closed", func(t *testing.T) {
 		for _, build := range []struct {
 			name string
 			rt   func(base http.RoundTripper, c *fakeCreds) http.RoundTripper
 		}{
 			{"httpauth", func(base http.RoundTripper, c *fakeCreds) http.RoundTripper {
-				tr := bearerTransport(base, c)
-				tr.Required = true
-				return tr
+				return bearerTransport(base, c)
 			}},
 			{"ProxyTransport", func(base http.RoundTripper, c *fakeCreds) http.RoundTripper {
 				return interceptor.ProxyTransport(c, base)
@@ -801,10 +800,10 @@ func TestCredentialThatCannotBeGot(t *testing.T) {
 			})
 		}
 	})
-	t.Run("not required: sent without a credential", func(t *testing.T) {
+	t.Run("none yet: sent without a credential", func(t *testing.T) {
 		api := newServer(t, true, ok)
 		c := newCreds("authorization")
-		c.credErr = errors.New("no token yet")
+		c.credErr = fmt.Errorf("lazy start: %w", notyet.Err)
 		req, err := http.NewRequest(http.MethodPost, api.URL+"/x", strings.NewReader("payload"))
 		require.NoError(t, err)
 		resp, err := bearerTransport(baseFor(t, api), c).RoundTrip(req)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/notyet"
 )
 
 // MaxReplayBytes bounds what a retried stream replays, counted as each
@@ -42,9 +43,6 @@ type Policy struct {
 	// credential's judge all the same (a proxy that let a call through to
 	// a server that failed it); by default only a success does.
 	Passed func(c Carried, err error) bool
-	// Required makes an attempt whose credential cannot be got fail
-	// unsent; by default it goes out without one.
-	Required bool
 	// Cause wraps the error of a failed refresh, when set.
 	Cause func(error) error
 	// What names the credential in logs ("token", "proxy credential").
@@ -59,6 +57,9 @@ type Policy struct {
 type Carried struct {
 	// Value is the credential offered, "" when none was.
 	Value string
+	// Unsent says that the attempt was never sent: no credential could be
+	// got for it. Its error is the call's, as it is.
+	Unsent bool
 	// W says whether the credential was withheld from an insecure
 	// transport; nil when it was not.
 	W interface{ Withheld() bool }
@@ -99,21 +100,19 @@ const (
 )
 
 // Credential returns the credential for an attempt. ("", "", nil) means
-// the attempt goes out without one. An error ends the call unsent: the
+// the attempt goes out without one: the source has none yet and waits for
+// a server to ask (notyet.Err). Any other error ends the call unsent: the
 // caller's context ended (ctx.Err() says so), the keeper was closed
-// (authenticator.ErrClosed), or a Required credential could not be got.
+// (authenticator.ErrClosed), or the credential could not be got. A call is
+// not sent where it is sure to be refused, and its caller reads why no
+// credential came rather than the server's rejection; the keeper asks
+// again after its pause, not at every call.
 func (p *Policy) Credential(ctx context.Context) (key, value string, err error) {
 	key, value, err = p.Creds.Credential(ctx)
-	switch {
-	case err == nil:
-		return key, value, nil
-	case ctx.Err() != nil || errors.Is(err, authenticator.ErrClosed) || p.Required:
-		// A required credential that cannot be got ends the call: it is
-		// not sent where it is sure to be refused. The keeper asks again
-		// after its pause, not at every call.
-		return "", "", err
+	if err != nil && ctx.Err() == nil && errors.Is(err, notyet.Err) {
+		return "", "", nil
 	}
-	return "", "", nil
+	return key, value, err
 }
 
 // Decide says what an attempt that carried c and failed with err (whose
@@ -121,6 +120,9 @@ func (p *Policy) Credential(ctx context.Context) (key, value string, err error) 
 // call's retry. For Retry it has got the new credential already; for
 // RefreshFailed and ContextEnded the error says why the refresh failed.
 func (p *Policy) Decide(ctx context.Context, method string, c Carried, code codes.Code, err error, retried bool) (Outcome, error) {
+	if c.Unsent {
+		return Return, nil
+	}
 	if !p.Refused(c, code, err) {
 		if p.Passed != nil && p.Passed(c, err) {
 			p.Accepted(c)
