@@ -94,6 +94,27 @@ interop: $(HYDRA)
 $(HYDRA): interop/go.mod interop/go.sum
 	cd interop && $(GO) build -tags sqlite,sqlite_omit_load_extension -o $(HYDRA) github.com/ory/hydra/v2
 
+## keyring-test: the OS keyring (tokencache.WithKeyring, admin.tokenCache:
+## keyring) against a real Secret Service (Debian's gnome-keyring, unlocked,
+## under its own dbus-run-session), then against a session bus without one
+## and against no bus at all, where the tokens must go to files. Needs
+## dbus-run-session and gnome-keyring-daemon (.ci/run installs them).
+KEYRING_TESTS := $(BIN)/tokencache.test -test.run '^TestOSKeyring$$' -test.count=1 -test.v && \
+	$(BIN)/grpcauth.test -test.run '^TestKeyringLoginTokenLogout$$' -test.count=1 -test.v
+
+.PHONY: keyring-test
+keyring-test:
+	$(GO) test -c -race -o $(BIN)/tokencache.test ./tokencache
+	$(GO) test -c -race -o $(BIN)/grpcauth.test ./cmd/grpcauth
+	home=$$(mktemp -d) && HOME=$$home XDG_DATA_HOME=$$home/data dbus-run-session -- sh -c \
+		'printf ci-keyring-pass | gnome-keyring-daemon --unlock --components=secrets >/dev/null && \
+		export GRPCAUTH_KEYRING_TEST=secret-service && $(KEYRING_TESTS)'; \
+		rc=$$?; rm -rf $$home; exit $$rc
+	home=$$(mktemp -d) && HOME=$$home XDG_DATA_HOME=$$home/data dbus-run-session -- sh -c \
+		'export GRPCAUTH_KEYRING_TEST=none && $(KEYRING_TESTS)'; \
+		rc=$$?; rm -rf $$home; exit $$rc
+	DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent GRPCAUTH_KEYRING_TEST=none sh -c '$(KEYRING_TESTS)'
+
 ## fuzz: each fuzz target for FUZZTIME, a duration or a count such as
 ## 3000x (CI: FUZZTIME=3000x, see .ci/run). A failing input
 ## is written under the package's testdata/fuzz/<target>/ and from then on

@@ -90,6 +90,12 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	default:
 		return nil, fmt.Errorf("grpcauth: audienceParam %q: want audience, resource or both", redact.Clip(cfg.AudienceParam, 64))
 	}
+	cfg.TokenCache = strings.ToLower(strings.TrimSpace(cfg.TokenCache))
+	switch cfg.TokenCache {
+	case "", "file", "keyring":
+	default:
+		return nil, fmt.Errorf("grpcauth: tokenCache %q: want file or keyring", redact.Clip(cfg.TokenCache, 64))
+	}
 	p := new(parts)
 	if cfg.Insecure {
 		p.iopts = append(p.iopts, interceptor.WithInsecure())
@@ -284,7 +290,14 @@ func (c Config) flow(mode string, o *options) (authenticator.Flow, []authenticat
 	}
 	cache := o.cache
 	if cache == nil {
-		file, err := tokencache.NewFile()
+		var copts []tokencache.Option
+		if o.logger != nil {
+			copts = append(copts, tokencache.WithLogger(o.logger))
+		}
+		if c.TokenCache == "keyring" {
+			copts = append(copts, tokencache.WithKeyring())
+		}
+		file, err := tokencache.NewFile(copts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("grpcauth: token cache: %w", err)
 		}

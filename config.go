@@ -111,6 +111,13 @@ type Config struct {
 	// refreshed (the authenticator's refresh margin). Zero means the
 	// authenticator's default, or the flow's refreshTime.
 	TokenRefreshWindow time.Duration `yaml:"tokenRefreshWindow"`
+	// TokenCache says where the tokens of the browser login and the device
+	// flow are kept between runs (and those of `grpcauth token`): "file",
+	// the default, a file per login in the user cache directory, or
+	// "keyring", the OS keyring (the Secret Service on Linux, the Keychain
+	// on macOS, the Credential Manager on Windows), with the file when the
+	// keyring cannot be used. WithTokenCache wins over it.
+	TokenCache string `yaml:"tokenCache"`
 	// PkceConfig configures authType Pkce (pkceConfig).
 	PkceConfig PkceConfig `yaml:"pkceConfig"`
 	// DeviceFlowConfig configures authType DeviceFlow (deviceFlowConfig).
@@ -231,6 +238,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		MaxBackoffDelay      string            `json:"maxBackoffDelay,omitempty"`
 		DefaultServiceConfig string            `json:"defaultServiceConfig,omitempty"`
 		TokenRefreshWindow   string            `json:"tokenRefreshWindow,omitempty"`
+		TokenCache           string            `json:"tokenCache,omitempty"`
 		PkceConfig           map[string]string `json:"pkceConfig,omitempty"`
 		DeviceFlowConfig     map[string]string `json:"deviceFlowConfig,omitempty"`
 		ConsoleEndpoint      string            `json:"consoleEndpoint,omitempty"`
@@ -240,7 +248,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		s.ClientSecretLocation, s.ClientSecretEnvVar, s.Scopes, s.Audience, s.AudienceParam, s.UseAudienceFromAdmin,
 		s.TokenURL, s.AuthorizationHeader, s.HTTPProxyURL, s.Command, s.ProxyCommand,
 		s.MaxMessageSizeBytes, s.MaxRetries, duration(s.PerRetryTimeout), duration(s.MaxBackoffDelay),
-		s.DefaultServiceConfig, duration(s.TokenRefreshWindow),
+		s.DefaultServiceConfig, duration(s.TokenRefreshWindow), s.TokenCache,
 		pkceShown(s.PkceConfig),
 		durations("refreshTime", s.DeviceFlowConfig.RefreshTime, "timeout", s.DeviceFlowConfig.Timeout, "pollInterval", s.DeviceFlowConfig.PollInterval),
 		s.ConsoleEndpoint, s.ClientSecret,

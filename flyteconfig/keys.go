@@ -62,6 +62,7 @@ var fieldDefaults = map[string]string{
 	"tokenRefreshWindow":            keeperMargin,
 	"deviceFlowConfig.timeout":      "10m0s",
 	"deviceFlowConfig.pollInterval": "5s",
+	"tokenCache":                    "file",
 }
 
 // urlKeys are the keys whose values are URLs or addresses.

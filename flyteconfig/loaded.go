@@ -115,7 +115,7 @@ func (l *Loaded) SecretSource() string {
 
 // oauthKeys are read by every OAuth2 flow: client credentials, PKCE and
 // the device flow.
-var oauthKeys = []string{"clientId", "scopes", "audience", "audienceParam", "useAudienceFromAdmin", "tokenUrl", "tokenRefreshWindow"}
+var oauthKeys = []string{"clientId", "scopes", "audience", "audienceParam", "useAudienceFromAdmin", "tokenUrl", "tokenRefreshWindow", "tokenCache"}
 
 // flowKeys lists, for each flow, the keys only some flows read.
 var flowKeys = map[string][]string{

@@ -23,14 +23,19 @@ const wrongSecret = "wr0ng+/:%&=secret with space"
 // requireTokenFailure checks an error of a call whose token request Hydra
 // refused: code Unauthenticated, Hydra's OAuth error code in the message
 // and in the typed error, and none of the secrets anywhere in its text.
-func requireTokenFailure(t *testing.T, err error, oauthCode string, secrets ...string) *authenticator.TokenError {
+// rejected says that the call carried a token the server rejected (its
+// refresh failed: a *RefreshError); otherwise it had none and was not sent.
+func requireTokenFailure(t *testing.T, err error, rejected bool, oauthCode string, secrets ...string) *authenticator.TokenError {
 	t.Helper()
 	require.Error(t, err)
 	t.Logf("call error: %v", err)
 	assert.Equal(t, codes.Unauthenticated, status.Code(err), "status code of %v", err)
 	assert.Contains(t, status.Convert(err).Message(), oauthCode)
 	var re *interceptor.RefreshError
-	assert.True(t, errors.As(err, &re), "errors.As(*interceptor.RefreshError) on %T", err)
+	assert.Equal(t, rejected, errors.As(err, &re), "errors.As(*interceptor.RefreshError) on %T", err)
+	if !rejected {
+		assert.Contains(t, status.Convert(err).Message(), "the call was not sent")
+	}
 	var te *authenticator.TokenError
 	require.True(t, errors.As(err, &te), "errors.As(*authenticator.TokenError) on %T", err)
 	assert.Equal(t, oauthCode, te.ErrorCode)
@@ -45,8 +50,8 @@ func requireTokenFailure(t *testing.T, err error, oauthCode string, secrets ...s
 // TestWrongSecret is scenario 5, first half: with a secret Hydra does not
 // know, every call fails with Unauthenticated and Hydra's invalid_client;
 // the first makes one token request, and the calls within the pause after
-// a refusal for good make none (no retry loop, no request per call); the
-// secret is in no error and no log line.
+// a refusal for good make none (no retry loop, no request per call); no
+// call is sent without a token; the secret is in no error and no log line.
 func TestWrongSecret(t *testing.T) {
 	s := newStack(t, stackSpec{client: clientSpec{Secret: specialSecret}})
 	c, logs := dial(t, loadConfig(t, s.writeConfig(t, fileSpec{secret: wrongSecret})))
@@ -54,17 +59,17 @@ func TestWrongSecret(t *testing.T) {
 
 	const calls = 3
 	for i := range calls {
-		te := requireTokenFailure(t, unary(t.Context(), echo, "hi"), "invalid_client", wrongSecret, specialSecret)
+		te := requireTokenFailure(t, unary(t.Context(), echo, "hi"), false, "invalid_client", wrongSecret, specialSecret)
 		assert.Equal(t, http.StatusUnauthorized, te.StatusCode)
 		assert.Equal(t, int64(1), c.Authenticator.Stats().TokenRequests, "token requests after call %d", i+1)
 	}
 	_, err := echo.ServerStream(t.Context(), "v")
-	requireTokenFailure(t, err, "invalid_client", wrongSecret, specialSecret)
+	requireTokenFailure(t, err, false, "invalid_client", wrongSecret, specialSecret)
 
 	stats := c.Authenticator.Stats()
 	assert.Equal(t, int64(1), stats.TokenRequests, "one token request, then the refusal pause")
 	assert.Equal(t, int64(1), stats.Failures)
-	assert.Equal(t, int64(calls+1), s.admin.EchoCalls(), "no call was sent again after a failed refresh")
+	assert.Zero(t, s.admin.EchoCalls(), "no call went out without a token")
 	assert.Equal(t, 0, s.tokens.Distinct(), "no token ever reached the admin server")
 	assert.NotContains(t, logs.String(), wrongSecret)
 	assert.NotContains(t, logs.String(), specialSecret)
@@ -89,14 +94,14 @@ func TestDeletedClient(t *testing.T) {
 
 	rejectedBefore := s.admin.Rejected()
 	err := unary(t.Context(), echo, "after")
-	requireTokenFailure(t, err, "invalid_client", specialSecret)
+	requireTokenFailure(t, err, true, "invalid_client", specialSecret)
 	after := c.Authenticator.Stats()
 	assert.Equal(t, before.TokenRequests+1, after.TokenRequests, "one token request, no loop")
 	assert.Equal(t, rejectedBefore+1, s.admin.Rejected(), "the call was sent once, not again")
 
 	// A client built afresh fails the same way on its first call.
 	c2, logs2 := dial(t, loadConfig(t, s.writeConfig(t, fileSpec{})))
-	requireTokenFailure(t, unary(t.Context(), testserver.NewEchoClient(c2.Conn), "fresh"), "invalid_client", specialSecret)
+	requireTokenFailure(t, unary(t.Context(), testserver.NewEchoClient(c2.Conn), "fresh"), false, "invalid_client", specialSecret)
 	assert.Equal(t, int64(1), c2.Authenticator.Stats().TokenRequests)
 
 	for _, l := range []string{logs.String(), logs2.String()} {

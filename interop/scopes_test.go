@@ -95,6 +95,6 @@ func TestAudienceNotAllowed(t *testing.T) {
 	s := newStack(t, stackSpec{client: clientSpec{Audiences: []string{"https://allowed.example"}}})
 	c, _ := dial(t, loadConfig(t, s.writeConfig(t, fileSpec{audience: "https://not-allowed.example"})))
 	err := unary(t.Context(), testserver.NewEchoClient(c.Conn), "hi")
-	requireTokenFailure(t, err, "invalid_request", s.client.Secret)
+	requireTokenFailure(t, err, false, "invalid_request", s.client.Secret)
 	assert.Equal(t, int64(1), c.Authenticator.Stats().TokenRequests)
 }

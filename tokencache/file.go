@@ -43,6 +43,7 @@ const (
 type File struct {
 	dir    string
 	logger *slog.Logger
+	ring   *ring // the OS keyring that keeps the tokens (WithKeyring), or nil
 }
 
 // Option configures NewFile.
@@ -135,75 +136,99 @@ type record struct {
 }
 
 // Load returns the token kept under key, or nil when there is none. A file
-// that cannot be used is ignored with a warning and reported as no token;
-// only a cancelled ctx is an error.
+// (or keyring item) that cannot be used is ignored with a warning and
+// reported as no token; only a cancelled ctx is an error.
 func (f *File) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if f.ring != nil {
+		if text, ok := f.ring.load(ctx, f, key); ok {
+			return f.decode([]byte(text), key, "keyring item "+account(key)), nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	path := f.Path(key)
+	data, ok := f.readFile(path)
+	if !ok {
+		return nil, nil
+	}
+	return f.decode(data, key, path), nil
+}
+
+// readFile returns the content of the cache file at path, and false when
+// there is none or it cannot be used (with a warning).
+func (f *File) readFile(path string) ([]byte, bool) {
 	if err := checkDir(f.dir); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			// Another user could have put the file there.
 			f.warn("the token cache directory is not safe; ignoring it", path, err)
 		}
-		return nil, nil
+		return nil, false
 	}
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
 		// A named pipe would block the read, a link could point anywhere.
 		f.warn("the token cache file is not a regular file; ignoring it", path, nil)
-		return nil, nil
+		return nil, false
 	}
 	file, err := os.OpenFile(path, os.O_RDONLY|openFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false
 	}
 	if err != nil {
 		f.warn("cannot open the token cache file; ignoring it", path, err)
-		return nil, nil
+		return nil, false
 	}
 	defer file.Close()
 	if fi, err := file.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.warn("the token cache file is not a regular file; ignoring it", path, err)
-		return nil, nil
+		return nil, false
 	}
 	if err := checkOwner(file); err != nil {
 		f.warn("the token cache file is not the user's own; ignoring it", path, err)
-		return nil, nil
+		return nil, false
 	}
 	data, err := io.ReadAll(io.LimitReader(file, maxFileSize+1))
 	if err != nil {
 		f.warn("cannot read the token cache file; ignoring it", path, err)
-		return nil, nil
+		return nil, false
 	}
 	if len(data) > maxFileSize {
 		f.warn("the token cache file is too large; ignoring it", path, nil)
-		return nil, nil
+		return nil, false
 	}
+	return data, true
+}
+
+// decode returns the token of a record read from where (a file or a
+// keyring item), or nil, with a warning, when it is not key's.
+func (f *File) decode(data []byte, key, where string) *oauth2.Token {
 	var rec record
 	if err := json.Unmarshal(data, &rec); err != nil {
 		// json's errors quote at most a type or an offset, never the
 		// text, but say nothing more than "not JSON" to be sure.
-		f.warn("the token cache file is not valid JSON; ignoring it", path, nil)
-		return nil, nil
+		f.warn("the token cache entry is not valid JSON; ignoring it", where, nil)
+		return nil
 	}
 	switch {
 	case rec.Version != fileVersion:
-		f.warn(fmt.Sprintf("the token cache file has version %d, not %d; ignoring it", rec.Version, fileVersion), path, nil)
-		return nil, nil
+		f.warn(fmt.Sprintf("the token cache entry has version %d, not %d; ignoring it", rec.Version, fileVersion), where, nil)
+		return nil
 	case rec.Key != key:
-		f.warn("the token cache file belongs to another endpoint or client; ignoring it", path, nil)
-		return nil, nil
+		f.warn("the token cache entry belongs to another endpoint or client; ignoring it", where, nil)
+		return nil
 	case rec.AccessToken == "" && rec.RefreshToken == "":
-		f.warn("the token cache file holds no token; ignoring it", path, nil)
-		return nil, nil
+		f.warn("the token cache entry holds no token; ignoring it", where, nil)
+		return nil
 	}
 	return &oauth2.Token{
 		AccessToken:  rec.AccessToken,
 		TokenType:    rec.TokenType,
 		RefreshToken: rec.RefreshToken,
 		Expiry:       rec.Expiry,
-	}, nil
+	}
 }
 
 // Save keeps tok under key: written to a temporary file in the directory
@@ -221,7 +246,7 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 		return err
 	}
 	defer unlock()
-	return f.write(key, tok)
+	return f.write(ctx, key, tok)
 }
 
 // Delete removes the token kept under key; no token there is no error.
@@ -236,7 +261,7 @@ func (f *File) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	defer unlock()
-	return f.remove(key)
+	return f.remove(ctx, key)
 }
 
 // Update reads the token kept under key and keeps what fn returns, all
@@ -267,24 +292,45 @@ func (f *File) Update(ctx context.Context, key string, fn func(cur *oauth2.Token
 	case next == nil:
 		return nil
 	case next.AccessToken == "" && next.RefreshToken == "":
-		return f.remove(key)
+		return f.remove(ctx, key)
 	}
-	return f.write(key, next)
+	return f.write(ctx, key, next)
 }
 
-// write puts tok under key; the caller holds the lock.
-func (f *File) write(key string, tok *oauth2.Token) error {
-	data, err := json.Marshal(record{
+// write puts tok under key, in the keyring when there is one that takes
+// it, else in a file, and removes the other copy; the caller holds the
+// lock.
+func (f *File) write(ctx context.Context, key string, tok *oauth2.Token) error {
+	rec := record{
 		Version:      fileVersion,
 		Key:          key,
 		AccessToken:  tok.AccessToken,
 		TokenType:    tok.TokenType,
 		RefreshToken: tok.RefreshToken,
 		Expiry:       tok.Expiry,
-	})
+	}
+	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("tokencache: encode the token: %w", err)
 	}
+	if f.ring != nil {
+		item := data
+		if len(item) > maxKeyringItem && rec.RefreshToken != "" {
+			// The access token is short-lived: a process that finds
+			// none redeems the refresh token.
+			rec.AccessToken, rec.TokenType, rec.Expiry = "", "", time.Time{}
+			item, _ = json.Marshal(rec)
+		}
+		if len(item) <= maxKeyringItem && f.ring.save(ctx, f, key, item) {
+			return f.removeFile(key)
+		}
+		f.ring.remove(ctx, f, key) // an older item would shadow the file
+	}
+	return f.writeFile(key, data)
+}
+
+// writeFile puts data in key's file; the caller holds the lock.
+func (f *File) writeFile(key string, data []byte) error {
 	tmp, err := os.CreateTemp(f.dir, ".token-*.tmp") // mode 0600
 	if err != nil {
 		return fmt.Errorf("tokencache: create a file in %s: %w", f.dir, err)
@@ -315,8 +361,16 @@ func (f *File) write(key string, tok *oauth2.Token) error {
 	return nil
 }
 
-// remove deletes key's file; the caller holds the lock.
-func (f *File) remove(key string) error {
+// remove deletes key's entry, item and file; the caller holds the lock.
+func (f *File) remove(ctx context.Context, key string) error {
+	if f.ring != nil {
+		f.ring.remove(ctx, f, key)
+	}
+	return f.removeFile(key)
+}
+
+// removeFile deletes key's file; the caller holds the lock.
+func (f *File) removeFile(key string) error {
 	if err := os.Remove(f.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("tokencache: %w", err)
 	}

@@ -60,8 +60,12 @@ func (c *cacheFlags) register(fs interface {
 	fs.StringVar(&c.dir, "token-cache-dir", "", "`directory` of the token cache (default: the user cache directory's grpcauth/tokens)")
 }
 
-func (c *cacheFlags) open(stderr io.Writer, env environment) (*tokencache.File, error) {
+// open opens the token cache, in the keyring when cfg's tokenCache says so.
+func (c *cacheFlags) open(stderr io.Writer, env environment, cfg grpcauth.Config) (*tokencache.File, error) {
 	opts := []tokencache.Option{tokencache.WithLogger(warnLogger(stderr))}
+	if strings.EqualFold(strings.TrimSpace(cfg.TokenCache), "keyring") {
+		opts = append(opts, tokencache.WithKeyring())
+	}
 	if dir := cmp.Or(c.dir, env.cacheDir); dir != "" {
 		opts = append(opts, tokencache.WithDir(dir))
 	}
@@ -102,7 +106,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if *timeout > 0 {
 		cfg.PkceConfig.Timeout, cfg.DeviceFlowConfig.Timeout = *timeout, *timeout
 	}
-	files, err := cache.open(stderr, env)
+	files, err := cache.open(stderr, env, cfg)
 	if err != nil {
 		sayErr(stderr, "login", err)
 		return exitFail
@@ -171,7 +175,7 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return exitFail
 	}
 	cfg := loaded.Config
-	files, err := cache.open(stderr, env)
+	files, err := cache.open(stderr, env, cfg)
 	if err != nil {
 		sayErr(stderr, "logout", err)
 		return exitFail

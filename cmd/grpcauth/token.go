@@ -71,7 +71,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if *proxy {
 		key, value, err = fetchProxyToken(ctx, cfg)
 	} else {
-		files, openErr := cache.open(stderr, env)
+		files, openErr := cache.open(stderr, env, cfg)
 		if openErr != nil {
 			sayErr(stderr, "token", openErr)
 			return exitFail
