@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/nologin"
 )
 
 // A token request of a Keeper with a cache runs in two steps, so that the
@@ -150,8 +151,8 @@ func (t *turn) adopt(cur *oauth2.Token) *held {
 func (t *turn) redeem(ctx context.Context, cur *oauth2.Token) (*held, error) {
 	k := t.k
 	base := t.base(cur)
-	if !inBackground(ctx) {
-		ctx = context.WithValue(ctx, backgroundKey{}, "no login under the lock")
+	if !noLogin(ctx) {
+		ctx = nologin.Context(ctx)
 	}
 	start := k.opts.now()
 	tok, err := t.request(ctx, base)
@@ -194,7 +195,7 @@ func (t *turn) base(cur *oauth2.Token) *oauth2.Token {
 // login is step 2: a login, for a caller who may ask a person.
 func (t *turn) login() (*held, error) {
 	k := t.k
-	if t.loginNeeded == nil || inBackground(t.ctx) {
+	if t.loginNeeded == nil || noLogin(t.ctx) {
 		// A background refresh never logs in; the call that needs a
 		// token after the expiry does.
 		return nil, cmpErr(t.loginNeeded, errLoginNeeded)
@@ -252,7 +253,7 @@ const transientRetries = 2
 // refresh token already, and sending it again would be a reuse, which
 // revokes the whole login.
 func (t *turn) request(ctx context.Context, base *oauth2.Token) (*oauth2.Token, error) {
-	retry := inBackground(ctx) || !asksPerson(t.k.flow)
+	retry := noLogin(ctx) || !asksPerson(t.k.flow)
 	redeems := base != nil && base.RefreshToken != ""
 	for attempt := 0; ; attempt++ {
 		tok, err := t.requestOnce(ctx, base)
@@ -295,7 +296,7 @@ func jitter(d time.Duration) time.Duration {
 // logger.
 func (t *turn) requestOnce(ctx context.Context, base *oauth2.Token) (*oauth2.Token, error) {
 	k := t.k
-	if !inBackground(ctx) || base != nil && base.RefreshToken != "" || !asksPerson(k.flow) {
+	if !noLogin(ctx) || base != nil && base.RefreshToken != "" || !asksPerson(k.flow) {
 		k.stats.requests.Add(1)
 		k.opts.logger.Debug("authenticator: requesting token", "endpoint", k.endpoint, "token_url", redactURL(t.cfg.TokenEndpoint), "scopes", t.cfg.Scopes, "audience", t.cfg.Audience)
 	}

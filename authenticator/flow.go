@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/nologin"
 )
 
 // Flow gets a new token: it is what differs between client credentials,
@@ -39,17 +40,17 @@ type Flow interface {
 	Token(ctx context.Context, cfg *configstore.ClientConfig, prev *oauth2.Token) (*oauth2.Token, error)
 }
 
-// backgroundKey marks the context of a background refresh (the refresh
-// margin): no caller waits for it, so a flow of this package that would
-// have to ask a person (a browser login, a device code) fails with
-// errLoginNeeded instead. The login starts when a call needs a token.
-type backgroundKey struct{}
+// noLogin reports whether a token request on ctx may not ask a person: a
+// background refresh (the refresh margin; no caller waits for it), the
+// Keeper's turn under the cache lock, or a caller with nobody to ask
+// (`grpcauth token`). A flow of this package that would have to ask a
+// person (a browser login, a device code) fails with errLoginNeeded
+// instead; the login starts when a call that may log in needs a token.
+func noLogin(ctx context.Context) bool { return nologin.Forbidden(ctx) }
 
-func inBackground(ctx context.Context) bool { return ctx.Value(backgroundKey{}) != nil }
-
-// errLoginNeeded is a background refresh's error when only a new login
-// would get a token.
-var errLoginNeeded = errors.New("only a new login would get a token; it starts when a call needs one, not in the background")
+// errLoginNeeded is the error of a request that may not log in when only a
+// new login would get a token.
+var errLoginNeeded = fmt.Errorf("%w; it starts when a call needs one, not in the background", nologin.ErrNeeded)
 
 // loginOrWait starts login, telling the person first (Relogin) when the
 // saved login was refused (why, or a refusal the Keeper saw: reloginKey),
@@ -57,7 +58,7 @@ var errLoginNeeded = errors.New("only a new login would get a token; it starts w
 // under the cache lock): then it returns errLoginNeeded, with why when
 // there is one.
 func loginOrWait(ctx context.Context, why error, p Prompter, login func() (*oauth2.Token, error)) (*oauth2.Token, error) {
-	if !inBackground(ctx) {
+	if !noLogin(ctx) {
 		if why != nil || ctx.Value(reloginKey{}) != nil {
 			p.Relogin(ctx)
 		}

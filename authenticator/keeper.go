@@ -16,6 +16,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/flight"
+	"github.com/flyteauth/grpcauth/internal/nologin"
 	"github.com/flyteauth/grpcauth/internal/notyet"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
@@ -241,14 +242,14 @@ func (k *Keeper) refresh(ctx context.Context, seen *held, cause refreshCause) (*
 			}
 			k.stats.count(cause)
 			if cause == causeProactive {
-				fctx = context.WithValue(fctx, backgroundKey{}, cause)
+				fctx = nologin.Context(fctx)
 			}
 			return k.fetch(fctx)
 		})
 		switch {
 		case errors.Is(err, flight.ErrStoppedWaiting):
 			return nil, fmt.Errorf("authenticator: waiting for a token: %w", context.Cause(ctx))
-		case err != nil && cause != causeProactive && !joinedBackground && errors.Is(err, errLoginNeeded):
+		case err != nil && cause != causeProactive && !joinedBackground && !noLogin(ctx) && errors.Is(err, errLoginNeeded):
 			// A background refresh may not log in; this caller may.
 			joinedBackground = true
 			continue
@@ -315,7 +316,7 @@ func (k *Keeper) fetch(ctx context.Context) (*held, error) {
 		if !strings.HasPrefix(err.Error(), errPrefix) {
 			err = fmt.Errorf("%s%w", errPrefix, err)
 		}
-		k.failed(err, !inBackground(ctx))
+		k.failed(err, !noLogin(ctx))
 		return nil, err
 	}
 	k.mu.Lock()

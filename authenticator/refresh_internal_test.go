@@ -241,12 +241,14 @@ type loginFlow struct {
 }
 
 func (f *loginFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ *oauth2.Token) (*oauth2.Token, error) {
-	if ctx.Value(backgroundKey{}) == causeProactive {
+	if noLogin(ctx) && f.logins.Load() > 0 {
+		// After the first login, the first request that may not log in
+		// is the background refresh; later ones pass once it is released.
 		f.backgroundStarted.Do(func() { close(f.background) })
 		<-f.release
 	}
 	var why error
-	if f.refused && inBackground(ctx) && f.logins.Load() > 0 {
+	if f.refused && noLogin(ctx) && f.logins.Load() > 0 {
 		why = &TokenError{TokenURL: "https://idp.example/token", StatusCode: 400, ErrorCode: "invalid_grant"}
 	}
 	return loginOrWait(ctx, why, silentPrompter{}, func() (*oauth2.Token, error) {

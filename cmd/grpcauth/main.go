@@ -65,6 +65,7 @@ const (
 	exitOK    = 0
 	exitFail  = 1 // the command ran and failed
 	exitUsage = 2 // bad command line
+	exitLogin = 3 // grpcauth token: a login is needed, and it may not run one
 )
 
 const usage = `grpcauth: OAuth2 for Flyte clients (Flyte 1 and Flyte 2; client credentials,

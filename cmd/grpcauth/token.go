@@ -12,6 +12,7 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/nologin"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/loginui"
 )
@@ -21,7 +22,11 @@ const tokenSummary = `Usage: grpcauth token [flags]
 Prints an access token for the Flyte deployment the configuration names,
 from the flow its authType selects: client credentials (ClientSecret), an
 external command (ExternalCommand), or the login kept by 'grpcauth login'
-(Pkce, DeviceFlow; without a usable one, the login runs here). The
+(Pkce, DeviceFlow, and the default), whose refresh token it redeems when
+the access token has expired. It never opens a login of its own, since
+the program that runs it has nobody to show one to: without a usable
+login it says to run 'grpcauth login' and exits with status 3 (--login
+logs in here instead). The
 configuration comes from the Flyte config file (--config, else the first
 found as 'grpcauth config' says), overridden by an API key
 ($FLYTE_API_KEY) and the FLYTE_* environment variables, overridden by
@@ -40,7 +45,10 @@ request; --no-cache asks for a new one. A command's tokens are not kept.
 
 With --proxy, it prints the proxy token instead: the output of
 admin.proxyCommand, which is sent as "proxy-authorization: Bearer <token>"
-to an identity-aware proxy in front of FlyteAdmin.`
+to an identity-aware proxy in front of FlyteAdmin.
+
+Exit status: 0 the token was printed; 1 it could not be got (the error is
+on stderr); 2 bad command line; 3 a login is needed: run 'grpcauth login'.`
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("token", tokenSummary, stderr)
@@ -51,7 +59,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	proxy := fs.Bool("proxy", false, "print the proxy token of admin.proxyCommand instead of the access token")
 	var cache cacheFlags
 	cache.register(fs)
-	noCache := fs.Bool("no-cache", false, "request a new token (for a browser or device login: log in) even when the token cache holds a valid one")
+	noCache := fs.Bool("no-cache", false, "request a new token even when the token cache holds a valid one (for a browser or device login, with --login: log in)")
+	login := fs.Bool("login", false, "run the browser or device login here when no usable one is kept, as 'grpcauth login' would")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -80,8 +89,22 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if *noCache {
 			kept = freshLogin{files} // written, never read
 		}
-		key, value, err = fetchToken(ctx, cfg, grpcauth.WithTokenCache(kept),
+		tctx := ctx
+		if !*login {
+			tctx = nologin.Context(ctx)
+		}
+		key, value, err = fetchToken(tctx, cfg, grpcauth.WithTokenCache(kept),
 			grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser}))
+	}
+	if errors.Is(err, nologin.ErrNeeded) {
+		why := "no login is kept for it"
+		var te *authenticator.TokenError
+		if errors.As(err, &te) {
+			why = "its identity provider refused the kept login: " + te.Error()
+		}
+		fmt.Fprintf(stderr, "grpcauth token: %s needs a login (%s): run 'grpcauth login' with the same configuration, or 'grpcauth token --login'\n",
+			redact.URL(cfg.Endpoint), redact.Clip(why, 1024))
+		return exitLogin
 	}
 	if err != nil {
 		sayErr(stderr, "token", err)

@@ -11,9 +11,9 @@ import (
 	"github.com/flyteauth/grpcauth/tokencache"
 )
 
-// 'grpcauth token --no-cache' with a browser login reads no cache, neither
-// the one --token-cache-dir names nor the user's default one: it logs in
-// anew rather than print a login kept elsewhere.
+// 'grpcauth token --no-cache --login' with a browser login reads no cache,
+// neither the one --token-cache-dir names nor the user's default one: it
+// logs in anew rather than print a login kept elsewhere.
 func TestTokenNoCacheReadsNoCache(t *testing.T) {
 	xdg := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", xdg)
@@ -33,7 +33,7 @@ func TestTokenNoCacheReadsNoCache(t *testing.T) {
 	require.NotNil(t, kept)
 
 	for i, dir := range []string{t.TempDir(), defaultDir} {
-		code, out, errOut = runCmd(t, env, append([]string{"token", "--no-cache", "--token-cache-dir", dir}, common...)...)
+		code, out, errOut = runCmd(t, env, append([]string{"token", "--no-cache", "--login", "--token-cache-dir", dir}, common...)...)
 		require.Equal(t, exitOK, code, "stderr: %s", errOut)
 		assert.NotEqual(t, kept.AccessToken, strings.TrimSpace(out), "a kept login was printed")
 		_, err := s.auth.Validate(t.Context(), strings.TrimSpace(out))
