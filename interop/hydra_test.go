@@ -80,6 +80,11 @@ func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 // goroutine and no process is left. A missing Hydra binary that cannot be
 // built fails the run: these tests never skip.
 func runTests(m *testing.M) int {
+	if spec := os.Getenv(processChildEnv); spec != "" {
+		// A process of sharedLoginProcesses: it talks to the Hydra its
+		// parent started.
+		return runProcessChild(spec)
+	}
 	bin, err := hydraBinary()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "interop: %v\n", err)

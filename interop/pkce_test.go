@@ -27,6 +27,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
@@ -432,6 +433,52 @@ func TestPKCEBrowserLogin(t *testing.T) {
 		assert.Equal(t, int64(1), app.logins.Load(), "no new browser login")
 		assert.Zero(t, opened3.Load(), "no browser")
 		assert.Zero(t, third.Stats().CacheHits)
+	})
+
+	t.Run("processes sharing the login", func(t *testing.T) {
+		cfg := newConfig(t, 10*time.Minute)
+		dir := t.TempDir()
+		flow, out := newFlow(t, cfg.RedirectURI)
+		first := newKeeper(t, cfg, flow, dir)
+		require.NoError(t, echoThrough(t, first), "flow output:\n%s", out)
+		assert.Equal(t, "Logged in", shown(t).Title)
+		require.NoError(t, first.Close())
+		codes, logins := counter.code.Load(), app.logins.Load()
+		// A service that holds the login's first token in memory while
+		// the others rotate it.
+		flowS, openedS := noBrowser(t, cfg)
+		service := newKeeper(t, cfg, flowS, dir)
+		require.NoError(t, echoThrough(t, service))
+
+		const cycles = 8
+		for _, n := range []int{2, 3} {
+			refreshes := counter.refresh.Load()
+			requests := sharedLoginProcesses(t, n, cycles, endpoint, dir, cfg)
+			grants := counter.refresh.Load() - refreshes
+			t.Logf("%d processes × %d cycles: %d token requests, %d refresh grants at Hydra, %d logins", n, cycles, requests, grants, counter.code.Load()-codes)
+			assert.Equal(t, int64(requests), grants, "each token request of the processes was a refresh grant")
+		}
+		assert.Equal(t, codes, counter.code.Load(), "no process logged in")
+		assert.Equal(t, logins, app.logins.Load())
+
+		// The service's token was revoked by the first refresh: its call
+		// is rejected, and it takes the newest token from the cache, with
+		// no token request of its own.
+		refreshes := counter.refresh.Load()
+		conn, err := grpc.NewClient(s.admin.Addr(), append(s.admin.DialOptions(),
+			grpc.WithChainUnaryInterceptor(interceptor.UnaryClientInterceptor(service, interceptor.WithInsecure())))...)
+		require.NoError(t, err)
+		require.NoError(t, unary(t.Context(), testserver.NewEchoClient(conn), "service"))
+		require.NoError(t, conn.Close())
+		assert.Equal(t, refreshes, counter.refresh.Load(), "the newest token came from the cache")
+		assert.Zero(t, openedS.Load(), "no browser")
+
+		// Hydra revoked nothing: one more Keeper refreshes the login.
+		flow2, opened := noBrowser(t, cfg)
+		k := newKeeper(t, cfg, flow2, dir)
+		require.NoError(t, k.RefreshCredentials(t.Context()))
+		require.NoError(t, echoThrough(t, k))
+		assert.Zero(t, opened.Load(), "no browser")
 	})
 
 	t.Run("expired token, rotated refresh token", func(t *testing.T) {
