@@ -18,6 +18,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(asCLIEnv) != "" {
+		// grpcauth itself, run as a command by a test.
+		main()
+	}
 	// The OS keyring's D-Bus session connection (TestKeyringLoginTokenLogout
 	// under make keyring-test) is the process's own, kept open by godbus.
 	goleak.VerifyTestMain(m,

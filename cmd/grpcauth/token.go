@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
@@ -47,6 +49,14 @@ With --proxy, it prints the proxy token instead: the output of
 admin.proxyCommand, which is sent as "proxy-authorization: Bearer <token>"
 to an identity-aware proxy in front of FlyteAdmin.
 
+With --output json it prints one line of JSON, version 1 of a format that
+only grows: {"version":1, "access_token":..., "token_type":"Bearer",
+"expiry":"2026-01-02T15:04:05Z" (absent when unknown), "header":
+"authorization" (the metadata key to send "<token_type> <access_token>"
+in)}. The default output, the bare token, is what Flyte's
+authType: ExternalCommand reads: grpcauth token can be the command of
+flytekit, flyte-sdk and flytectl.
+
 Exit status: 0 the token was printed; 1 it could not be got (the error is
 on stderr); 2 bad command line; 3 a login is needed: run 'grpcauth login'.`
 
@@ -54,7 +64,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	fs := newFlagSet("token", tokenSummary, stderr)
 	var cf configFlags
 	cf.register(fs)
-	header := fs.Bool("header", false, "print \"key: Bearer <token>\", the gRPC metadata to send, instead of the bare token")
+	header := fs.Bool("header", false, "print \"key: Bearer <token>\", the gRPC metadata to send, instead of the bare token (--output header)")
+	output := fs.String("output", "token", "what to print: `token` (the bare access token), header (\"key: Bearer <token>\") or json (the token, its type, its expiry and the header key; see below)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `duration`")
 	proxy := fs.Bool("proxy", false, "print the proxy token of admin.proxyCommand instead of the access token")
 	var cache cacheFlags
@@ -68,6 +79,13 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintln(stderr, "grpcauth token: --timeout must be positive")
 		return exitUsage
 	}
+	if *header {
+		*output = "header"
+	}
+	if *output != "token" && *output != "header" && *output != "json" {
+		fmt.Fprintf(stderr, "grpcauth token: --output %q: want token, header or json\n", redact.Clip(*output, 64))
+		return exitUsage
+	}
 	loaded, err := cf.load(fs, env)
 	if err != nil {
 		sayErr(stderr, "token", err)
@@ -76,9 +94,10 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	cfg := loaded.Config
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	var key, value string
+	var key string
+	var tok *oauth2.Token
 	if *proxy {
-		key, value, err = fetchProxyToken(ctx, cfg)
+		key, tok, err = fetchProxyToken(ctx, cfg)
 	} else {
 		files, openErr := cache.open(stderr, env, cfg)
 		if openErr != nil {
@@ -93,7 +112,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		if !*login {
 			tctx = nologin.Context(ctx)
 		}
-		key, value, err = fetchToken(tctx, cfg, grpcauth.WithTokenCache(kept),
+		key, tok, err = fetchToken(tctx, cfg, grpcauth.WithTokenCache(kept),
 			grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser}))
 	}
 	if errors.Is(err, nologin.ErrNeeded) {
@@ -120,38 +139,82 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		}
 		return exitFail
 	}
-	if *header {
-		fmt.Fprintf(stdout, "%s: %s\n", key, value)
-	} else {
-		_, token, _ := strings.Cut(value, " ")
-		fmt.Fprintln(stdout, token)
+	switch *output {
+	case "header":
+		fmt.Fprintf(stdout, "%s: %s %s\n", key, tok.Type(), tok.AccessToken)
+	case "json":
+		if err := writeTokenJSON(stdout, key, tok); err != nil {
+			sayErr(stderr, "token", err)
+			return exitFail
+		}
+	default:
+		fmt.Fprintln(stdout, tok.AccessToken)
 	}
 	return exitOK
 }
 
-// fetchToken requests a token as cfg describes and returns the metadata
-// key and value ("Bearer <token>") to send it with. It builds the client
+// tokenJSON is what --output json prints: version 1 of a format that only
+// grows (new fields may be added; none is renamed or removed).
+type tokenJSON struct {
+	// Version is 1.
+	Version int `json:"version"`
+	// AccessToken is the access token.
+	AccessToken string `json:"access_token"`
+	// TokenType is "Bearer".
+	TokenType string `json:"token_type"`
+	// Expiry is when the token expires, in RFC 3339 (UTC); absent when
+	// unknown (a command's opaque token, a server that gave no lifetime).
+	Expiry string `json:"expiry,omitempty"`
+	// Header is the gRPC metadata key (HTTP header) that carries
+	// "<token_type> <access_token>": authorization, or the key the
+	// deployment names (authorizationHeader), or proxy-authorization.
+	Header string `json:"header"`
+}
+
+// writeTokenJSON prints tok as --output json describes.
+func writeTokenJSON(w io.Writer, key string, tok *oauth2.Token) error {
+	out := tokenJSON{Version: 1, AccessToken: tok.AccessToken, TokenType: tok.Type(), Header: key}
+	if !tok.Expiry.IsZero() {
+		out.Expiry = tok.Expiry.UTC().Format(time.RFC3339)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// fetchToken requests a token as cfg describes and returns it and the
+// metadata key to send it with. It builds the client
 // New builds, so that the config store's RPCs and the token request pass a
 // proxyCommand proxy like every other call; the store's RPCs are anonymous.
-func fetchToken(ctx context.Context, cfg grpcauth.Config, opts ...grpcauth.Option) (key, value string, err error) {
+func fetchToken(ctx context.Context, cfg grpcauth.Config, opts ...grpcauth.Option) (key string, tok *oauth2.Token, err error) {
 	c, err := grpcauth.New(cfg, append([]grpcauth.Option{tokenTimeout(ctx)}, opts...)...)
 	if err != nil {
-		return "", "", err
+		return "", nil, err
 	}
 	defer c.Close()
 	if c.Authenticator == nil {
-		return "", "", errors.New("authType Passthrough sends the headers each caller sets: there is no token of grpcauth's to print")
+		return "", nil, errors.New("authType Passthrough sends the headers each caller sets: there is no token of grpcauth's to print")
 	}
 	if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
 		var te *authenticator.TokenError
 		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
 			// Asking FlyteAdmin failed: say which one, and how it was
 			// trusted. (A token endpoint's error names that endpoint.)
-			return "", "", fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(cfg.Endpoint), describeTransport(cfg), err)
+			return "", nil, fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(cfg.Endpoint), describeTransport(cfg), err)
 		}
-		return "", "", err
+		return "", nil, err
 	}
-	return c.Authenticator.Credential(ctx)
+	return keyAndToken(ctx, c.Authenticator)
+}
+
+// keyAndToken returns k's header key and current token.
+func keyAndToken(ctx context.Context, k *authenticator.Keeper) (string, *oauth2.Token, error) {
+	key, _, err := k.Credential(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	tok, err := k.Token(ctx)
+	return key, tok, err
 }
 
 // describeTransport says how cfg secures the connection to FlyteAdmin, for
@@ -182,21 +245,21 @@ func tlsHint(err error, cfg grpcauth.Config) string {
 }
 
 // fetchProxyToken runs cfg's proxyCommand, through the client every
-// command builds, and returns the metadata key and value ("Bearer
-// <token>") to send its token with.
-func fetchProxyToken(ctx context.Context, cfg grpcauth.Config) (key, value string, err error) {
+// command builds, and returns its token and the metadata key to send it
+// with.
+func fetchProxyToken(ctx context.Context, cfg grpcauth.Config) (key string, tok *oauth2.Token, err error) {
 	if len(cfg.ProxyCommand) == 0 {
-		return "", "", errors.New("no proxyCommand: set admin.proxyCommand or FLYTE_CREDENTIALS_PROXY_COMMAND")
+		return "", nil, errors.New("no proxyCommand: set admin.proxyCommand or FLYTE_CREDENTIALS_PROXY_COMMAND")
 	}
 	// The proxy token needs nothing of the flow: a placeholder one keeps
 	// an incomplete flow configuration from failing the command.
 	cfg.AuthType, cfg.Command = grpcauth.AuthTypeExternalCommand, []string{"true"}
 	c, err := grpcauth.New(cfg, tokenTimeout(ctx))
 	if err != nil {
-		return "", "", err
+		return "", nil, err
 	}
 	defer c.Close()
-	return c.Proxy.Credential(ctx)
+	return keyAndToken(ctx, c.Proxy)
 }
 
 // tokenTimeout bounds each token request by what is left of ctx, so that
