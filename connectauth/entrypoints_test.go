@@ -31,7 +31,6 @@ import (
 	"github.com/flyteauth/grpcauth/connectauth"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
-	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb/flyte2pbconnect"
 )
 
 const (
@@ -136,10 +135,6 @@ func newEPFlyte2(t *testing.T, behindProxy bool) *epFlyte2 {
 
 func (d *epFlyte2) config() grpcauth.Config {
 	return grpcauth.Config{Endpoint: d.endpoint, Insecure: true, ClientID: clientID, ClientSecret: clientSecret}
-}
-
-func epEcho(c *connectauth.Client, proto ...connect.ClientOption) flyte2pbconnect.EchoServiceClient {
-	return flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, append(c.Options, proto...)...)
 }
 
 // epLogged reports whether logs (JSON lines of testserver.LogBuffer) hold

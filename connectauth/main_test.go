@@ -123,3 +123,9 @@ func stormSize(protocol string) int {
 // stormTimeout bounds a storm; the race detector on a busy machine makes
 // 2,000 HTTP/2 calls take a while. Tests never rely on it expiring.
 const stormTimeout = 3 * time.Minute
+
+// epEcho is the echo service through c, in protocol proto (Connect by
+// default).
+func epEcho(c *connectauth.Client, proto ...connect.ClientOption) flyte2pbconnect.EchoServiceClient {
+	return flyte2pbconnect.NewEchoServiceClient(c.HTTPClient, c.BaseURL, append(c.Options, proto...)...)
+}

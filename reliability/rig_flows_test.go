@@ -2,13 +2,9 @@ package reliability_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -113,12 +109,4 @@ type proxyRuns struct{ n atomic.Int32 }
 
 func (p *proxyRuns) Token(context.Context, *configstore.ClientConfig, *oauth2.Token) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: proxyToken(int(p.n.Add(1)))}, nil
-}
-
-// mkfifo puts a named pipe at path, in place of what was there.
-func mkfifo(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return syscall.Mkfifo(path, 0o600)
 }
