@@ -172,7 +172,7 @@ func (f *deviceFlow) refresh(ctx context.Context, conf *oauth2.Config, refreshTo
 func (f *deviceFlow) login(ctx context.Context, conf *oauth2.Config, cfg *configstore.ClientConfig) (*oauth2.Token, error) {
 	deviceURL := conf.Endpoint.DeviceAuthURL
 	if deviceURL == "" {
-		return nil, fmt.Errorf("device login: %w: no device authorization endpoint was configured and the config store advertised none", ErrNoEndpoint)
+		return nil, fmt.Errorf("device login: %w: the deployment advertises no device authorization endpoint (RFC 8628), as FlyteAdmin's own authorization server does not: use the browser login (authType: Pkce) or an identity provider that offers the device flow", ErrNoEndpoint)
 	}
 	if err := checkURL(deviceURL); err != nil {
 		return nil, fmt.Errorf("device authorization endpoint: %w", err)

@@ -142,7 +142,9 @@ func (l *Loaded) unusedKeys() []string {
 			continue
 		}
 		src := l.Source(key)
-		if src == sourceDefault {
+		if src == sourceDefault || l.isZero(fieldByKey[key]) {
+			// Not set, or set empty (a flag that names the secret's
+			// source clears the others): nothing to ignore.
 			continue
 		}
 		if flow == "" {

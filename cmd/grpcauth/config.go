@@ -64,7 +64,14 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "\nauthentication: %s\n", describeFlow(cfg.Config))
-	fmt.Fprintf(stdout, "client secret read from: %s\n", cfg.SecretSource())
+	switch flow, err := cfg.Config.AuthMode(); {
+	case err == nil && flow == grpcauth.AuthTypeClientSecret:
+		fmt.Fprintf(stdout, "client secret read from: %s\n", cfg.SecretSource())
+	case err == nil && flow == "":
+		fmt.Fprintln(stdout, "client secret: not used by the default browser login (Pkce)")
+	case err == nil:
+		fmt.Fprintf(stdout, "client secret: not used by %s\n", flow)
+	}
 	if cfg.Org != "" {
 		fmt.Fprintf(stdout, "organisation: %s\n", redact.Clip(cfg.Org, 128))
 	}

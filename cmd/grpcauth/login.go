@@ -72,10 +72,27 @@ func (c *cacheFlags) open(stderr io.Writer, env environment, cfg grpcauth.Config
 	return tokencache.NewFile(opts...)
 }
 
-// warnLogger shows warnings (such as an unreadable cache file) on stderr.
+// warnLogger shows warnings (such as an unreadable cache file) on stderr,
+// but for the keeper's "token refresh failed": the command reports that
+// failure itself, once, as its error.
 func warnLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(unreported{slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})})
 }
+
+// unreported drops the records that repeat a command's own error.
+type unreported struct{ slog.Handler }
+
+func (h unreported) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "authenticator: token refresh failed" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h unreported) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return unreported{h.Handler.WithAttrs(attrs)}
+}
+func (h unreported) WithGroup(name string) slog.Handler { return unreported{h.Handler.WithGroup(name)} }
 
 func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("login", loginSummary, stderr)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,4 +260,21 @@ func loginCacheKey(t *testing.T, endpoint string) string {
 	key, err := c.Authenticator.CacheKey(t.Context())
 	require.NoError(t, err)
 	return key
+}
+
+// authType DeviceFlow against a deployment whose authorization server has
+// no device endpoint (FlyteAdmin's own): each command says so once, with
+// what to use instead, in the config's words.
+func TestDeviceFlowWithoutADeviceEndpoint(t *testing.T) {
+	s := newLoginServers(t)
+	for _, args := range [][]string{{"login"}, {"token", "--login"}} {
+		code, out, errOut := runCmd(t, fakeEnv(nil), append(args, "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "DeviceFlow")...)
+		assert.Equal(t, exitFail, code, "%v: stdout:\n%s\nstderr:\n%s", args, out, errOut)
+		assert.Contains(t, errOut, "the deployment advertises no device authorization endpoint (RFC 8628)", args)
+		assert.Contains(t, errOut, "use the browser login (authType: Pkce) or an identity provider that offers the device flow", args)
+		assert.Equal(t, 1, strings.Count(errOut, "no device authorization endpoint"), "%v: said once:\n%s", args, errOut)
+		assert.NotContains(t, errOut, "level=WARN", args)
+		assert.NotContains(t, errOut, "authenticator: authenticator:", args)
+		assert.NotContains(t, errOut, "With", "%v: no Go option in a message for the terminal", args)
+	}
 }

@@ -256,13 +256,37 @@ func TestConfigCommandSecretFlagsWin(t *testing.T) {
 		"FLYTE_CREDENTIALS_CLIENT_SECRET":         "from-env",
 		"FLYTE_CREDENTIALS_CLIENT_SECRET_ENV_VAR": "SOME_VAR",
 	})
-	code, out, errOut := runCmd(t, env, "config", "--client-secret-file", "/run/secret")
+	code, out, errOut := runCmd(t, env, "config", "--client-id", "c", "--client-secret-file", "/run/secret")
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
 	assert.Contains(t, out, "client secret read from: file /run/secret (clientSecretLocation, from flag --client-secret-file)")
 
-	code, out, _ = runCmd(t, env, "config", "--client-secret-env", "OTHER_VAR")
+	code, out, _ = runCmd(t, env, "config", "--client-id", "c", "--client-secret-env", "OTHER_VAR")
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, out, "client secret read from: environment variable OTHER_VAR (clientSecretEnvVar, from flag --client-secret-env)")
+}
+
+// A flow that reads no client secret says so, rather than where the
+// secret it ignores would be read from; and a secret flag's clearing of
+// the other sources is no warning.
+func TestConfigCommandSecretNotUsed(t *testing.T) {
+	for flow, want := range map[string]string{
+		"Pkce":            "client secret: not used by Pkce",
+		"DeviceFlow":      "client secret: not used by DeviceFlow",
+		"ExternalCommand": "client secret: not used by ExternalCommand",
+		"":                "client secret: not used by the default browser login (Pkce)",
+	} {
+		args := []string{"config", "--offline", "--client-secret-file", "/etc/secrets/client_secret"}
+		if flow != "" {
+			args = append(args, "--auth-type", flow)
+		}
+		code, out, errOut := runCmd(t, fakeEnv(nil), args...)
+		require.Equal(t, exitOK, code, "stderr: %s", errOut)
+		assert.Contains(t, out, want, flow)
+		assert.NotContains(t, out, "client secret read from", flow)
+		assert.Contains(t, errOut, "warning: clientSecretLocation is set (flag --client-secret-file) but", flow)
+		assert.NotContains(t, errOut, "clientSecretEnvVar", flow)
+		assert.NotContains(t, errOut, "warning: clientSecret is set", flow)
+	}
 }
 
 func TestConfigCommandBadFile(t *testing.T) {
