@@ -14,6 +14,7 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/flyteconfig"
 	"github.com/flyteauth/grpcauth/internal/nologin"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/loginui"
@@ -99,45 +100,10 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if *proxy {
 		key, tok, err = fetchProxyToken(ctx, cfg)
 	} else {
-		files, openErr := cache.open(stderr, env, cfg)
-		if openErr != nil {
-			sayErr(stderr, "token", openErr)
-			return exitFail
-		}
-		var kept authenticator.TokenCache = files
-		if *noCache {
-			kept = freshLogin{files} // written, never read
-		}
-		tctx := ctx
-		if !*login {
-			tctx = nologin.Context(ctx)
-		}
-		key, tok, err = fetchToken(tctx, cfg, grpcauth.WithTokenCache(kept),
-			grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser}))
-	}
-	if errors.Is(err, nologin.ErrNeeded) {
-		why := "no login is kept for it"
-		var te *authenticator.TokenError
-		if errors.As(err, &te) {
-			why = "its identity provider refused the kept login: " + te.Error()
-		}
-		fmt.Fprintf(stderr, "grpcauth token: %s needs a login (%s): run 'grpcauth login' with the same configuration, or 'grpcauth token --login'\n",
-			redact.URL(cfg.Endpoint), redact.Clip(why, 1024))
-		return exitLogin
+		key, tok, err = obtain(ctx, cfg, tokenRequest{cache: cache, noCache: *noCache, login: *login}, stderr, env)
 	}
 	if err != nil {
-		sayErr(stderr, "token", err)
-		if hint := tlsHint(err, cfg); hint != "" {
-			fmt.Fprintf(stderr, "hint: %s\n", hint)
-		}
-		var te *authenticator.TokenError
-		if errors.As(err, &te) && te.ErrorCode != "" {
-			fmt.Fprintf(stderr, "OAuth error: %s\n", redact.Clip(te.ErrorCode, 64))
-			if te.ErrorCode == "invalid_client" {
-				fmt.Fprintf(stderr, "hint: check the client id %q and the client secret, read from %s\n", cfg.ClientID, loaded.SecretSource())
-			}
-		}
-		return exitFail
+		return tokenFailure(stderr, "token", err, loaded)
 	}
 	switch *output {
 	case "header":
@@ -151,6 +117,59 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		fmt.Fprintln(stdout, tok.AccessToken)
 	}
 	return exitOK
+}
+
+// tokenRequest is how a command asks for the flow's token.
+type tokenRequest struct {
+	cache   cacheFlags
+	noCache bool // read no kept token (write the new one)
+	login   bool // a login may run here
+}
+
+// obtain gets the token of cfg's flow as tokenRequest says, and the
+// metadata key to send it with.
+func obtain(ctx context.Context, cfg grpcauth.Config, r tokenRequest, stderr io.Writer, env environment) (string, *oauth2.Token, error) {
+	files, err := r.cache.open(stderr, env, cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	var kept authenticator.TokenCache = files
+	if r.noCache {
+		kept = freshLogin{files} // written, never read
+	}
+	if !r.login {
+		ctx = nologin.Context(ctx)
+	}
+	return fetchToken(ctx, cfg, grpcauth.WithTokenCache(kept),
+		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser}))
+}
+
+// tokenFailure says on stderr why cmd got no token, with what to do, and
+// returns the exit status: exitLogin when only a login would do.
+func tokenFailure(stderr io.Writer, cmd string, err error, loaded *flyteconfig.Loaded) int {
+	cfg := loaded.Config
+	if errors.Is(err, nologin.ErrNeeded) {
+		why := "no login is kept for it"
+		var te *authenticator.TokenError
+		if errors.As(err, &te) {
+			why = "its identity provider refused the kept login: " + te.Error()
+		}
+		fmt.Fprintf(stderr, "grpcauth %s: %s needs a login (%s): run 'grpcauth login' with the same configuration, or 'grpcauth %s --login'\n",
+			cmd, redact.URL(cfg.Endpoint), redact.Clip(why, 1024), cmd)
+		return exitLogin
+	}
+	sayErr(stderr, cmd, err)
+	if hint := tlsHint(err, cfg); hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
+	var te *authenticator.TokenError
+	if errors.As(err, &te) && te.ErrorCode != "" {
+		fmt.Fprintf(stderr, "OAuth error: %s\n", redact.Clip(te.ErrorCode, 64))
+		if te.ErrorCode == "invalid_client" {
+			fmt.Fprintf(stderr, "hint: check the client id %q and the client secret, read from %s\n", cfg.ClientID, loaded.SecretSource())
+		}
+	}
+	return exitFail
 }
 
 // tokenJSON is what --output json prints: version 1 of a format that only
