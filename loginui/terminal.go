@@ -1,15 +1,19 @@
 package loginui
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +24,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
 
 // Terminal shows interactive logins on a terminal: the URL of a browser
@@ -39,8 +44,18 @@ type Terminal struct {
 	// QRCode shows the QR code of a device login's URL even when Out is
 	// not a terminal.
 	QRCode bool
+	// Paste, when set (a terminal's standard input), lets the person
+	// finish a browser login whose browser cannot reach this machine's
+	// loopback callback (SSH without port forwarding, a container): they
+	// paste the address the browser ended on, and the Terminal hands it to
+	// the callback itself. Only a loopback http address that carries the
+	// login's answer (code or error) is taken. One goroutine reads Paste
+	// for the Terminal's life, a line at a time.
+	Paste io.Reader
 
-	mu sync.Mutex // serializes writes to Out
+	mu     sync.Mutex // serializes writes to Out
+	lines  chan string
+	reader sync.Once
 }
 
 var _ authenticator.Prompter = (*Terminal)(nil)
@@ -55,19 +70,116 @@ func (t *Terminal) say(s string) {
 	_, _ = io.WriteString(t.out(), s)
 }
 
-// Browse prints authURL and opens it in a browser unless NoBrowser.
+// Browse prints authURL and opens it in a browser unless NoBrowser, or in
+// an SSH session without a display, where it says what to do instead.
+// With Paste, it then takes a pasted callback address until ctx ends.
 func (t *Terminal) Browse(ctx context.Context, authURL string) {
-	t.say(fmt.Sprintf("Log in with your browser at this URL (it opens by itself where it can):\n\n  %s\n\nWaiting for the login ...\n", clean(authURL, 4096)))
-	if t.NoBrowser {
-		return
+	headless := t.Browser == nil && sshWithoutDisplay()
+	msg := fmt.Sprintf("Log in with your browser at this URL (it opens by itself where it can):\n\n  %s\n\n", clean(authURL, 4096))
+	if headless {
+		msg += "This is an SSH session without a display: open the URL on your own machine"
+		if t.Paste == nil {
+			msg += " (its browser must reach this machine's loopback address: ssh -L)"
+		}
+		msg += ", or log in with a device code instead: authType: DeviceFlow, where the identity provider offers it.\n"
 	}
-	open := t.Browser
-	if open == nil {
-		open = OpenBrowser
+	if t.Paste != nil {
+		msg += "If the browser cannot reach this machine (SSH, a container), it ends on a page that does not load: paste that page's address here and press Enter.\n"
 	}
-	if err := open(ctx, authURL); err != nil && ctx.Err() == nil {
-		t.say(fmt.Sprintf("Could not open a browser (%s); open the URL above by hand.\n", clean(err.Error(), 200)))
+	t.say(msg + "Waiting for the login ...\n")
+	if !headless && !t.NoBrowser {
+		open := t.Browser
+		if open == nil {
+			open = OpenBrowser
+		}
+		if err := open(ctx, authURL); err != nil && ctx.Err() == nil {
+			t.say(fmt.Sprintf("Could not open a browser (%s); open the URL above by hand.\n", clean(err.Error(), 200)))
+		}
 	}
+	if t.Paste != nil {
+		t.takePasted(ctx)
+	}
+}
+
+// takePasted hands pasted callback addresses to the login's callback until
+// one is taken or ctx ends.
+func (t *Terminal) takePasted(ctx context.Context) {
+	t.reader.Do(func() {
+		t.lines = make(chan string)
+		go func() {
+			sc := bufio.NewScanner(t.Paste)
+			sc.Buffer(make([]byte, 0, 4096), 64<<10)
+			for sc.Scan() {
+				t.lines <- sc.Text()
+			}
+			close(t.lines)
+		}()
+	})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case line, ok := <-t.lines:
+			if !ok {
+				return
+			}
+			line = strings.TrimSpace(line)
+			if line == "" {
+				continue
+			}
+			if err := deliver(ctx, line); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				t.say(fmt.Sprintf("%s; paste the address again.\n", clean(err.Error(), 300)))
+				continue
+			}
+			return
+		}
+	}
+}
+
+// deliver sends a pasted callback address to the login's callback, which
+// listens on this machine's loopback.
+func deliver(ctx context.Context, pasted string) error {
+	u, err := url.Parse(pasted)
+	if err != nil || u.Scheme != "http" || !transportsec.LoopbackHost(u.Hostname()) || u.User != nil {
+		return errors.New("that is not the address of the login's end (http://localhost:PORT/... or http://127.0.0.1:PORT/...)")
+	}
+	if q := u.Query(); q.Get("code") == "" && q.Get("error") == "" {
+		return errors.New("that address carries no answer of the login (no code= or error=): copy the whole address from the browser")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{
+		Transport: &http.Transport{Proxy: nil},
+		// The callback answers with its page; a redirect would lead off
+		// the loopback.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("the login's callback did not answer (%s)", err.Error())
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the login's callback refused that address (HTTP %d)", resp.StatusCode)
+	}
+	return nil
+}
+
+// sshWithoutDisplay reports whether this is an SSH session of a Unix
+// desktop-less host: no browser to open.
+func sshWithoutDisplay() bool {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "windows" {
+		return false
+	}
+	return os.Getenv("SSH_CONNECTION") != "" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == ""
 }
 
 // DeviceCode shows where to go and which code to check or enter. The code
@@ -149,16 +261,27 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(fd.Fd()))
 }
 
-// OpenBrowser opens url in the desktop's browser, without a shell:
-// xdg-open on Linux and the BSDs, open on macOS, rundll32 url.dll on
+// OpenBrowser opens url in the desktop's browser, without a shell: the
+// command $BROWSER names (its first entry; %s in it stands for the URL),
+// else xdg-open on Linux and the BSDs, open on macOS, rundll32 url.dll on
 // Windows. It returns once the opener started; the opener is reaped in the
 // background and never writes to the terminal.
 func OpenBrowser(_ context.Context, url string) error {
 	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
+	switch browser := strings.TrimSpace(strings.Split(os.Getenv("BROWSER"), string(os.PathListSeparator))[0]); {
+	case browser != "":
+		// $BROWSER, as xdg-open and Python's webbrowser read it: a
+		// command, with %s standing for the URL if it says where.
+		args := strings.Fields(browser)
+		if i := slices.Index(args, "%s"); i >= 0 {
+			args[i] = url
+		} else {
+			args = append(args, url)
+		}
+		cmd = exec.Command(args[0], args[1:]...)
+	case runtime.GOOS == "darwin":
 		cmd = exec.Command("open", url)
-	case "windows":
+	case runtime.GOOS == "windows":
 		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
 	default:
 		cmd = exec.Command("xdg-open", url)

@@ -372,3 +372,24 @@ func TestOpenBrowser(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "xdg-open")
 }
+
+// $BROWSER names the browser: its first entry, with %s standing for the
+// URL where it says so, run without a shell.
+func TestOpenBrowserHonoursBROWSER(t *testing.T) {
+	dir := t.TempDir()
+	got := filepath.Join(dir, "got")
+	script := filepath.Join(dir, "browser.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|%s' \"$1\" \"$2\" > "+got+".tmp && mv "+got+".tmp "+got+"\n"), 0o700))
+	for _, tc := range []struct{ browser, want string }{
+		{script + " --new-tab %s" + string(os.PathListSeparator) + "/nonexistent/second", "--new-tab|https://idp.example/a?b=c;d"},
+		{script, "https://idp.example/a?b=c;d|"},
+	} {
+		_ = os.Remove(got)
+		t.Setenv("BROWSER", tc.browser)
+		require.NoError(t, loginui.OpenBrowser(t.Context(), "https://idp.example/a?b=c;d"))
+		require.Eventually(t, func() bool {
+			b, err := os.ReadFile(got)
+			return err == nil && string(b) == tc.want
+		}, 10*time.Second, 10*time.Millisecond, "$BROWSER=%q", tc.browser)
+	}
+}

@@ -133,7 +133,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	c, err := grpcauth.New(cfg,
 		grpcauth.WithTokenCache(freshLogin{files}),
 		grpcauth.WithLogger(warnLogger(stderr)),
-		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser, NoBrowser: *noBrowser}))
+		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser, NoBrowser: *noBrowser, Paste: env.stdin}))
 	if err != nil {
 		sayErr(stderr, "login", err)
 		return exitFail

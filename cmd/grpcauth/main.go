@@ -30,6 +30,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // environment is what the commands read from the process: environment
@@ -45,12 +47,19 @@ type environment struct {
 	cacheDir string
 	// browser opens the login URL; nil means the system's browser.
 	browser func(ctx context.Context, url string) error
+	// stdin is where a browser login's callback address may be pasted:
+	// the terminal's standard input, nil when it is not a terminal.
+	stdin io.Reader
 }
 
 func osEnvironment() environment {
 	home, _ := os.UserHomeDir()
 	dir, _ := os.Getwd()
-	return environment{lookup: os.LookupEnv, home: home, dir: dir}
+	env := environment{lookup: os.LookupEnv, home: home, dir: dir}
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		env.stdin = os.Stdin
+	}
+	return env
 }
 
 func main() {

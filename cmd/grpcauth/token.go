@@ -141,7 +141,7 @@ func obtain(ctx context.Context, cfg grpcauth.Config, r tokenRequest, stderr io.
 		ctx = nologin.Context(ctx)
 	}
 	return fetchToken(ctx, cfg, grpcauth.WithTokenCache(kept),
-		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser}))
+		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser, Paste: env.stdin}))
 }
 
 // tokenFailure says on stderr why cmd got no token, with what to do, and
