@@ -29,18 +29,18 @@ var keyringWait = 3 * time.Second
 // secretStore is the OS keyring as a File uses it (go-keyring's
 // functions); tests give their own.
 type secretStore interface {
-	Get(service, user string) (string, error)
-	Set(service, user, secret string) error
-	Delete(service, user string) error
+	get(service, user string) (string, error)
+	set(service, user, secret string) error
+	del(service, user string) error
 }
 
 // osKeyring is the OS keyring: the Secret Service over D-Bus on Linux, the
 // Keychain on macOS, the Credential Manager on Windows.
 type osKeyring struct{}
 
-func (osKeyring) Get(service, user string) (string, error) { return keyring.Get(service, user) }
-func (osKeyring) Set(service, user, secret string) error   { return keyring.Set(service, user, secret) }
-func (osKeyring) Delete(service, user string) error        { return keyring.Delete(service, user) }
+func (osKeyring) get(service, user string) (string, error) { return keyring.Get(service, user) }
+func (osKeyring) set(service, user, secret string) error   { return keyring.Set(service, user, secret) }
+func (osKeyring) del(service, user string) error           { return keyring.Delete(service, user) }
 
 // WithKeyring keeps the tokens in the OS keyring (the Secret Service on
 // Linux, the Keychain on macOS, the Credential Manager on Windows), one
@@ -109,7 +109,7 @@ func (r *ring) do(ctx context.Context, f *File, what string, op func() error) er
 func (r *ring) load(ctx context.Context, f *File, key string) (string, bool) {
 	var text string
 	err := r.do(ctx, f, "read", func() (err error) {
-		text, err = r.store.Get(keyringService, account(key))
+		text, err = r.store.get(keyringService, account(key))
 		return err
 	})
 	return text, err == nil
@@ -117,10 +117,10 @@ func (r *ring) load(ctx context.Context, f *File, key string) (string, bool) {
 
 // save keeps data under key; false when the keyring did not take it.
 func (r *ring) save(ctx context.Context, f *File, key string, data []byte) bool {
-	return r.do(ctx, f, "save", func() error { return r.store.Set(keyringService, account(key), string(data)) }) == nil
+	return r.do(ctx, f, "save", func() error { return r.store.set(keyringService, account(key), string(data)) }) == nil
 }
 
 // remove deletes key's item; no item is no error.
 func (r *ring) remove(ctx context.Context, f *File, key string) {
-	_ = r.do(ctx, f, "delete", func() error { return r.store.Delete(keyringService, account(key)) })
+	_ = r.do(ctx, f, "delete", func() error { return r.store.del(keyringService, account(key)) })
 }

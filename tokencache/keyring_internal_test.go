@@ -40,7 +40,7 @@ func (m *memKeyring) op() error {
 	return fail
 }
 
-func (m *memKeyring) Get(service, user string) (string, error) {
+func (m *memKeyring) get(service, user string) (string, error) {
 	if err := m.op(); err != nil {
 		return "", err
 	}
@@ -53,7 +53,7 @@ func (m *memKeyring) Get(service, user string) (string, error) {
 	return v, nil
 }
 
-func (m *memKeyring) Set(service, user, secret string) error {
+func (m *memKeyring) set(service, user, secret string) error {
 	if err := m.op(); err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (m *memKeyring) Set(service, user, secret string) error {
 	return nil
 }
 
-func (m *memKeyring) Delete(service, user string) error {
+func (m *memKeyring) del(service, user string) error {
 	if err := m.op(); err != nil {
 		return err
 	}
