@@ -84,6 +84,7 @@ Usage:
   grpcauth [demo] [flags]   run the loopback demo (the default)
   grpcauth token [flags]    print an access token for a Flyte deployment
   grpcauth whoami [flags]   show whom that token names (decoded, not verified)
+  grpcauth doctor [flags]   check each hop to the deployment, name the first that fails
   grpcauth config [flags]   print the resolved configuration, secret redacted
   grpcauth login [flags]    log in (browser, or device code), keep the token
   grpcauth logout [flags]   remove the kept token
@@ -111,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env envir
 		return runToken(ctx, rest, stdout, stderr, env)
 	case "whoami":
 		return runWhoami(ctx, rest, stdout, stderr, env)
+	case "doctor":
+		return runDoctor(ctx, rest, stdout, stderr, env)
 	case "config":
 		return runConfig(ctx, rest, stdout, stderr, env)
 	case "login":

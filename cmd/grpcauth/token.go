@@ -147,29 +147,44 @@ func obtain(ctx context.Context, cfg grpcauth.Config, r tokenRequest, stderr io.
 // tokenFailure says on stderr why cmd got no token, with what to do, and
 // returns the exit status: exitLogin when only a login would do.
 func tokenFailure(stderr io.Writer, cmd string, err error, loaded *flyteconfig.Loaded) int {
-	cfg := loaded.Config
 	if errors.Is(err, nologin.ErrNeeded) {
-		why := "no login is kept for it"
-		var te *authenticator.TokenError
-		if errors.As(err, &te) {
-			why = "its identity provider refused the kept login: " + te.Error()
-		}
-		fmt.Fprintf(stderr, "grpcauth %s: %s needs a login (%s): run 'grpcauth login' with the same configuration, or 'grpcauth %s --login'\n",
-			cmd, redact.URL(cfg.Endpoint), redact.Clip(why, 1024), cmd)
+		fmt.Fprintf(stderr, "grpcauth %s: %s needs a login (%s): %s\n",
+			cmd, redact.URL(loaded.Config.Endpoint), loginNeededWhy(err), strings.Join(tokenAdvice(cmd, err, loaded), "; "))
 		return exitLogin
 	}
 	sayErr(stderr, cmd, err)
-	if hint := tlsHint(err, cfg); hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	for _, a := range tokenAdvice(cmd, err, loaded) {
+		fmt.Fprintln(stderr, a)
+	}
+	return exitFail
+}
+
+// loginNeededWhy says why a kept login cannot serve.
+func loginNeededWhy(err error) string {
+	var te *authenticator.TokenError
+	if errors.As(err, &te) {
+		return redact.Clip("its identity provider refused the kept login: "+te.Error(), 1024)
+	}
+	return "no login is kept for it"
+}
+
+// tokenAdvice is what to do about err, the failure of cmd to get a token.
+func tokenAdvice(cmd string, err error, loaded *flyteconfig.Loaded) []string {
+	if errors.Is(err, nologin.ErrNeeded) {
+		return []string{fmt.Sprintf("run 'grpcauth login' with the same configuration, or 'grpcauth %s --login'", cmd)}
+	}
+	var out []string
+	if hint := tlsHint(err, loaded.Config); hint != "" {
+		out = append(out, "hint: "+hint)
 	}
 	var te *authenticator.TokenError
 	if errors.As(err, &te) && te.ErrorCode != "" {
-		fmt.Fprintf(stderr, "OAuth error: %s\n", redact.Clip(te.ErrorCode, 64))
+		out = append(out, "OAuth error: "+redact.Clip(te.ErrorCode, 64))
 		if te.ErrorCode == "invalid_client" {
-			fmt.Fprintf(stderr, "hint: check the client id %q and the client secret, read from %s\n", cfg.ClientID, loaded.SecretSource())
+			out = append(out, fmt.Sprintf("hint: check the client id %q and the client secret, read from %s", loaded.Config.ClientID, loaded.SecretSource()))
 		}
 	}
-	return exitFail
+	return out
 }
 
 // tokenJSON is what --output json prints: version 1 of a format that only

@@ -1,0 +1,74 @@
+package loginui_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyteauth/grpcauth/loginui"
+)
+
+// recordingBrowser writes a script that records its arguments, one a line,
+// into the file it returns (atomically, by a rename).
+func recordingBrowser(t *testing.T) (script, got string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("a shell script stands in for the browser")
+	}
+	dir := t.TempDir()
+	got = filepath.Join(dir, "got")
+	script = filepath.Join(dir, "browser.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > '"+got+".tmp' && mv '"+got+".tmp' '"+got+"'\n"), 0o700))
+	return script, got
+}
+
+// Over SSH without a display, a person who set $BROWSER has said how a URL
+// is opened: VS Code's Remote-SSH terminals set BROWSER to a helper that
+// opens the URL on the person's own machine (and forwards the loopback
+// port), as do tools like rbrowser/lemonade. Browse treats every such
+// session as headless and never runs $BROWSER, though OpenBrowser's
+// documentation says $BROWSER is the browser.
+func TestReviewBrowseOverSSHHonoursBROWSER(t *testing.T) {
+	if runtime.GOOS == "darwin" {
+		t.Skip("sshWithoutDisplay is Linux/BSD only")
+	}
+	script, got := recordingBrowser(t)
+	t.Setenv("SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22")
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	t.Setenv("BROWSER", script)
+
+	var out bytes.Buffer
+	term := &loginui.Terminal{Out: &out}
+	const url = "https://idp.example/authorize?client_id=c&state=s"
+	term.Browse(t.Context(), url)
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(got)
+		return err == nil && string(b) == url+"\n"
+	}, 5*time.Second, 10*time.Millisecond, "$BROWSER was not run; the terminal said:\n%s", out.String())
+}
+
+// $BROWSER's %s stands for the URL wherever it appears, as xdg-open
+// (sed s|%s|URL|g) and Python's webbrowser (cmdline.replace("%s", url))
+// read it: "chromium --app=%s" opens the URL as an app window. OpenBrowser
+// replaces %s only when it is a whole word, so the browser gets the literal
+// "--app=%s" plus the URL as an extra argument.
+func TestReviewOpenBrowserReplacesPercentSInsideAnArgument(t *testing.T) {
+	script, got := recordingBrowser(t)
+	t.Setenv("BROWSER", script+" --app=%s")
+	const url = "https://idp.example/authorize?x=1"
+	require.NoError(t, loginui.OpenBrowser(t.Context(), url))
+	var b []byte
+	require.Eventually(t, func() bool {
+		var err error
+		b, err = os.ReadFile(got)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, "--app="+url+"\n", string(b))
+}
