@@ -2,6 +2,10 @@ package loginui_test
 
 import (
 	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -71,4 +75,40 @@ func TestReviewOpenBrowserReplacesPercentSInsideAnArgument(t *testing.T) {
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, "--app="+url+"\n", string(b))
+}
+
+// A line longer than the paste reader's 64 KiB buffer (a clipboard that
+// held something else) ends the reader for the Terminal's life without a
+// word: the address the person pastes next is never handed to the
+// callback, and the login waits until it times out.
+func TestReviewPasteAfterAnOverlongLineIsStillTaken(t *testing.T) {
+	hit := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case hit <- r.URL.RawQuery:
+		default:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	paste := strings.Repeat("x", 70<<10) + "\n" + srv.URL + "/callback?code=c0de&state=st\n"
+
+	var out bytes.Buffer
+	term := &loginui.Terminal{Out: &out, NoBrowser: true, Paste: strings.NewReader(paste)}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		term.Browse(ctx, "https://idp.example/authorize?state=st")
+	}()
+	select {
+	case q := <-hit:
+		assert.Equal(t, "code=c0de&state=st", q)
+	case <-done:
+		t.Fatalf("Browse stopped taking pastes before the address came; the terminal said:\n%s", out.String())
+	case <-ctx.Done():
+		t.Fatal("the pasted address never reached the callback")
+	}
+	cancel()
+	<-done
 }
