@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +73,7 @@ func (t *Terminal) say(s string) {
 // an SSH session without a display, where it says what to do instead.
 // With Paste, it then takes a pasted callback address until ctx ends.
 func (t *Terminal) Browse(ctx context.Context, authURL string) {
-	headless := t.Browser == nil && sshWithoutDisplay()
+	headless := t.Browser == nil && os.Getenv("BROWSER") == "" && sshWithoutDisplay()
 	msg := fmt.Sprintf("Log in with your browser at this URL (it opens by itself where it can):\n\n  %s\n\n", clean(authURL, 4096))
 	if headless {
 		msg += "This is an SSH session without a display: open the URL on your own machine"
@@ -107,12 +106,17 @@ func (t *Terminal) takePasted(ctx context.Context) {
 	t.reader.Do(func() {
 		t.lines = make(chan string)
 		go func() {
-			sc := bufio.NewScanner(t.Paste)
-			sc.Buffer(make([]byte, 0, 4096), 64<<10)
-			for sc.Scan() {
-				t.lines <- sc.Text()
+			defer close(t.lines)
+			r := bufio.NewReader(t.Paste)
+			for {
+				line, err := readLine(r, maxPasted)
+				if line != "" || err == nil {
+					t.lines <- line
+				}
+				if err != nil {
+					return
+				}
 			}
-			close(t.lines)
 		}()
 	})
 	for {
@@ -124,7 +128,11 @@ func (t *Terminal) takePasted(ctx context.Context) {
 				return
 			}
 			line = strings.TrimSpace(line)
-			if line == "" {
+			switch line {
+			case "":
+				continue
+			case tooLong:
+				t.say(fmt.Sprintf("That line is longer than %d KiB, not the address of the login's end; paste the address again.\n", maxPasted>>10))
 				continue
 			}
 			if err := deliver(ctx, line); err != nil {
@@ -135,6 +143,33 @@ func (t *Terminal) takePasted(ctx context.Context) {
 				continue
 			}
 			return
+		}
+	}
+}
+
+// maxPasted bounds a pasted line: a callback address is a few hundred
+// bytes.
+const maxPasted = 64 << 10
+
+// tooLong is the text that stands for a pasted line over maxPasted.
+const tooLong = "\x00too long"
+
+// readLine reads one line of r, without its end; a line over max reads as
+// tooLong, its rest discarded, and the next line is read as usual.
+func readLine(r *bufio.Reader, max int) (string, error) {
+	var line []byte
+	over := false
+	for {
+		part, isPrefix, err := r.ReadLine()
+		if !over {
+			line = append(line, part...)
+			over = len(line) > max
+		}
+		if err != nil || !isPrefix {
+			if over {
+				return tooLong, err
+			}
+			return string(line), err
 		}
 	}
 }
@@ -273,9 +308,13 @@ func OpenBrowser(_ context.Context, url string) error {
 		// $BROWSER, as xdg-open and Python's webbrowser read it: a
 		// command, with %s standing for the URL if it says where.
 		args := strings.Fields(browser)
-		if i := slices.Index(args, "%s"); i >= 0 {
-			args[i] = url
-		} else {
+		placed := false
+		for i, a := range args[1:] {
+			if strings.Contains(a, "%s") {
+				args[i+1], placed = strings.ReplaceAll(a, "%s", url), true
+			}
+		}
+		if !placed {
 			args = append(args, url)
 		}
 		cmd = exec.Command(args[0], args[1:]...)

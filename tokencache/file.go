@@ -250,9 +250,16 @@ func (f *File) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 }
 
 // Delete removes the token kept under key; no token there is no error.
+// With WithKeyring, an error that wraps ErrKeyringUnavailable says that
+// the file is gone but the keyring could not be asked.
 func (f *File) Delete(ctx context.Context, key string) error {
-	if err := checkDir(f.dir); errors.Is(err, fs.ErrNotExist) {
+	if err := checkDir(f.dir); errors.Is(err, fs.ErrNotExist) && f.ring == nil {
 		return ctx.Err()
+	} else if errors.Is(err, fs.ErrNotExist) {
+		// The keyring's item outlives the directory: take its lock anew.
+		if err := f.ensureDir(); err != nil {
+			return err
+		}
 	} else if err != nil {
 		return err // the lock and the remove would act in another user's directory
 	}
@@ -292,7 +299,12 @@ func (f *File) Update(ctx context.Context, key string, fn func(cur *oauth2.Token
 	case next == nil:
 		return nil
 	case next.AccessToken == "" && next.RefreshToken == "":
-		return f.remove(ctx, key)
+		// Best effort for the keyring: a keyring that cannot be asked
+		// was warned about, and holds nothing this File saved.
+		if f.ring != nil {
+			_ = f.ring.remove(ctx, f, key)
+		}
+		return f.removeFile(key)
 	}
 	return f.write(ctx, key, next)
 }
@@ -324,7 +336,7 @@ func (f *File) write(ctx context.Context, key string, tok *oauth2.Token) error {
 		if len(item) <= maxKeyringItem && f.ring.save(ctx, f, key, item) {
 			return f.removeFile(key)
 		}
-		f.ring.remove(ctx, f, key) // an older item would shadow the file
+		_ = f.ring.remove(ctx, f, key) // an older item would shadow the file
 	}
 	return f.writeFile(key, data)
 }
@@ -361,12 +373,17 @@ func (f *File) writeFile(key string, data []byte) error {
 	return nil
 }
 
-// remove deletes key's entry, item and file; the caller holds the lock.
+// remove deletes key's entry, item and file, for Delete; the caller
+// holds the lock. The file goes even when the keyring cannot be asked,
+// which the error then says.
 func (f *File) remove(ctx context.Context, key string) error {
+	var ringErr error
 	if f.ring != nil {
-		f.ring.remove(ctx, f, key)
+		if ringErr = f.ring.remove(ctx, f, key); ringErr != nil && ctx.Err() == nil {
+			ringErr = fmt.Errorf("tokencache: the token file is removed, but %w; a login kept there may remain", ringErr)
+		}
 	}
-	return f.removeFile(key)
+	return errors.Join(f.removeFile(key), ringErr)
 }
 
 // removeFile deletes key's file; the caller holds the lock.

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -60,14 +60,18 @@ func WithKeyring() Option {
 }
 
 // ring is a File's use of the keyring: once an operation failed, it is
-// off for the File's life.
+// off for the File's life, and remembers why.
 type ring struct {
 	store secretStore
-	off   atomic.Bool
+	mu    sync.Mutex
+	why   error // why the keyring is off; nil while it is used
 }
 
-// errRingOff is the error of an operation on a keyring that is off.
-var errRingOff = errors.New("the keyring is not used")
+// ErrKeyringUnavailable is wrapped by the error of File.Delete when the
+// File keeps its tokens in the OS keyring (WithKeyring) and the keyring
+// could not be asked: the file is removed, but a login kept in the keyring
+// (by a session where it worked) may remain.
+var ErrKeyringUnavailable = errors.New("the OS keyring could not be asked")
 
 // account is the item's user for key.
 func account(key string) string {
@@ -75,52 +79,85 @@ func account(key string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// do runs op on the keyring, bounded by keyringWait and ctx. A failure
-// other than no item turns the keyring off, with a warning; so does a
-// timeout, whose operation is left to end on its own (a D-Bus call is
-// bounded by the bus's own reply timeout).
-func (r *ring) do(ctx context.Context, f *File, what string, op func() error) error {
-	if r.off.Load() {
-		return errRingOff
+// ringDo runs op on r's keyring, bounded by keyringWait and ctx; its
+// result comes back only through the channel, so an operation left
+// running after a timeout touches nothing of the caller's. A failure other
+// than no item turns the keyring off, with a warning; so does a timeout,
+// whose operation is left to end on its own (a D-Bus call is bounded by
+// the bus's own reply timeout). The error of an operation on a keyring
+// that is off wraps ErrKeyringUnavailable and says why it is off.
+func ringDo[T any](ctx context.Context, r *ring, f *File, what string, op func() (T, error)) (T, error) {
+	var zero T
+	if err := r.off(); err != nil {
+		return zero, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- op() }()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := op()
+		done <- result{v, err}
+	}()
 	t := time.NewTimer(keyringWait)
 	defer t.Stop()
-	var err error
+	var res result
 	select {
-	case err = <-done:
+	case res = <-done:
 	case <-t.C:
-		err = fmt.Errorf("no answer within %s", keyringWait)
+		res.err = fmt.Errorf("no answer within %s", keyringWait)
 	case <-ctx.Done():
-		return ctx.Err()
+		return zero, ctx.Err()
 	}
-	if err == nil || errors.Is(err, keyring.ErrNotFound) {
-		return err
+	if res.err == nil || errors.Is(res.err, keyring.ErrNotFound) {
+		return res.v, res.err
 	}
-	if r.off.CompareAndSwap(false, true) {
-		f.logger.Warn("tokencache: the OS keyring cannot be used; keeping tokens in files", "operation", what, "error", err.Error(), "dir", f.dir)
+	r.mu.Lock()
+	first := r.why == nil
+	if first {
+		r.why = res.err
 	}
-	return errRingOff
+	r.mu.Unlock()
+	if first {
+		f.logger.Warn("tokencache: the OS keyring cannot be used; keeping tokens in files", "operation", what, "error", res.err.Error(), "dir", f.dir)
+	}
+	return zero, r.off()
+}
+
+// off returns nil while the keyring is used, else why it is not.
+func (r *ring) off() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.why == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", ErrKeyringUnavailable, r.why)
 }
 
 // load returns what the keyring keeps under key: the item's text and
 // whether there is one.
 func (r *ring) load(ctx context.Context, f *File, key string) (string, bool) {
-	var text string
-	err := r.do(ctx, f, "read", func() (err error) {
-		text, err = r.store.get(keyringService, account(key))
-		return err
-	})
+	text, err := ringDo(ctx, r, f, "read", func() (string, error) { return r.store.get(keyringService, account(key)) })
 	return text, err == nil
 }
 
 // save keeps data under key; false when the keyring did not take it.
 func (r *ring) save(ctx context.Context, f *File, key string, data []byte) bool {
-	return r.do(ctx, f, "save", func() error { return r.store.set(keyringService, account(key), string(data)) }) == nil
+	_, err := ringDo(ctx, r, f, "save", func() (struct{}, error) {
+		return struct{}{}, r.store.set(keyringService, account(key), string(data))
+	})
+	return err == nil
 }
 
-// remove deletes key's item; no item is no error.
-func (r *ring) remove(ctx context.Context, f *File, key string) {
-	_ = r.do(ctx, f, "delete", func() error { return r.store.del(keyringService, account(key)) })
+// remove deletes key's item; no item is no error. An error wraps
+// ErrKeyringUnavailable (or is ctx's).
+func (r *ring) remove(ctx context.Context, f *File, key string) error {
+	_, err := ringDo(ctx, r, f, "delete", func() (struct{}, error) {
+		return struct{}{}, r.store.del(keyringService, account(key))
+	})
+	if errors.Is(err, keyring.ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -218,7 +218,11 @@ func TestKeyringThatCannotBeUsedFallsBackToFiles(t *testing.T) {
 			require.NoError(t, err)
 			require.NotNil(t, got)
 			assert.Equal(t, tok.RefreshToken, got.RefreshToken)
-			require.NoError(t, f.Delete(ctx, ringKey))
+			// Logout removes the file and says that the keyring, where
+			// another session may have kept a login, could not be asked.
+			err = f.Delete(ctx, ringKey)
+			require.ErrorIs(t, err, ErrKeyringUnavailable)
+			assert.Contains(t, err.Error(), "a login kept there may remain")
 			assert.NoFileExists(t, f.Path(ringKey))
 
 			out := logs.String()

@@ -228,7 +228,10 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		sayErr(stderr, "logout", err)
 		return exitFail
 	}
-	if err := files.Delete(ctx, key); err != nil {
+	if err := files.Delete(ctx, key); errors.Is(err, tokencache.ErrKeyringUnavailable) {
+		// What this session kept is gone; say what may remain.
+		fmt.Fprintf(stderr, "grpcauth logout: warning: %s\n", redact.Clip(err.Error(), 1024))
+	} else if err != nil {
 		sayErr(stderr, "logout", err)
 		return exitFail
 	}

@@ -26,7 +26,7 @@ func (i *Auth) Streaming(next connect.StreamingClientFunc) connect.StreamingClie
 		// Opening a connect-go stream sends nothing; Start fails only
 		// when no token could be got for it.
 		if err := s.Start(ctx, s, &i.p, spec.Procedure, spec.StreamType == connect.StreamTypeServer, i.o.MaxReplay); err != nil {
-			return &failedConn{spec: spec, err: err, h: http.Header{}}
+			return &failedConn{spec: spec, err: err, req: http.Header{}, resp: http.Header{}, trl: http.Header{}}
 		}
 		return s
 	}
@@ -118,19 +118,17 @@ func (s *retryConn) CloseResponse() error { return s.Current().conn.CloseRespons
 // failedConn is the stream of a call that was not sent: every method that
 // would send or receive reports why.
 type failedConn struct {
-	spec connect.Spec
-	err  error
-	h    http.Header
+	spec           connect.Spec
+	err            error
+	req, resp, trl http.Header // apart, as on a stream that was sent
 }
 
 func (f *failedConn) Spec() connect.Spec           { return f.spec }
 func (f *failedConn) Peer() connect.Peer           { return connect.Peer{} }
 func (f *failedConn) Send(any) error               { return f.err }
-func (f *failedConn) RequestHeader() http.Header   { return f.header() }
+func (f *failedConn) RequestHeader() http.Header   { return f.req }
 func (f *failedConn) CloseRequest() error          { return nil }
 func (f *failedConn) Receive(any) error            { return f.err }
-func (f *failedConn) ResponseHeader() http.Header  { return f.header() }
-func (f *failedConn) ResponseTrailer() http.Header { return f.header() }
+func (f *failedConn) ResponseHeader() http.Header  { return f.resp }
+func (f *failedConn) ResponseTrailer() http.Header { return f.trl }
 func (f *failedConn) CloseResponse() error         { return nil }
-
-func (f *failedConn) header() http.Header { return f.h }

@@ -9,15 +9,11 @@ import (
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb/flyte2pbconnect"
 )
 
-// A stream whose token cannot be got is the connectretry failedConn, whose
-// RequestHeader, ResponseHeader and ResponseTrailer are one and the same
-// map. What the caller sets on the request (here a session cookie) comes
-// back as the "server's" response header and trailer, where code that logs
-// a failed call's response metadata prints it; and a sender goroutine
-// setting request headers while a receiver goroutine reads the response
-// header (as connect-go allows on a real stream, whose maps are separate)
-// races on one map.
-func TestReviewUnsentStreamKeepsRequestAndResponseHeadersApart(t *testing.T) {
+// A stream that was not sent (no token) keeps its request header apart
+// from its response header and trailer, as a sent stream does: what the
+// caller set on the request (here a session cookie) never reads as the
+// server's answer, which code that logs a failed call's metadata prints.
+func TestUnsentStreamKeepsRequestAndResponseHeadersApart(t *testing.T) {
 	r := newFlyte2Rig(t, false)
 	r.cfg.ClientSecret = "wrong-secret-never-printed-review"
 	c := newClient(t, r.cfg)

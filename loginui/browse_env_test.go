@@ -5,10 +5,10 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,12 +33,10 @@ func recordingBrowser(t *testing.T) (script, got string) {
 }
 
 // Over SSH without a display, a person who set $BROWSER has said how a URL
-// is opened: VS Code's Remote-SSH terminals set BROWSER to a helper that
-// opens the URL on the person's own machine (and forwards the loopback
-// port), as do tools like rbrowser/lemonade. Browse treats every such
-// session as headless and never runs $BROWSER, though OpenBrowser's
-// documentation says $BROWSER is the browser.
-func TestReviewBrowseOverSSHHonoursBROWSER(t *testing.T) {
+// is opened (VS Code's Remote-SSH terminals set it to a helper that opens
+// the URL on the person's own machine and forwards the loopback port): it
+// is run, not skipped as in a headless session.
+func TestBrowseOverSSHHonoursBROWSER(t *testing.T) {
 	if runtime.GOOS == "darwin" {
 		t.Skip("sshWithoutDisplay is Linux/BSD only")
 	}
@@ -58,12 +56,9 @@ func TestReviewBrowseOverSSHHonoursBROWSER(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond, "$BROWSER was not run; the terminal said:\n%s", out.String())
 }
 
-// $BROWSER's %s stands for the URL wherever it appears, as xdg-open
-// (sed s|%s|URL|g) and Python's webbrowser (cmdline.replace("%s", url))
-// read it: "chromium --app=%s" opens the URL as an app window. OpenBrowser
-// replaces %s only when it is a whole word, so the browser gets the literal
-// "--app=%s" plus the URL as an extra argument.
-func TestReviewOpenBrowserReplacesPercentSInsideAnArgument(t *testing.T) {
+// $BROWSER's %s stands for the URL wherever it appears in an argument, as
+// xdg-open reads it: "chromium --app=%s" opens the URL as an app window.
+func TestOpenBrowserReplacesPercentSInsideAnArgument(t *testing.T) {
 	script, got := recordingBrowser(t)
 	t.Setenv("BROWSER", script+" --app=%s")
 	const url = "https://idp.example/authorize?x=1"
@@ -77,11 +72,10 @@ func TestReviewOpenBrowserReplacesPercentSInsideAnArgument(t *testing.T) {
 	assert.Equal(t, "--app="+url+"\n", string(b))
 }
 
-// A line longer than the paste reader's 64 KiB buffer (a clipboard that
-// held something else) ends the reader for the Terminal's life without a
-// word: the address the person pastes next is never handed to the
-// callback, and the login waits until it times out.
-func TestReviewPasteAfterAnOverlongLineIsStillTaken(t *testing.T) {
+// A pasted line over 64 KiB (a clipboard that held something else) is
+// refused with a word, and the address pasted next is still handed to the
+// callback.
+func TestPasteAfterAnOverlongLineIsStillTaken(t *testing.T) {
 	hit := make(chan string, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
