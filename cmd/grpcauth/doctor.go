@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,7 +123,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			if err != nil {
 				return fail(err, metadataFix(err, loaded.Config))
 			}
-			tokenURL = cmpOr(loaded.Config.TokenURL, cc.TokenEndpoint)
+			tokenURL = cmp.Or(loaded.Config.TokenURL, cc.TokenEndpoint)
 			generation := "Flyte 1 (flyteidl.service.AuthMetadataService)"
 			if configstore.ServiceOf(store) == configstore.ServiceFlyte2 {
 				generation = "Flyte 2 (flyteidl2.auth.AuthMetadataService)"
@@ -167,7 +168,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 				if errors.Is(err, nologin.ErrNeeded) {
 					err = fmt.Errorf("%s: %w", loginNeededWhy(err), err)
 				}
-				return fail(err, cmpOr(fix, "check the flow's settings (grpcauth config)"))
+				return fail(err, cmp.Or(fix, "check the flow's settings (grpcauth config)"))
 			}
 			kind := "opaque"
 			if strings.Count(tok.AccessToken, ".") == 2 {
@@ -267,11 +268,4 @@ func abs(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
