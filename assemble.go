@@ -30,9 +30,13 @@ const proxyAuthorizationKey = "proxy-authorization"
 // build makes them, from one Config and one set of options, for every
 // entry point.
 type parts struct {
-	keeper *authenticator.Keeper
-	proxy  *authenticator.Keeper // nil without proxyCommand
-	store  configstore.ClientConfigStore
+	// tel is the telemetry of WithTelemetry, nil without it; unobserve
+	// ends its reading of the keeper's Stats.
+	tel       *telemetry
+	unobserve func()
+	keeper    *authenticator.Keeper
+	proxy     *authenticator.Keeper // nil without proxyCommand
+	store     configstore.ClientConfigStore
 	// iopts are the interceptor options: the Config's, then the caller's.
 	iopts []interceptor.Option
 	// dial are the dial options of New's connection, for Client.Dial.
@@ -41,6 +45,9 @@ type parts struct {
 
 // close ends both keepers. It is safe to call more than once.
 func (p *parts) close() {
+	if p.unobserve != nil {
+		p.unobserve()
+	}
 	if p.keeper != nil {
 		_ = p.keeper.Close()
 	}
@@ -97,11 +104,17 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 		return nil, fmt.Errorf("grpcauth: tokenCache %q: want file or keyring", redact.Clip(cfg.TokenCache, 64))
 	}
 	p := new(parts)
+	if p.tel, err = newTelemetry(o, strings.TrimSuffix(mode, " (default)")); err != nil {
+		return nil, fmt.Errorf("grpcauth: telemetry: %w", err)
+	}
 	if cfg.Insecure {
 		p.iopts = append(p.iopts, interceptor.WithInsecure())
 	}
 	if o.logger != nil {
 		p.iopts = append(p.iopts, interceptor.WithLogger(o.logger))
+	}
+	if onRetry := p.tel.onRetry(); onRetry != nil {
+		p.iopts = append(p.iopts, interceptor.WithOnRetry(onRetry))
 	}
 	p.iopts = append(p.iopts, o.iopts...)
 
@@ -155,6 +168,10 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if p.keeper, err = authenticator.New(cfg.Endpoint, keeperStore, flow, kopts...); err != nil {
 		return fail(fmt.Errorf("grpcauth: %w", err))
 	}
+	if p.unobserve, err = p.tel.observe(p.keeper); err != nil {
+		p.close()
+		return nil, fmt.Errorf("grpcauth: telemetry: %w", err)
+	}
 	return p, nil
 }
 
@@ -167,7 +184,7 @@ func (p *parts) tokenHTTPClient(n netconf.Settings) (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
-	return &http.Client{Transport: p.httpTransport(tr), CheckRedirect: netconf.NoRedirects}, nil
+	return &http.Client{Transport: p.httpTransport(p.tel.transport(tr)), CheckRedirect: netconf.NoRedirects}, nil
 }
 
 // netconf are the Config's connection settings.

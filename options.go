@@ -1,6 +1,9 @@
 package grpcauth
 
 import (
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"log/slog"
 	"time"
 
@@ -35,6 +38,8 @@ type options struct {
 	// metaVia wraps the connection the config store asks (connectauth's
 	// Connect-protocol metadata requests).
 	metaVia func(grpc.ClientConnInterface) grpc.ClientConnInterface
+	meters  metric.MeterProvider
+	tracers trace.TracerProvider
 }
 
 func init() {
@@ -100,6 +105,22 @@ func WithTokenCache(c authenticator.TokenCache) Option {
 // token. Default: nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// WithTelemetry reports what authentication costs through OpenTelemetry:
+// meters from mp, spans from tp (either may be nil; bring your own SDK).
+// Metrics: grpcauth.token.requests and grpcauth.token.request.duration (s)
+// per token request sent, by flow and outcome; grpcauth.calls.retried, the
+// calls sent again with a new token (unless an interceptor.WithOnRetry of
+// yours replaces that hook); and, read from the keeper's Stats when a
+// reader collects, grpcauth.keeper.refreshes by cause,
+// grpcauth.keeper.failures and grpcauth.keeper.cache_hits. Spans:
+// grpcauth.token_request, around each token request, with the flow, the
+// token endpoint's host and the HTTP status, never a URL's query, a header
+// or a body. A call that needs no new token costs nothing more: the per-call
+// path is not instrumented. Default: off.
+func WithTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) Option {
+	return optionFunc(func(o *options) { o.meters, o.tracers = mp, tp })
 }
 
 // WithTokenTimeout bounds each token request of every keeper (the flow's,

@@ -1,0 +1,149 @@
+package grpcauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+
+	"github.com/flyteauth/grpcauth/authenticator"
+)
+
+// instrumentation is the name of grpcauth's meter and tracer.
+const instrumentation = "github.com/flyteauth/grpcauth"
+
+// telemetry is what WithTelemetry turns on: counters, a histogram and
+// spans of the token requests, counters of the keeper's work read from its
+// Stats when a reader collects, and a counter of the calls sent again. A
+// call that needs no new token costs nothing more: the hot path is not
+// instrumented.
+type telemetry struct {
+	flow     attribute.KeyValue
+	tracer   trace.Tracer // nil without a tracer provider
+	requests metric.Int64Counter
+	duration metric.Float64Histogram
+	retries  metric.Int64Counter
+	meter    metric.Meter // nil without a meter provider
+}
+
+// newTelemetry returns the instruments of o's providers for the token of
+// flow, or nil when WithTelemetry was not given.
+func newTelemetry(o *options, flow string) (*telemetry, error) {
+	if o.meters == nil && o.tracers == nil {
+		return nil, nil
+	}
+	t := &telemetry{flow: attribute.String("grpcauth.flow", flow)}
+	if o.tracers != nil {
+		t.tracer = o.tracers.Tracer(instrumentation)
+	}
+	if o.meters == nil {
+		return t, nil
+	}
+	t.meter = o.meters.Meter(instrumentation)
+	var errs [3]error
+	t.requests, errs[0] = t.meter.Int64Counter("grpcauth.token.requests",
+		metric.WithDescription("Token requests sent to the token endpoint, by flow and outcome."))
+	t.duration, errs[1] = t.meter.Float64Histogram("grpcauth.token.request.duration", metric.WithUnit("s"),
+		metric.WithDescription("How long a token request took, by flow and outcome."))
+	t.retries, errs[2] = t.meter.Int64Counter("grpcauth.calls.retried",
+		metric.WithDescription("Calls sent again with a new token after the server refused theirs, by the refusal's code."))
+	return t, errors.Join(errs[:]...)
+}
+
+// transport wraps the token requests' round tripper: a span, a count and a
+// duration for each. Neither the span nor the metrics carry a URL's query,
+// a header or a body.
+func (t *telemetry) transport(base http.RoundTripper) http.RoundTripper {
+	if t == nil {
+		return base
+	}
+	return &tracedTokens{t: t, base: base}
+}
+
+type tracedTokens struct {
+	t    *telemetry
+	base http.RoundTripper
+}
+
+func (r *tracedTokens) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	var span trace.Span
+	if r.t.tracer != nil {
+		ctx, span = r.t.tracer.Start(ctx, "grpcauth.token_request", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(r.t.flow, attribute.String("server.address", req.URL.Hostname())))
+		req = req.WithContext(ctx)
+	}
+	start := time.Now()
+	resp, err := r.base.RoundTrip(req)
+	outcome := "error"
+	if err == nil {
+		outcome = http.StatusText(resp.StatusCode)
+		if resp.StatusCode < 300 {
+			outcome = "ok"
+		}
+	}
+	if span != nil {
+		if err == nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		}
+		if outcome != "ok" {
+			span.SetStatus(otelcodes.Error, outcome)
+		}
+		span.End()
+	}
+	if r.t.meter != nil {
+		attrs := metric.WithAttributes(r.t.flow, attribute.String("grpcauth.outcome", outcome))
+		r.t.requests.Add(ctx, 1, attrs)
+		r.t.duration.Record(ctx, time.Since(start).Seconds(), attrs)
+	}
+	return resp, err
+}
+
+// onRetry counts a call sent again; nil without a meter.
+func (t *telemetry) onRetry() func(string, codes.Code) {
+	if t == nil || t.meter == nil {
+		return nil
+	}
+	return func(_ string, code codes.Code) {
+		t.retries.Add(context.Background(), 1, metric.WithAttributes(t.flow, attribute.String("rpc.grpc.status_code", code.String())))
+	}
+}
+
+// observe reports k's Stats when a reader collects: the tokens it got by
+// cause, its failed requests and its cache hits. It returns the
+// registration's end, which Close calls.
+func (t *telemetry) observe(k *authenticator.Keeper) (func(), error) {
+	if t == nil || t.meter == nil {
+		return func() {}, nil
+	}
+	got, err1 := t.meter.Int64ObservableCounter("grpcauth.keeper.refreshes",
+		metric.WithDescription("Times the keeper asked for a new token, by cause (first_use, rejected, expired, proactive, explicit)."))
+	failed, err2 := t.meter.Int64ObservableCounter("grpcauth.keeper.failures",
+		metric.WithDescription("Token requests of the keeper that failed."))
+	hits, err3 := t.meter.Int64ObservableCounter("grpcauth.keeper.cache_hits",
+		metric.WithDescription("Tokens the keeper took from the token cache instead of asking."))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := k.Stats()
+		for cause, n := range map[string]int64{
+			"first_use": s.FirstUse, "rejected": s.Rejected, "expired": s.Expired, "proactive": s.Proactive, "explicit": s.Explicit,
+		} {
+			o.ObserveInt64(got, n, metric.WithAttributes(t.flow, attribute.String("grpcauth.cause", cause)))
+		}
+		o.ObserveInt64(failed, s.Failures, metric.WithAttributes(t.flow))
+		o.ObserveInt64(hits, s.CacheHits, metric.WithAttributes(t.flow))
+		return nil
+	}, got, failed, hits)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = reg.Unregister() }, nil
+}

@@ -1,0 +1,117 @@
+package grpcauth_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/internal/testserver"
+)
+
+// sums returns the value of every data point of the sum metric name, keyed
+// by its attributes, as "k=v,k=v".
+func sums(t *testing.T, rm metricdata.ResourceMetrics, name string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			require.True(t, ok, "%s is a sum of int64", name)
+			for _, dp := range sum.DataPoints {
+				out[attrs(dp.Attributes)] += dp.Value
+			}
+		}
+	}
+	return out
+}
+
+func attrs(s attribute.Set) string {
+	var out string
+	for _, kv := range s.ToSlice() {
+		if out != "" {
+			out += ","
+		}
+		out += fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit())
+	}
+	return out
+}
+
+// WithTelemetry: token requests counted and timed by flow and outcome, a
+// span each with no secret, the calls sent again counted, the keeper's
+// Stats read at collection; nothing at all without it.
+func TestTelemetry(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	f.admin.SetRequireAuth(true)
+	reader := sdkmetric.NewManualReader()
+	meters := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	spans := tracetest.NewSpanRecorder()
+	tracers := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	c := dial(t, f.config(), grpcauth.WithTelemetry(meters, tracers))
+	echo := testserver.NewEchoClient(c.Conn)
+
+	_, err := echo.Unary(callCtx(t), "one")
+	require.NoError(t, err)
+	f.tokens.RevokeAll() // the next call is refused, refreshes and is sent again
+	_, err = echo.Unary(callCtx(t), "two")
+	require.NoError(t, err)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(t.Context(), &rm))
+	flow := "grpcauth.flow=ClientSecret"
+	assert.Equal(t, map[string]int64{flow + ",grpcauth.outcome=ok": 2}, sums(t, rm, "grpcauth.token.requests"))
+	assert.Equal(t, map[string]int64{flow + ",rpc.grpc.status_code=Unauthenticated": 1}, sums(t, rm, "grpcauth.calls.retried"))
+	refreshes := sums(t, rm, "grpcauth.keeper.refreshes")
+	assert.EqualValues(t, 1, refreshes["grpcauth.cause=first_use,"+flow])
+	assert.EqualValues(t, 1, refreshes["grpcauth.cause=rejected,"+flow])
+	assert.Equal(t, map[string]int64{flow: 0}, sums(t, rm, "grpcauth.keeper.failures"))
+	var durations uint64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == "grpcauth.token.request.duration" {
+				for _, dp := range h.DataPoints {
+					durations += dp.Count
+				}
+			}
+		}
+	}
+	assert.EqualValues(t, 2, durations)
+
+	ended := spans.Ended()
+	require.Len(t, ended, 2, "a span per token request")
+	for _, s := range ended {
+		assert.Equal(t, "grpcauth.token_request", s.Name())
+		text := fmt.Sprintf("%v %v", s.Attributes(), s.Status())
+		assert.Contains(t, text, "http.response.status_code")
+		assert.NotContains(t, text, testSecret)
+		assert.NotContains(t, text, "/oauth2/token", "no URL in a span")
+	}
+
+	// The wrong secret: an outcome of its own, a span marked as an error.
+	cfg := f.config()
+	cfg.ClientSecret = "wrong-telemetry-secret"
+	bad := dial(t, cfg, grpcauth.WithTelemetry(meters, tracers))
+	_, err = testserver.NewEchoClient(bad.Conn).Unary(callCtx(t), "three")
+	require.Error(t, err)
+	require.NoError(t, reader.Collect(t.Context(), &rm))
+	assert.EqualValues(t, 1, sums(t, rm, "grpcauth.token.requests")[flow+",grpcauth.outcome=Unauthorized"])
+	last := spans.Ended()[len(spans.Ended())-1]
+	assert.Equal(t, "Error", last.Status().Code.String())
+	assert.NotContains(t, fmt.Sprint(last.Attributes()), "wrong-telemetry-secret")
+
+	// Close ends the reading of the keeper's Stats.
+	require.NoError(t, c.Close())
+	require.NoError(t, bad.Close())
+	require.NoError(t, reader.Collect(t.Context(), &rm))
+	assert.Empty(t, sums(t, rm, "grpcauth.keeper.refreshes"), "no keeper left to read")
+}
