@@ -146,7 +146,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if err != nil {
 		return fail(err)
 	}
-	if p.store, err = cfg.configStore(mode, o, meta); err != nil {
+	if p.store, err = cfg.configStore(mode, o, p.tel.metadata(meta)); err != nil {
 		return fail(err)
 	}
 	flow, fopts, err := cfg.flow(mode, o)

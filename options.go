@@ -117,7 +117,8 @@ func WithLogger(l *slog.Logger) Option {
 // grpcauth.keeper.failures and grpcauth.keeper.cache_hits. Spans:
 // grpcauth.token_request, around each token request, with the flow, the
 // token endpoint's host and the HTTP status, never a URL's query, a header
-// or a body. A call that needs no new token costs nothing more: the per-call
+// or a body; grpcauth.metadata_fetch, around each AuthMetadataService
+// request of the config store. A call that needs no new token costs nothing more: the per-call
 // path is not instrumented. Default: off.
 func WithTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) Option {
 	return optionFunc(func(o *options) { o.meters, o.tracers = mp, tp })

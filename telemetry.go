@@ -10,7 +10,9 @@ import (
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth/authenticator"
 )
@@ -103,6 +105,31 @@ func (r *tracedTokens) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.t.duration.Record(ctx, time.Since(start).Seconds(), attrs)
 	}
 	return resp, err
+}
+
+// metadata wraps the connection the config store asks, so that each
+// AuthMetadataService request is a span.
+func (t *telemetry) metadata(meta grpc.ClientConnInterface) grpc.ClientConnInterface {
+	if t == nil || t.tracer == nil || meta == nil {
+		return meta
+	}
+	return tracedMetadata{ClientConnInterface: meta, t: t}
+}
+
+type tracedMetadata struct {
+	grpc.ClientConnInterface
+	t *telemetry
+}
+
+func (c tracedMetadata) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	ctx, span := c.t.tracer.Start(ctx, "grpcauth.metadata_fetch", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(c.t.flow, attribute.String("rpc.method", method)))
+	defer span.End()
+	err := c.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
+	if err != nil {
+		span.SetStatus(otelcodes.Error, status.Code(err).String())
+	}
+	return err
 }
 
 // onRetry counts a call sent again; nil without a meter.

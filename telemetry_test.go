@@ -87,10 +87,23 @@ func TestTelemetry(t *testing.T) {
 	}
 	assert.EqualValues(t, 2, durations)
 
-	ended := spans.Ended()
-	require.Len(t, ended, 2, "a span per token request")
-	for _, s := range ended {
-		assert.Equal(t, "grpcauth.token_request", s.Name())
+	var tokenSpans, metadataSpans []sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		switch s.Name() {
+		case "grpcauth.token_request":
+			tokenSpans = append(tokenSpans, s)
+		case "grpcauth.metadata_fetch":
+			metadataSpans = append(metadataSpans, s)
+		default:
+			t.Errorf("a span of another name: %q", s.Name())
+		}
+	}
+	require.NotEmpty(t, metadataSpans, "the AuthMetadataService requests")
+	for _, s := range metadataSpans {
+		assert.Contains(t, fmt.Sprint(s.Attributes()), "AuthMetadataService")
+	}
+	require.Len(t, tokenSpans, 2, "a span per token request")
+	for _, s := range tokenSpans {
 		text := fmt.Sprintf("%v %v", s.Attributes(), s.Status())
 		assert.Contains(t, text, "http.response.status_code")
 		assert.NotContains(t, text, testSecret)
