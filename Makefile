@@ -99,8 +99,9 @@ $(HYDRA): interop/go.mod interop/go.sum
 ## under its own dbus-run-session), then against a session bus without one
 ## and against no bus at all, where the tokens must go to files. Needs
 ## dbus-run-session and gnome-keyring-daemon (.ci/run installs them).
-KEYRING_TESTS := $(BIN)/tokencache.test -test.run '^TestOSKeyring$$' -test.count=1 -test.v && \
-	$(BIN)/grpcauth.test -test.run '^TestKeyringLoginTokenLogout$$' -test.count=1 -test.v
+KEYRING_TESTS := $(BIN)/tokencache.test -test.run ^TestOSKeyring$$ -test.count=1 -test.v && \
+	$(BIN)/grpcauth.test -test.run ^TestKeyringLoginTokenLogout$$ -test.count=1 -test.v && \
+	$(BIN)/grpcauth.test -test.run ^TestLoginFromFlytectl$$ -test.count=1 -test.v
 
 .PHONY: keyring-test
 keyring-test:

@@ -3,14 +3,18 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/zalando/go-keyring"
+
+	"github.com/flyteauth/grpcauth/tokencache"
 )
 
 // admin.tokenCache: keyring, from a config file: grpcauth login keeps the
@@ -69,4 +73,52 @@ func TestKeyringLoginTokenLogout(t *testing.T) {
 	tokenFiles, err = filepath.Glob(filepath.Join(dir, "*.json"))
 	require.NoError(t, err)
 	assert.Empty(t, tokenFiles)
+}
+
+// grpcauth login --from-flytectl takes the login flytectl keeps in the OS
+// keyring (service flytectl, user "<endpoint>:flytectl-user", the token as
+// JSON) instead of opening a browser; grpcauth token then uses it. With no
+// Secret Service, it says the keyring could not be read.
+func TestLoginFromFlytectl(t *testing.T) {
+	want := os.Getenv("GRPCAUTH_KEYRING_TEST")
+	if want == "" {
+		t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+	}
+	s := newLoginServers(t)
+	browser, opened := followBrowser(t)
+	env := fakeEnv(nil)
+	env.browser = browser
+	endpoint := "dns:///" + s.admin.Addr()
+
+	if want == "secret-service" {
+		// flytectl's login: a real one, written as flytectl writes it.
+		dir := t.TempDir()
+		code, out, errOut := runCmd(t, env, "login", "--endpoint", endpoint, "--insecure", "--auth-type", "Pkce", "--token-cache-dir", dir)
+		require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		cache, err := tokencache.NewFile(tokencache.WithDir(dir))
+		require.NoError(t, err)
+		tok, err := cache.Load(t.Context(), loginCacheKey(t, endpoint))
+		require.NoError(t, err)
+		item, err := json.Marshal(tok)
+		require.NoError(t, err)
+		require.NoError(t, keyring.Set("flytectl", endpoint+":flytectl-user", string(item)))
+		t.Cleanup(func() { _ = keyring.Delete("flytectl", endpoint+":flytectl-user") })
+	}
+
+	dir := t.TempDir()
+	common := []string{"--endpoint", endpoint, "--insecure", "--auth-type", "Pkce", "--token-cache-dir", dir}
+	code, out, errOut := runCmd(t, env, append([]string{"login", "--from-flytectl"}, common...)...)
+	if want != "secret-service" {
+		assert.Equal(t, exitFail, code)
+		assert.Contains(t, errOut, "the OS keyring could not be read")
+		assert.Zero(t, opened(), "no browser instead")
+		return
+	}
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "Took flytectl's login for "+endpoint+" from the OS keyring.")
+	code, out, errOut = runCmd(t, env, append([]string{"token"}, common...)...)
+	require.Equal(t, exitOK, code, "stderr:\n%s", errOut)
+	_, err := s.auth.Validate(t.Context(), strings.TrimSpace(out))
+	require.NoError(t, err)
+	assert.Equal(t, 1, opened(), "only flytectl's own login opened a browser")
 }

@@ -32,9 +32,15 @@ authorization, device and token endpoints,
 the public client id and the redirect URI come from FlyteAdmin's
 AuthMetadataService unless the configuration names them.
 
-Tokens are kept in one file per endpoint and client id, mode 0600, under
---token-cache-dir (default: the user cache directory, such as
-~/.cache/grpcauth/tokens).`
+Tokens are kept in one file per endpoint, client id, token endpoint,
+scopes and audience, mode 0600, under --token-cache-dir (default: the user
+cache directory, such as ~/.cache/grpcauth/tokens), or in the OS keyring
+with admin.tokenCache: keyring.
+
+Over SSH or in a container, where the browser cannot reach this machine,
+paste the address the browser ends on. With --from-flytectl, the login
+flytectl keeps in the OS keyring for the same endpoint is taken instead of
+a new one.`
 
 const logoutSummary = `Usage: grpcauth logout [flags]
 
@@ -102,6 +108,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	cache.register(fs)
 	timeout := fs.Duration("timeout", 0, "give up when the login is not done within this `duration` (default: the config's pkceConfig.timeout or deviceFlowConfig.timeout, else 2m for the browser, 10m for the device code)")
 	noBrowser := fs.Bool("no-browser", false, "only print the URL, do not open a browser")
+	fromFlytectl := fs.Bool("from-flytectl", false, "take the login flytectl keeps in the OS keyring for this endpoint instead of logging in")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -146,7 +153,21 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	ctx, cancel := context.WithTimeout(ctx, loginTimeout+30*time.Second)
 	defer cancel()
 	err = func() error {
-		if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
+		if *fromFlytectl {
+			// flytectl's login, from the OS keyring, instead of a new one.
+			tok, err := flytectlLogin(cfg.Endpoint)
+			if err != nil {
+				return err
+			}
+			key, err := c.Authenticator.CacheKey(ctx)
+			if err != nil {
+				return err
+			}
+			if err := files.Save(ctx, key, tok); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Took flytectl's login for %s from the OS keyring.\n", cfg.Endpoint)
+		} else if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
 			return err
 		}
 		id, err := loginClientID(ctx, cfg, c.ConfigStore)
