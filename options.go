@@ -114,7 +114,10 @@ func WithLogger(l *slog.Logger) Option {
 // calls sent again with a new token (unless an interceptor.WithOnRetry of
 // yours replaces that hook); and, read from the keeper's Stats when a
 // reader collects, grpcauth.keeper.refreshes by cause,
-// grpcauth.keeper.failures and grpcauth.keeper.cache_hits. Spans:
+// grpcauth.keeper.failures and grpcauth.keeper.cache_hits, summed over the
+// clients of the provider (a closed client's counts stay: counters never go
+// down; NewClient's keeper, which its connection's Close does not reach,
+// stays counted for the process's life). Spans:
 // grpcauth.token_request, around each token request, with the flow, the
 // token endpoint's host and the HTTP status, never a URL's query, a header
 // or a body; grpcauth.metadata_fetch, around each AuthMetadataService

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -31,7 +33,8 @@ type telemetry struct {
 	requests metric.Int64Counter
 	duration metric.Float64Histogram
 	retries  metric.Int64Counter
-	meter    metric.Meter // nil without a meter provider
+	meter    metric.Meter         // nil without a meter provider
+	meters   metric.MeterProvider // its provider
 }
 
 // newTelemetry returns the instruments of o's providers for the token of
@@ -47,7 +50,7 @@ func newTelemetry(o *options, flow string) (*telemetry, error) {
 	if o.meters == nil {
 		return t, nil
 	}
-	t.meter = o.meters.Meter(instrumentation)
+	t.meter, t.meters = o.meters.Meter(instrumentation), o.meters
 	var errs [3]error
 	t.requests, errs[0] = t.meter.Int64Counter("grpcauth.token.requests",
 		metric.WithDescription("Token requests sent to the token endpoint, by flow and outcome."))
@@ -71,6 +74,14 @@ func (t *telemetry) transport(base http.RoundTripper) http.RoundTripper {
 type tracedTokens struct {
 	t    *telemetry
 	base http.RoundTripper
+}
+
+// CloseIdleConnections reaches the wrapped transport, so that the
+// keeper's Close ends its connections.
+func (r *tracedTokens) CloseIdleConnections() {
+	if c, ok := r.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (r *tracedTokens) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -142,35 +153,101 @@ func (t *telemetry) onRetry() func(string, codes.Code) {
 	}
 }
 
-// observe reports k's Stats when a reader collects: the tokens it got by
-// cause, its failed requests and its cache hits. It returns the
-// registration's end, which Close calls.
+// observe counts k's Stats, when a reader collects, in the keeper counters
+// of t's meter provider, and returns the end of it, which Close calls.
+// The counters are the sums over every keeper of the provider, by flow: a
+// closed keeper's last Stats stay in them, so that they never go down.
 func (t *telemetry) observe(k *authenticator.Keeper) (func(), error) {
 	if t == nil || t.meter == nil {
 		return func() {}, nil
 	}
-	got, err1 := t.meter.Int64ObservableCounter("grpcauth.keeper.refreshes",
-		metric.WithDescription("Times the keeper asked for a new token, by cause (first_use, rejected, expired, proactive, explicit)."))
-	failed, err2 := t.meter.Int64ObservableCounter("grpcauth.keeper.failures",
-		metric.WithDescription("Token requests of the keeper that failed."))
-	hits, err3 := t.meter.Int64ObservableCounter("grpcauth.keeper.cache_hits",
-		metric.WithDescription("Tokens the keeper took from the token cache instead of asking."))
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, err
-	}
-	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		s := k.Stats()
-		for cause, n := range map[string]int64{
-			"first_use": s.FirstUse, "rejected": s.Rejected, "expired": s.Expired, "proactive": s.Proactive, "explicit": s.Explicit,
-		} {
-			o.ObserveInt64(got, n, metric.WithAttributes(t.flow, attribute.String("grpcauth.cause", cause)))
-		}
-		o.ObserveInt64(failed, s.Failures, metric.WithAttributes(t.flow))
-		o.ObserveInt64(hits, s.CacheHits, metric.WithAttributes(t.flow))
-		return nil
-	}, got, failed, hits)
+	a, err := t.statsOf()
 	if err != nil {
 		return nil, err
 	}
-	return func() { _ = reg.Unregister() }, nil
+	flow := t.flow.Value.AsString()
+	a.mu.Lock()
+	a.live[k] = flow
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if _, ok := a.live[k]; ok {
+			delete(a.live, k)
+			a.retired[flow] = addStats(a.retired[flow], k.Stats())
+		}
+	}, nil
+}
+
+// keeperStats is the keeper counters of one meter provider.
+type keeperStats struct {
+	mu      sync.Mutex
+	live    map[*authenticator.Keeper]string // keeper → flow
+	retired map[string]authenticator.Stats   // flow → the closed keepers' sums
+}
+
+// statsByProvider holds one keeperStats per meter provider, registered
+// once; a provider that cannot be a map key gets its own for each client.
+var statsByProvider sync.Map
+
+// statsOf returns the keeper counters of t's meter provider, registering
+// them on first use.
+func (t *telemetry) statsOf() (*keeperStats, error) {
+	comparable := reflect.TypeOf(t.meters).Comparable()
+	if comparable {
+		if a, ok := statsByProvider.Load(t.meters); ok {
+			return a.(*keeperStats), nil
+		}
+	}
+	a := &keeperStats{live: map[*authenticator.Keeper]string{}, retired: map[string]authenticator.Stats{}}
+	got, err1 := t.meter.Int64ObservableCounter("grpcauth.keeper.refreshes",
+		metric.WithDescription("Times the keepers asked for a new token, by cause (first_use, rejected, expired, proactive, explicit)."))
+	failed, err2 := t.meter.Int64ObservableCounter("grpcauth.keeper.failures",
+		metric.WithDescription("Token requests of the keepers that failed."))
+	hits, err3 := t.meter.Int64ObservableCounter("grpcauth.keeper.cache_hits",
+		metric.WithDescription("Tokens the keepers took from the token cache instead of asking."))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	if comparable {
+		if prev, loaded := statsByProvider.LoadOrStore(t.meters, a); loaded {
+			return prev.(*keeperStats), nil
+		}
+	}
+	_, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for flow, s := range a.sums() {
+			f := attribute.String("grpcauth.flow", flow)
+			for cause, n := range map[string]int64{
+				"first_use": s.FirstUse, "rejected": s.Rejected, "expired": s.Expired, "proactive": s.Proactive, "explicit": s.Explicit,
+			} {
+				o.ObserveInt64(got, n, metric.WithAttributes(f, attribute.String("grpcauth.cause", cause)))
+			}
+			o.ObserveInt64(failed, s.Failures, metric.WithAttributes(f))
+			o.ObserveInt64(hits, s.CacheHits, metric.WithAttributes(f))
+		}
+		return nil
+	}, got, failed, hits)
+	return a, err
+}
+
+// sums returns the Stats of every keeper, live and closed, by flow.
+func (a *keeperStats) sums() map[string]authenticator.Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]authenticator.Stats, len(a.retired)+1)
+	for flow, s := range a.retired {
+		out[flow] = s
+	}
+	for k, flow := range a.live {
+		out[flow] = addStats(out[flow], k.Stats())
+	}
+	return out
+}
+
+func addStats(a, b authenticator.Stats) authenticator.Stats {
+	return authenticator.Stats{
+		TokenRequests: a.TokenRequests + b.TokenRequests, Failures: a.Failures + b.Failures, CacheHits: a.CacheHits + b.CacheHits,
+		FirstUse: a.FirstUse + b.FirstUse, Rejected: a.Rejected + b.Rejected, Expired: a.Expired + b.Expired,
+		Proactive: a.Proactive + b.Proactive, Explicit: a.Explicit + b.Explicit,
+	}
 }

@@ -122,9 +122,12 @@ func TestTelemetry(t *testing.T) {
 	assert.Equal(t, "Error", last.Status().Code.String())
 	assert.NotContains(t, fmt.Sprint(last.Attributes()), "wrong-telemetry-secret")
 
-	// Close ends the reading of the keeper's Stats.
+	// Closed keepers' counts stay in the counters, which never go down.
 	require.NoError(t, c.Close())
 	require.NoError(t, bad.Close())
 	require.NoError(t, reader.Collect(t.Context(), &rm))
-	assert.Empty(t, sums(t, rm, "grpcauth.keeper.refreshes"), "no keeper left to read")
+	refreshes = sums(t, rm, "grpcauth.keeper.refreshes")
+	assert.EqualValues(t, 2, refreshes["grpcauth.cause=first_use,"+flow], "both clients' first tokens")
+	assert.EqualValues(t, 1, refreshes["grpcauth.cause=rejected,"+flow])
+	assert.Equal(t, map[string]int64{flow: 1}, sums(t, rm, "grpcauth.keeper.failures"), "the wrong secret's request")
 }
