@@ -20,6 +20,7 @@ import (
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/flyteconfig"
+	"github.com/flyteauth/grpcauth/interceptor"
 	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/nologin"
 	"github.com/flyteauth/grpcauth/internal/redact"
@@ -144,9 +145,22 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			}
 			resp, err := probeHTTP(ctx, tokenURL, loaded.Config)
 			if err != nil {
-				return fail(err, "check that the identity provider is reachable from here (proxy: admin.httpProxyURL or HTTPS_PROXY)")
+				var ue *url.Error // it names the whole URL, query included
+				if errors.As(err, &ue) {
+					err = ue.Err
+				}
+				return fail(fmt.Errorf("%s does not answer: %w", redact.URL(tokenURL), err),
+					"check that the identity provider is reachable from here (proxy: admin.httpProxyURL or HTTPS_PROXY)")
 			}
 			skewProbe = resp
+			if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+				to := "elsewhere"
+				if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.Host != "" {
+					to = "to " + loc.Scheme + "://" + loc.Host
+				}
+				return fail(fmt.Errorf("%s redirects %s (HTTP %d): token requests follow no redirect", redact.URL(tokenURL), redact.Clip(to, 256), resp.StatusCode),
+					"set admin.tokenUrl to the identity provider's token endpoint itself (https, the address it redirects to if that is its token endpoint)")
+			}
 			return pass(fmt.Sprintf("%s answers (HTTP %d)", redact.URL(tokenURL), resp.StatusCode))
 		}},
 		{"clock", func(context.Context) verdict {
@@ -180,12 +194,29 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			if *method == "" {
 				return pass("not checked: name a method with --method")
 			}
-			err := client.Conn.Invoke(nologin.Context(ctx), *method, &emptypb.Empty{}, &emptypb.Empty{})
-			switch status.Code(err) {
-			case codes.Unauthenticated, codes.PermissionDenied:
-				return fail(err, "the server refused the token: compare its audience and scopes (grpcauth whoami) with what the deployment expects")
-			case codes.OK:
+			// The call's own client, on the token cache the credentials hop
+			// read, so that it carries the same token.
+			files, err := cache.open(io.Discard, env, loaded.Config)
+			if err != nil {
+				return fail(err, "check --token-cache-dir")
+			}
+			c, err := grpcauth.New(loaded.Config, grpcauth.WithTokenCache(files), grpcauth.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				return fail(err, "fix the configuration the error names")
+			}
+			defer c.Close()
+			err = c.Conn.Invoke(nologin.Context(ctx), *method, &emptypb.Empty{}, &emptypb.Empty{})
+			switch code := status.Code(err); {
+			case code == codes.OK:
 				return pass(*method + " accepted")
+			case strings.Contains(status.Convert(err).Message(), "the call was not sent"):
+				return fail(err, "no token for the call: see the credentials hop")
+			case code == codes.Unauthenticated || code == codes.PermissionDenied:
+				return fail(err, "the server refused the token: compare its audience and scopes (grpcauth whoami) with what the deployment expects")
+			case code == codes.Unimplemented:
+				return fail(err, "the server has no such method, so it judged no token: name one it serves with --method")
+			case code == codes.Unavailable || code == codes.DeadlineExceeded || code == codes.Canceled || code == codes.Internal || code == codes.Unknown:
+				return fail(err, "the call did not reach a judgement of the token: check the connection, then try again")
 			}
 			return pass(fmt.Sprintf("%s passed authentication (it answered %s)", *method, status.Code(err)))
 		}},
@@ -220,7 +251,14 @@ func metadataFix(err error, cfg grpcauth.Config) string {
 		return hint
 	}
 	msg := err.Error()
+	var pe *interceptor.ProxyCredentialError
 	switch {
+	case errors.As(err, &pe):
+		return "the proxy token could not be got: run admin.proxyCommand by hand and fix what it says"
+	case interceptor.IsProxyRejection(err):
+		return "the identity-aware proxy in front of FlyteAdmin refused the proxy token: check admin.proxyCommand (its audience, its account)"
+	case strings.Contains(msg, "looked like an HTTP/1.1 header"):
+		return "the endpoint speaks HTTP/1.1, not gRPC: name FlyteAdmin's gRPC port in admin.endpoint (not its HTTP one), or let a proxy in front pass HTTP/2"
 	case strings.Contains(msg, "ALPN"):
 		return "the server, or a proxy in front of it, does not speak HTTP/2 (ALPN h2): gRPC needs it end to end"
 	case status.Code(errors.Unwrap(err)) == codes.Unimplemented || strings.Contains(msg, "serves neither"):

@@ -42,8 +42,14 @@ func flytectlLogin(endpoint string) (*oauth2.Token, error) {
 			return nil, fmt.Errorf("the OS keyring could not be read: %w", err)
 		}
 		var tok oauth2.Token
+		if len(text) > 64<<10 {
+			return nil, errors.New("flytectl's keyring item is larger than a login (64 KiB): not taken")
+		}
 		if err := json.Unmarshal([]byte(text), &tok); err != nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 			return nil, errors.New("flytectl's keyring item holds no token this version can read")
+		}
+		if !headerSafe(tok.AccessToken) || !headerSafe(tok.RefreshToken) {
+			return nil, errors.New("flytectl's keyring item holds a token with spaces, control or non-ASCII characters: not taken")
 		}
 		if tok.RefreshToken == "" && !tok.Expiry.IsZero() && !tok.Expiry.After(time.Now()) {
 			return nil, errors.New("flytectl's login has expired and has no refresh token: log in again, with grpcauth login")
@@ -70,4 +76,15 @@ func keyringGet(service, user string) (string, error) {
 	case <-time.After(flytectlWait):
 		return "", fmt.Errorf("no answer within %s", flytectlWait)
 	}
+}
+
+// headerSafe reports whether s can travel in a header or a form: printable
+// ASCII without spaces ("" too).
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A token URL whose query holds a secret (an API key some identity
+// providers take in the URL): when the probe cannot reach it, the FAIL line
+// does not print the query.
+func TestDoctorTokenURLQueryNotShownWhenItFails(t *testing.T) {
+	_, admin, _ := doctorDeployment(t, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := l.Addr().String()
+	require.NoError(t, l.Close()) // nobody listens there now
+	const querySecret = "doctor-review-q-s3cr3t"
+	args := append(doctorArgs(admin, secretFile(t, secret)), "--token-url", "http://"+closed+"/oauth2/token?api_key="+querySecret)
+	code, hops, all := doctorRun(t, fakeEnv(nil), args...)
+	require.Equal(t, exitFail, code, all)
+	require.True(t, strings.HasPrefix(hops["token url"], "FAIL"), all)
+	assert.NotContains(t, all, querySecret, "the token URL's query is printed:\n%s", all)
+}
+
+// --method names a method the server does not serve: gRPC answers
+// Unimplemented before any authentication runs (the server below refuses
+// every token its echo service is shown), so the call hop fails.
+func TestDoctorUnknownMethodIsNotAPass(t *testing.T) {
+	_, admin, _ := doctorDeployment(t, nil)
+	admin.SetRejectAll(true) // any token this server judges is refused
+	args := doctorArgs(admin, secretFile(t, secret))
+	args[len(args)-1] = "/flyteidl.service.AdminService/NoSuchMethodReview"
+	code, hops, all := doctorRun(t, fakeEnv(nil), args...)
+	t.Logf("report:\n%s", all)
+	assert.NotEqual(t, exitOK, code, "a call the server never authenticated is reported as passing:\n%s", all)
+	assert.False(t, strings.HasPrefix(hops["call"], "ok"), "call: %q", hops["call"])
+}
+
+// After grpcauth login, doctor --method with the same cache: the call hop
+// carries the kept login's token, as the credentials hop found it.
+func TestDoctorCallUsesTheKeptLogin(t *testing.T) {
+	s := newLoginServers(t)
+	s.admin.SetRequireAuth(true)
+	browser, _ := followBrowser(t)
+	env := fakeEnv(nil)
+	env.browser = browser
+	env.cacheDir = filepath.Join(t.TempDir(), "tokens")
+	common := []string{"--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce"}
+	code, out, errOut := runCmd(t, env, append([]string{"login"}, common...)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+
+	code, hops, all := doctorRun(t, env, append(common, "--method", echoMethod)...)
+	t.Logf("report:\n%s", all)
+	assert.True(t, strings.HasPrefix(hops["credentials"], "ok"), "credentials: %q", hops["credentials"])
+	assert.Equal(t, exitOK, code, all)
+	assert.True(t, strings.HasPrefix(hops["call"], "ok"), "call: %q", hops["call"])
+}
+
+// The endpoint is an HTTP/1.1 server (say FlyteAdmin's HTTP port instead
+// of its gRPC one) and insecure is already set: the fix names HTTP/1.1,
+// not insecure.
+func TestDoctorHTTP1Endpoint(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not found", http.StatusNotFound)
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	code, hops, all := doctorRun(t, fakeEnv(nil), "--endpoint", addr, "--insecure", "--client-id", clientID, "--client-secret-file", secretFile(t, secret))
+	t.Logf("report:\n%s", all)
+	require.Equal(t, exitFail, code, all)
+	require.True(t, strings.HasPrefix(hops["metadata"], "FAIL"), all)
+	assert.NotContains(t, all, "TLS and plaintext disagree", "the fix blames insecure for an HTTP/1.1 server")
+	assert.Contains(t, all, "the endpoint speaks HTTP/1.1, not gRPC")
+}
+
+// A token endpoint that redirects (an http→https hop, an SSO page) cannot
+// work, since token requests follow no redirect: the token url hop fails.
+func TestDoctorRedirectingTokenURL(t *testing.T) {
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://sso.example.invalid/login", http.StatusFound)
+	}))
+	t.Cleanup(idp.Close)
+	_, admin, _ := doctorDeployment(t, nil)
+	args := append(doctorArgs(admin, secretFile(t, secret)), "--token-url", idp.URL+"/oauth2/token")
+	code, hops, all := doctorRun(t, fakeEnv(nil), args...)
+	t.Logf("report:\n%s", all)
+	require.Equal(t, exitFail, code, all)
+	assert.True(t, strings.HasPrefix(hops["token url"], "FAIL"), "token url: %q", hops["token url"])
+}
+
+// proxyCommand (the token of an identity-aware proxy) fails: the metadata
+// hop fails (its RPCs carry the proxy token), and its fix names
+// proxyCommand.
+func TestDoctorProxyCommandFails(t *testing.T) {
+	_, admin, _ := doctorDeployment(t, nil)
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("admin:\n  endpoint: dns:///"+admin.Addr()+"\n  insecure: true\n  authType: ClientSecret\n  clientId: "+clientID+
+		"\n  clientSecretLocation: "+secretFile(t, secret)+"\n  proxyCommand: [\"sh\", \"-c\", \"echo no proxy token for you >&2; exit 1\"]\n"), 0o600))
+	code, hops, all := doctorRun(t, fakeEnv(nil), "--config", cfgFile, "--method", echoMethod)
+	t.Logf("report:\n%s", all)
+	require.Equal(t, exitFail, code, all)
+	var failed string
+	for name, line := range hops {
+		if strings.HasPrefix(line, "FAIL") {
+			failed = name
+		}
+	}
+	require.NotEmpty(t, failed, all)
+	assert.Contains(t, all, "proxyCommand", "the fix of the %s hop does not name proxyCommand", failed)
+}
