@@ -1150,12 +1150,14 @@ func (b *sharedBody) rewind() (io.ReadCloser, error) {
 }
 
 // lateReader is a base transport that answers the first request with a
-// refusal before reading its body, and reads that body only later, as an
-// HTTP/2 transport may (http.RoundTripper allows a transport to use the
-// body after RoundTrip returns). The second request's body is read after
-// the first one's late read has ended.
+// refusal before reading its body, and reads that body only later, once the
+// second request is on its way, as an HTTP/2 transport may
+// (http.RoundTripper allows a transport to use the body after RoundTrip
+// returns). The second request's body is read after the first one's late
+// read has ended.
 type lateReader struct {
 	n        int
+	second0  chan struct{} // closed when the second request starts
 	lateDone chan struct{}
 	late     string // what the first request's late read got
 	second   string // the second request's body
@@ -1168,10 +1170,12 @@ func (l *lateReader) RoundTrip(r *http.Request) (*http.Response, error) {
 		status = http.StatusUnauthorized
 		go func() {
 			defer close(l.lateDone)
+			<-l.second0
 			b, _ := io.ReadAll(r.Body)
 			l.late = string(b)
 		}()
 	} else {
+		close(l.second0)
 		<-l.lateDone
 		b, _ := io.ReadAll(r.Body)
 		l.second = string(b)
@@ -1194,7 +1198,7 @@ func TestRetryBodyIsNotReadByTheFirstAttempt(t *testing.T) {
 	require.NoError(t, err)
 	req.ContentLength = int64(len(payload))
 	req.GetBody = body.rewind
-	base := &lateReader{lateDone: make(chan struct{})}
+	base := &lateReader{second0: make(chan struct{}), lateDone: make(chan struct{})}
 	resp, err := bearerTransport(base, newCreds("authorization")).RoundTrip(req)
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
