@@ -42,7 +42,7 @@ func attrs(s attribute.Set) string {
 		if out != "" {
 			out += ","
 		}
-		out += fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit())
+		out += fmt.Sprintf("%s=%s", kv.Key, kv.Value.String())
 	}
 	return out
 }
