@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -39,6 +42,7 @@ through, and stops at the first hop that fails, naming it and the fix:
   token url     the token endpoint is https (or http on loopback) and answers
   clock         this machine's clock agrees with the token endpoint's Date
   credentials   the flow gets a token (never a new login: run grpcauth login)
+  claims        a JWT's audience and scopes are the ones it was asked for
   call          one authenticated call to --method is accepted (skipped
                 without --method)
 
@@ -76,10 +80,12 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return code
 	}
 	var (
-		loaded    *flyteconfig.Loaded
-		client    *grpcauth.Client
-		tokenURL  string
-		skewProbe *http.Response
+		loaded     *flyteconfig.Loaded
+		client     *grpcauth.Client
+		tokenURL   string
+		skewProbe  *http.Response
+		advertised *configstore.ClientConfig
+		token      string
 	)
 	defer func() {
 		if client != nil {
@@ -125,6 +131,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 				return fail(err, metadataFix(err, loaded.Config))
 			}
 			tokenURL = cmp.Or(loaded.Config.TokenURL, cc.TokenEndpoint)
+			advertised = cc
 			generation := "Flyte 1 (flyteidl.service.AuthMetadataService)"
 			if configstore.ServiceOf(store) == configstore.ServiceFlyte2 {
 				generation = "Flyte 2 (flyteidl2.auth.AuthMetadataService)"
@@ -184,11 +191,19 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 				}
 				return fail(err, cmp.Or(fix, "check the flow's settings (grpcauth config)"))
 			}
+			token = tok.AccessToken
 			kind := "opaque"
 			if strings.Count(tok.AccessToken, ".") == 2 {
 				kind = "a JWT (grpcauth whoami shows its claims)"
 			}
 			return pass("a token was got: " + kind)
+		}},
+		{"claims", func(context.Context) verdict {
+			scopes := loaded.Config.Scopes
+			if len(scopes) == 0 {
+				scopes = advertised.Scopes
+			}
+			return checkClaims(token, cmp.Or(loaded.Config.Audience, advertised.Audience), scopes)
 		}},
 		{"call", func(ctx context.Context) verdict {
 			if *method == "" {
@@ -243,6 +258,46 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		fmt.Fprintf(stdout, "  ok    %-12s %s\n", h.name, redact.Clip(found, 1024))
 	}
 	return exitOK
+}
+
+// checkClaims compares what a JWT claims with the audience and scopes the
+// token was asked for; an opaque token is not checked.
+func checkClaims(token, audience string, scopes []string) verdict {
+	claims := jwt.MapClaims{}
+	if strings.Count(token, ".") != 2 {
+		return pass("not checked: the token is opaque")
+	}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+		return pass("not checked: the token is not a JWT that can be read")
+	}
+	if aud, err := claims.GetAudience(); audience != "" && err == nil && !slices.Contains(aud, audience) {
+		return fail(fmt.Errorf("the token's audience (%s) does not name %s, which it was asked for", redact.Clip(strings.Join(aud, " "), 512), redact.Clip(audience, 256)),
+			"the identity provider ignored the audience: set admin.audienceParam to resource (RFC 8707) or both, or allow the audience for the client at the provider")
+	}
+	granted := claims["scope"]
+	if granted == nil {
+		granted = claims["scp"]
+	}
+	var have []string
+	switch g := granted.(type) {
+	case string:
+		have = strings.Fields(g)
+	case []any:
+		for _, v := range g {
+			have = append(have, fmt.Sprint(v))
+		}
+	}
+	var missing []string
+	for _, want := range scopes {
+		if granted != nil && !slices.Contains(have, want) {
+			missing = append(missing, want)
+		}
+	}
+	if len(missing) > 0 {
+		return fail(fmt.Errorf("the token lacks scopes it was asked for: %s (granted: %s)", redact.Clip(strings.Join(missing, " "), 512), redact.Clip(strings.Join(have, " "), 512)),
+			"allow those scopes for the client at the identity provider, or ask for the ones it grants (admin.scopes)")
+	}
+	return pass("its audience and scopes are the ones asked for")
 }
 
 // metadataFix is the fix for a failed AuthMetadataService request.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -88,7 +89,7 @@ func TestDoctorAllHopsPass(t *testing.T) {
 	_, admin, _ := doctorDeployment(t, nil)
 	code, hops, all := doctorRun(t, fakeEnv(nil), doctorArgs(admin, secretFile(t, secret))...)
 	require.Equal(t, exitOK, code, all)
-	for _, h := range []string{"config", "reachable", "metadata", "token url", "clock", "credentials", "call"} {
+	for _, h := range []string{"config", "reachable", "metadata", "token url", "clock", "credentials", "claims", "call"} {
 		assert.True(t, strings.HasPrefix(hops[h], "ok"), "hop %q: %q\n%s", h, hops[h], all)
 	}
 	assert.Contains(t, hops["metadata"], "Flyte 1 (flyteidl.service.AuthMetadataService)")
@@ -179,4 +180,29 @@ func TestDoctorLoginNeeded(t *testing.T) {
 	assert.Contains(t, all, "no login is kept for it")
 	assert.Contains(t, all, "fix: run 'grpcauth login'")
 	assert.Zero(t, s.auth.Authorizations(), "doctor never logs in")
+}
+
+// The claims hop: a JWT whose audience or scopes are not the ones asked
+// for fails it, with the fix; the right ones pass.
+func TestDoctorClaims(t *testing.T) {
+	_, admin, _ := doctorDeployment(t, nil)
+	jwtCommand := func(aud, scope string) environment {
+		token := testJWT(t, jwt.MapClaims{"aud": aud, "scope": scope, "exp": time.Now().Add(time.Hour).Unix()})
+		script := filepath.Join(t.TempDir(), "print-token.sh")
+		require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' '"+token+"'\n"), 0o700))
+		return fakeEnv(map[string]string{"FLYTE_CREDENTIALS_COMMAND": script})
+	}
+	args := []string{"--endpoint", admin.Addr(), "--insecure", "--auth-type", "ExternalCommand",
+		"--audience", "https://flyte.example", "--scopes", "all,offline"}
+
+	code, hops, all := doctorRun(t, jwtCommand("https://other.example", "all offline"), args...)
+	requireFailedAt(t, code, hops, all, "claims", "does not name https://flyte.example")
+	assert.Contains(t, all, "audienceParam")
+
+	code, hops, all = doctorRun(t, jwtCommand("https://flyte.example", "all"), args...)
+	requireFailedAt(t, code, hops, all, "claims", "the token lacks scopes it was asked for: offline (granted: all)")
+
+	code, hops, all = doctorRun(t, jwtCommand("https://flyte.example", "all offline"), args...)
+	require.Equal(t, exitOK, code, all)
+	assert.Contains(t, hops["claims"], "its audience and scopes are the ones asked for")
 }
