@@ -17,6 +17,7 @@ import (
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/retry"
 	"github.com/flyteauth/grpcauth/internal/storeview"
+	"github.com/flyteauth/grpcauth/internal/telemetry"
 	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
@@ -32,7 +33,7 @@ const proxyAuthorizationKey = "proxy-authorization"
 type parts struct {
 	// tel is the telemetry of WithTelemetry, nil without it; unobserve
 	// ends its reading of the keeper's Stats.
-	tel       *telemetry
+	tel       *telemetry.T
 	unobserve func()
 	keeper    *authenticator.Keeper
 	proxy     *authenticator.Keeper // nil without proxyCommand
@@ -104,7 +105,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 		return nil, fmt.Errorf("grpcauth: tokenCache %q: want file or keyring", redact.Clip(cfg.TokenCache, 64))
 	}
 	p := new(parts)
-	if p.tel, err = newTelemetry(o, strings.TrimSuffix(mode, " (default)")); err != nil {
+	if p.tel, err = telemetry.New(o.meters, o.tracers, strings.TrimSuffix(mode, " (default)")); err != nil {
 		return nil, fmt.Errorf("grpcauth: telemetry: %w", err)
 	}
 	if cfg.Insecure {
@@ -113,7 +114,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if o.logger != nil {
 		p.iopts = append(p.iopts, interceptor.WithLogger(o.logger))
 	}
-	if onRetry := p.tel.onRetry(); onRetry != nil {
+	if onRetry := p.tel.OnRetry(); onRetry != nil {
 		p.iopts = append(p.iopts, interceptor.WithOnRetry(onRetry))
 	}
 	p.iopts = append(p.iopts, o.iopts...)
@@ -146,7 +147,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if err != nil {
 		return fail(err)
 	}
-	if p.store, err = cfg.configStore(mode, o, p.tel.metadata(meta)); err != nil {
+	if p.store, err = cfg.configStore(mode, o, p.tel.Metadata(meta)); err != nil {
 		return fail(err)
 	}
 	flow, fopts, err := cfg.flow(mode, o)
@@ -168,7 +169,7 @@ func build(cfg Config, o *options, meta grpc.ClientConnInterface) (*parts, error
 	if p.keeper, err = authenticator.New(cfg.Endpoint, keeperStore, flow, kopts...); err != nil {
 		return fail(fmt.Errorf("grpcauth: %w", err))
 	}
-	if p.unobserve, err = p.tel.observe(p.keeper); err != nil {
+	if p.unobserve, err = p.tel.Observe(p.keeper); err != nil {
 		p.close()
 		return nil, fmt.Errorf("grpcauth: telemetry: %w", err)
 	}
@@ -184,7 +185,7 @@ func (p *parts) tokenHTTPClient(n netconf.Settings) (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpcauth: %w", err)
 	}
-	return &http.Client{Transport: p.httpTransport(p.tel.transport(tr)), CheckRedirect: netconf.NoRedirects}, nil
+	return &http.Client{Transport: p.httpTransport(p.tel.Transport(tr)), CheckRedirect: netconf.NoRedirects}, nil
 }
 
 // netconf are the Config's connection settings.

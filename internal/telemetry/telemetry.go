@@ -1,4 +1,9 @@
-package grpcauth
+// Package telemetry is what grpcauth.WithTelemetry turns on: OpenTelemetry
+// counters, a histogram and spans of the token requests and the
+// AuthMetadataService requests, counters of the keepers' Stats, and a
+// counter of the calls sent again. A call that needs no new token costs
+// nothing more: the per-call path is not instrumented.
+package telemetry
 
 import (
 	"context"
@@ -22,12 +27,9 @@ import (
 // instrumentation is the name of grpcauth's meter and tracer.
 const instrumentation = "github.com/flyteauth/grpcauth"
 
-// telemetry is what WithTelemetry turns on: counters, a histogram and
-// spans of the token requests, counters of the keeper's work read from its
-// Stats when a reader collects, and a counter of the calls sent again. A
-// call that needs no new token costs nothing more: the hot path is not
-// instrumented.
-type telemetry struct {
+// T is one client's instruments; a nil *T is off, and its methods give
+// back what they are given.
+type T struct {
 	flow     attribute.KeyValue
 	tracer   trace.Tracer // nil without a tracer provider
 	requests metric.Int64Counter
@@ -37,20 +39,20 @@ type telemetry struct {
 	meters   metric.MeterProvider // its provider
 }
 
-// newTelemetry returns the instruments of o's providers for the token of
-// flow, or nil when WithTelemetry was not given.
-func newTelemetry(o *options, flow string) (*telemetry, error) {
-	if o.meters == nil && o.tracers == nil {
+// New returns the instruments of the providers for the token of flow, or
+// nil when both are nil.
+func New(meters metric.MeterProvider, tracers trace.TracerProvider, flow string) (*T, error) {
+	if meters == nil && tracers == nil {
 		return nil, nil
 	}
-	t := &telemetry{flow: attribute.String("grpcauth.flow", flow)}
-	if o.tracers != nil {
-		t.tracer = o.tracers.Tracer(instrumentation)
+	t := &T{flow: attribute.String("grpcauth.flow", flow)}
+	if tracers != nil {
+		t.tracer = tracers.Tracer(instrumentation)
 	}
-	if o.meters == nil {
+	if meters == nil {
 		return t, nil
 	}
-	t.meter, t.meters = o.meters.Meter(instrumentation), o.meters
+	t.meter, t.meters = meters.Meter(instrumentation), meters
 	var errs [3]error
 	t.requests, errs[0] = t.meter.Int64Counter("grpcauth.token.requests",
 		metric.WithDescription("Token requests sent to the token endpoint, by flow and outcome."))
@@ -61,10 +63,10 @@ func newTelemetry(o *options, flow string) (*telemetry, error) {
 	return t, errors.Join(errs[:]...)
 }
 
-// transport wraps the token requests' round tripper: a span, a count and a
+// Transport wraps the token requests' round tripper: a span, a count and a
 // duration for each. Neither the span nor the metrics carry a URL's query,
 // a header or a body.
-func (t *telemetry) transport(base http.RoundTripper) http.RoundTripper {
+func (t *T) Transport(base http.RoundTripper) http.RoundTripper {
 	if t == nil {
 		return base
 	}
@@ -72,7 +74,7 @@ func (t *telemetry) transport(base http.RoundTripper) http.RoundTripper {
 }
 
 type tracedTokens struct {
-	t    *telemetry
+	t    *T
 	base http.RoundTripper
 }
 
@@ -118,9 +120,9 @@ func (r *tracedTokens) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// metadata wraps the connection the config store asks, so that each
+// Metadata wraps the connection the config store asks, so that each
 // AuthMetadataService request is a span.
-func (t *telemetry) metadata(meta grpc.ClientConnInterface) grpc.ClientConnInterface {
+func (t *T) Metadata(meta grpc.ClientConnInterface) grpc.ClientConnInterface {
 	if t == nil || t.tracer == nil || meta == nil {
 		return meta
 	}
@@ -129,7 +131,7 @@ func (t *telemetry) metadata(meta grpc.ClientConnInterface) grpc.ClientConnInter
 
 type tracedMetadata struct {
 	grpc.ClientConnInterface
-	t *telemetry
+	t *T
 }
 
 func (c tracedMetadata) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
@@ -143,8 +145,8 @@ func (c tracedMetadata) Invoke(ctx context.Context, method string, args, reply a
 	return err
 }
 
-// onRetry counts a call sent again; nil without a meter.
-func (t *telemetry) onRetry() func(string, codes.Code) {
+// OnRetry counts a call sent again; nil without a meter.
+func (t *T) OnRetry() func(string, codes.Code) {
 	if t == nil || t.meter == nil {
 		return nil
 	}
@@ -153,11 +155,11 @@ func (t *telemetry) onRetry() func(string, codes.Code) {
 	}
 }
 
-// observe counts k's Stats, when a reader collects, in the keeper counters
+// Observe counts k's Stats, when a reader collects, in the keeper counters
 // of t's meter provider, and returns the end of it, which Close calls.
 // The counters are the sums over every keeper of the provider, by flow: a
 // closed keeper's last Stats stay in them, so that they never go down.
-func (t *telemetry) observe(k *authenticator.Keeper) (func(), error) {
+func (t *T) Observe(k *authenticator.Keeper) (func(), error) {
 	if t == nil || t.meter == nil {
 		return func() {}, nil
 	}
@@ -192,7 +194,7 @@ var statsByProvider sync.Map
 
 // statsOf returns the keeper counters of t's meter provider, registering
 // them on first use.
-func (t *telemetry) statsOf() (*keeperStats, error) {
+func (t *T) statsOf() (*keeperStats, error) {
 	comparable := reflect.TypeOf(t.meters).Comparable()
 	if comparable {
 		if a, ok := statsByProvider.Load(t.meters); ok {
