@@ -37,6 +37,7 @@ through, and stops at the first hop that fails, naming it and the fix:
 
   config        the config file is found and parsed, and names an endpoint
   reachable     the endpoint's host accepts a TCP connection
+  proxy         admin.proxyCommand, when there is one, prints a token
   metadata      FlyteAdmin answers over TLS (or plaintext, with insecure)
                 and serves an AuthMetadataService (Flyte 2's or Flyte 1's)
   token url     the token endpoint is https (or http on loopback) and answers
@@ -115,6 +116,15 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			}
 			_ = conn.Close()
 			return pass(addr + " accepts connections")
+		}},
+		{"proxy", func(ctx context.Context) verdict {
+			if len(loaded.Config.ProxyCommand) == 0 {
+				return pass("none (no proxyCommand)")
+			}
+			if _, _, err := fetchProxyToken(ctx, loaded.Config); err != nil {
+				return fail(err, "run admin.proxyCommand by hand and fix what it says (it prints the token of the identity-aware proxy in front of FlyteAdmin)")
+			}
+			return pass("proxyCommand printed a token (whether the proxy takes it shows at the next hop)")
 		}},
 		{"metadata", func(ctx context.Context) verdict {
 			c, err := grpcauth.New(loaded.Config, grpcauth.WithLogger(slog.New(slog.DiscardHandler)))

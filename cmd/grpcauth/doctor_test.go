@@ -89,7 +89,7 @@ func TestDoctorAllHopsPass(t *testing.T) {
 	_, admin, _ := doctorDeployment(t, nil)
 	code, hops, all := doctorRun(t, fakeEnv(nil), doctorArgs(admin, secretFile(t, secret))...)
 	require.Equal(t, exitOK, code, all)
-	for _, h := range []string{"config", "reachable", "metadata", "token url", "clock", "credentials", "claims", "call"} {
+	for _, h := range []string{"config", "reachable", "proxy", "metadata", "token url", "clock", "credentials", "claims", "call"} {
 		assert.True(t, strings.HasPrefix(hops[h], "ok"), "hop %q: %q\n%s", h, hops[h], all)
 	}
 	assert.Contains(t, hops["metadata"], "Flyte 1 (flyteidl.service.AuthMetadataService)")
