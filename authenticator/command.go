@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/tokentext"
 )
 
 const (
@@ -165,7 +166,7 @@ func (f *commandFlow) run(ctx context.Context) (*oauth2.Token, error) {
 	if token == "" {
 		return nil, fail("printed no token", 0, stderr.text(), nil)
 	}
-	if !validToken(token) {
+	if !tokentext.Valid(token) {
 		return nil, fail("printed something that is not a token (spaces, control or non-ASCII characters)", 0, stderr.text(), nil)
 	}
 	tok := &oauth2.Token{AccessToken: token, TokenType: "Bearer"}
@@ -176,17 +177,6 @@ func (f *commandFlow) run(ctx context.Context) (*oauth2.Token, error) {
 		tok.Expiry = exp
 	}
 	return tok, nil
-}
-
-// validToken reports whether s can go in a header as a bearer token:
-// printable ASCII without spaces.
-func validToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // jwtExpiry returns the "exp" claim of token if it is a JWT that has one.

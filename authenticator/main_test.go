@@ -19,14 +19,15 @@ import (
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/cachechild"
 	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(cacheChildEnv); spec != "" {
-		os.Exit(runCacheChild(spec)) // a process of TestProcessesSharingOneCache
+	if spec := os.Getenv(cachechild.Env); spec != "" {
+		os.Exit(cachechild.Main(spec)) // a process of TestProcessesSharingOneCache
 	}
 	goleak.VerifyTestMain(m)
 }

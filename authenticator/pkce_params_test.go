@@ -1,6 +1,7 @@
 package authenticator_test
 
 import (
+	"io"
 	"net/url"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/loginui"
 )
 
 // A login that asks for offline_access asks for consent too (OpenID
@@ -55,7 +57,7 @@ func TestPKCEAuthorizationRequestParameters(t *testing.T) {
 
 func TestPKCEAuthParamsCannotReplaceTheFlows(t *testing.T) {
 	for _, name := range []string{"state", "redirect_uri", "code_challenge", "client_id", "scope", "response_type", "code_challenge_method"} {
-		_, err := authenticator.NewPKCEFlow(authenticator.PKCEConfig{Prompter: noPerson{}, AuthParams: url.Values{name: {"x"}}})
+		_, err := authenticator.NewPKCEFlow(authenticator.PKCEConfig{Prompter: &loginui.Terminal{Out: io.Discard}, AuthParams: url.Values{name: {"x"}}})
 		assert.ErrorContains(t, err, `"`+name+`" is the flow's own parameter`)
 	}
 }

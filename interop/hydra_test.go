@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/flyteauth/grpcauth/internal/cachechild"
 	"github.com/flyteauth/grpcauth/internal/testserver"
 )
 
@@ -80,10 +81,10 @@ func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 // goroutine and no process is left. A missing Hydra binary that cannot be
 // built fails the run: these tests never skip.
 func runTests(m *testing.M) int {
-	if spec := os.Getenv(processChildEnv); spec != "" {
+	if spec := os.Getenv(cachechild.Env); spec != "" {
 		// A process of sharedLoginProcesses: it talks to the Hydra its
 		// parent started.
-		return runProcessChild(spec)
+		return cachechild.Main(spec)
 	}
 	bin, err := hydraBinary()
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // providers take in the URL): when the probe cannot reach it, the FAIL line
 // does not print the query.
 func TestDoctorTokenURLQueryNotShownWhenItFails(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	closed := l.Addr().String()
@@ -34,7 +34,7 @@ func TestDoctorTokenURLQueryNotShownWhenItFails(t *testing.T) {
 // Unimplemented before any authentication runs (the server below refuses
 // every token its echo service is shown), so the call hop fails.
 func TestDoctorUnknownMethodIsNotAPass(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	admin.SetRejectAll(true) // any token this server judges is refused
 	args := doctorArgs(admin, secretFile(t, secret))
 	args[len(args)-1] = "/flyteidl.service.AdminService/NoSuchMethodReview"
@@ -88,7 +88,7 @@ func TestDoctorRedirectingTokenURL(t *testing.T) {
 		http.Redirect(w, r, "https://sso.example.invalid/login", http.StatusFound)
 	}))
 	t.Cleanup(idp.Close)
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	args := append(doctorArgs(admin, secretFile(t, secret)), "--token-url", idp.URL+"/oauth2/token")
 	code, hops, all := doctorRun(t, fakeEnv(nil), args...)
 	t.Logf("report:\n%s", all)
@@ -99,7 +99,7 @@ func TestDoctorRedirectingTokenURL(t *testing.T) {
 // proxyCommand (the token of an identity-aware proxy) fails: its own hop
 // fails, before the metadata hop, whose RPCs would carry the token.
 func TestDoctorProxyCommandFails(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte("admin:\n  endpoint: dns:///"+admin.Addr()+"\n  insecure: true\n  authType: ClientSecret\n  clientId: "+clientID+
 		"\n  clientSecretLocation: "+secretFile(t, secret)+"\n  proxyCommand: [\"sh\", \"-c\", \"echo no proxy token for you >&2; exit 1\"]\n"), 0o600))

@@ -3,8 +3,6 @@ package main
 import (
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth/internal/testserver"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 const echoMethod = testserver.EchoUnaryMethod
@@ -55,38 +52,12 @@ func requireFailedAt(t *testing.T, code int, hops map[string]string, all, hop, t
 	assert.Equal(t, 1, failures, "only the first failure is named:\n%s", all)
 }
 
-// doctorDeployment is a plaintext FlyteAdmin fake and its token server;
-// front, when set, stands in front of the token server.
-func doctorDeployment(t *testing.T, front func(http.Handler) http.Handler) (*testserver.TokenServer, *testserver.AdminServer, string) {
-	t.Helper()
-	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
-	tokenURL := tokens.TokenURL()
-	if front != nil {
-		target, err := url.Parse(tokens.URL())
-		require.NoError(t, err)
-		srv := &http.Server{Handler: front(httputil.NewSingleHostReverseProxy(target)), ReadHeaderTimeout: 5 * time.Second}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		go func() { _ = srv.Serve(l) }()
-		t.Cleanup(func() { _ = srv.Close() })
-		tokenURL = "http://" + l.Addr().String() + testserver.TokenPath
-	}
-	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokenURL}))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
-	admin.SetRequireAuth(true)
-	return tokens, admin, tokenURL
-}
-
 func doctorArgs(admin *testserver.AdminServer, secretPath string) []string {
 	return []string{"--endpoint", admin.Addr(), "--insecure", "--client-id", clientID, "--client-secret-file", secretPath, "--method", echoMethod}
 }
 
 func TestDoctorAllHopsPass(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	code, hops, all := doctorRun(t, fakeEnv(nil), doctorArgs(admin, secretFile(t, secret))...)
 	require.Equal(t, exitOK, code, all)
 	for _, h := range []string{"config", "reachable", "proxy", "metadata", "token url", "clock", "credentials", "claims", "call"} {
@@ -132,7 +103,7 @@ func TestDoctorPlaintextAgainstTLS(t *testing.T) {
 }
 
 func TestDoctorNotFlyteAdmin(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	admin.SetMetadataError(status.Error(codes.Unimplemented, "unknown service flyteidl.service.AuthMetadataService"))
 	code, hops, all := doctorRun(t, fakeEnv(nil), doctorArgs(admin, secretFile(t, secret))...)
 	requireFailedAt(t, code, hops, all, "metadata", "the endpoint is not FlyteAdmin")
@@ -146,7 +117,7 @@ func TestDoctorTokenURLInClear(t *testing.T) {
 }
 
 func TestDoctorClockSkew(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, func(next http.Handler) http.Handler {
+	_, admin, _ := newPlainServers(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Date", time.Now().Add(-10*time.Minute).UTC().Format(http.TimeFormat))
 			next.ServeHTTP(w, r)
@@ -158,7 +129,7 @@ func TestDoctorClockSkew(t *testing.T) {
 }
 
 func TestDoctorCredentialsRefused(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	code, hops, all := doctorRun(t, fakeEnv(nil), doctorArgs(admin, secretFile(t, "wrong-secret-4d1"))...)
 	requireFailedAt(t, code, hops, all, "credentials", "invalid_client")
 	assert.Contains(t, all, "check the client id")
@@ -166,7 +137,7 @@ func TestDoctorCredentialsRefused(t *testing.T) {
 }
 
 func TestDoctorCallRefused(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	admin.SetRejectAll(true)
 	code, hops, all := doctorRun(t, fakeEnv(nil), doctorArgs(admin, secretFile(t, secret))...)
 	requireFailedAt(t, code, hops, all, "call", "grpcauth whoami")
@@ -185,7 +156,7 @@ func TestDoctorLoginNeeded(t *testing.T) {
 // The claims hop: a JWT whose audience or scopes are not the ones asked
 // for fails it, with the fix; the right ones pass.
 func TestDoctorClaims(t *testing.T) {
-	_, admin, _ := doctorDeployment(t, nil)
+	_, admin, _ := newPlainServers(t, nil)
 	jwtCommand := func(aud, scope string) environment {
 		token := testJWT(t, jwt.MapClaims{"aud": aud, "scope": scope, "exp": time.Now().Add(time.Hour).Unix()})
 		script := filepath.Join(t.TempDir(), "print-token.sh")

@@ -20,7 +20,6 @@ import (
 
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 // flyte2APIKey encodes an API key as flyte-sdk's tests build one.
@@ -110,13 +109,7 @@ func TestFlyte2ConfigInDotFlyte(t *testing.T) {
 }
 
 func TestConfigSaysFlyte1(t *testing.T) {
-	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
-	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
+	_, admin, _ := newPlainServers(t, nil)
 	code, out, errOut := runCmd(t, fakeEnv(nil), "config", "--endpoint", admin.Addr(), "--insecure")
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
 	assert.Contains(t, out, "server: Flyte 1 (it serves flyteidl.service.AuthMetadataService)")

@@ -9,6 +9,8 @@ import (
 
 	"github.com/zalando/go-keyring"
 	"golang.org/x/oauth2"
+
+	"github.com/flyteauth/grpcauth/internal/tokentext"
 )
 
 // flytectl keeps its browser login in the OS keyring: service "flytectl",
@@ -48,7 +50,7 @@ func flytectlLogin(endpoint string) (*oauth2.Token, error) {
 		if err := json.Unmarshal([]byte(text), &tok); err != nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 			return nil, errors.New("flytectl's keyring item holds no token this version can read")
 		}
-		if !headerSafe(tok.AccessToken) || !headerSafe(tok.RefreshToken) {
+		if !tokentext.Valid(tok.AccessToken) || !tokentext.Valid(tok.RefreshToken) {
 			return nil, errors.New("flytectl's keyring item holds a token with spaces, control or non-ASCII characters: not taken")
 		}
 		if tok.RefreshToken == "" && !tok.Expiry.IsZero() && !tok.Expiry.After(time.Now()) {
@@ -76,15 +78,4 @@ func keyringGet(service, user string) (string, error) {
 	case <-time.After(flytectlWait):
 		return "", fmt.Errorf("no answer within %s", flytectlWait)
 	}
-}
-
-// headerSafe reports whether s can travel in a header or a form: printable
-// ASCII without spaces ("" too).
-func headerSafe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }

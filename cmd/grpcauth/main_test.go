@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -368,4 +372,31 @@ func TestTokenErrorsNameTheEndpoint(t *testing.T) {
 		assert.Equal(t, exitFail, code)
 		assert.Contains(t, errOut, "FlyteAdmin at dns:///127.0.0.1:1 (plaintext, insecure)")
 	})
+}
+
+// newPlainServers is a plaintext FlyteAdmin fake that requires a token, its
+// token server (client clientID, secret secret) and the token URL it
+// advertises; front, when set, stands in front of the token server.
+func newPlainServers(t *testing.T, front func(http.Handler) http.Handler) (*testserver.TokenServer, *testserver.AdminServer, string) {
+	t.Helper()
+	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
+	require.NoError(t, err)
+	t.Cleanup(tokens.Close)
+	tokenURL := tokens.TokenURL()
+	if front != nil {
+		target, err := url.Parse(tokens.URL())
+		require.NoError(t, err)
+		srv := &http.Server{Handler: front(httputil.NewSingleHostReverseProxy(target)), ReadHeaderTimeout: 5 * time.Second}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		go func() { _ = srv.Serve(l) }()
+		t.Cleanup(func() { _ = srv.Close() })
+		tokenURL = "http://" + l.Addr().String() + testserver.TokenPath
+	}
+	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
+		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokenURL}))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	admin.SetRequireAuth(true)
+	return tokens, admin, tokenURL
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flyteauth/grpcauth/internal/testserver"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 	"github.com/flyteauth/grpcauth/tokencache"
 )
 
@@ -58,13 +56,7 @@ func TestTokenOfUnknownLifetimeIsNotTakenFromTheCache(t *testing.T) {
 // one cached for the first; nor for other scopes, or another token
 // URL).
 func TestTokenClientCredentialsCacheIsPerAudience(t *testing.T) {
-	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
-	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
+	tokens, admin, _ := newPlainServers(t, nil)
 	env := fakeEnv(map[string]string{"FLYTE_CREDENTIALS_CLIENT_SECRET": secret})
 	env.cacheDir = t.TempDir()
 	args := []string{"token", "--endpoint", admin.Addr(), "--insecure", "--client-id", clientID, "--scopes", "all", "--authorization-header", "authorization"}

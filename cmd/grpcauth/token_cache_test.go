@@ -7,22 +7,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/flyteauth/grpcauth/internal/testserver"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 // A short-lived process that asks for a token again and again (a CI job,
 // a credential helper) makes one token request per token lifetime: runs
 // share the token through the cache, also when they run at once.
 func TestTokenRunsShareOneClientCredentialsToken(t *testing.T) {
-	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
-	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
+	tokens, admin, _ := newPlainServers(t, nil)
 	env := fakeEnv(map[string]string{"FLYTE_CREDENTIALS_CLIENT_SECRET": secret})
 	env.cacheDir = t.TempDir()
 	args := []string{"token", "--endpoint", admin.Addr(), "--insecure", "--client-id", clientID}
@@ -54,7 +45,7 @@ func TestTokenRunsShareOneClientCredentialsToken(t *testing.T) {
 	for _, out := range outs {
 		assert.Equal(t, outs[0], out)
 	}
-	_, err = tokens.Validate(t.Context(), strings.TrimSpace(outs[0]))
+	_, err := tokens.Validate(t.Context(), strings.TrimSpace(outs[0]))
 	require.NoError(t, err)
 
 	// --no-cache asks anew.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/internal/testserver"
-	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 // asCLIEnv makes the test binary run as grpcauth itself (TestMain), so
@@ -63,14 +62,7 @@ func TestTokenOutputJSON(t *testing.T) {
 // own ExternalCommand flow runs it and its calls are accepted, with one
 // client-credentials token request for many runs (the helper's cache).
 func TestTokenAsExternalCommand(t *testing.T) {
-	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
-	require.NoError(t, err)
-	t.Cleanup(tokens.Close)
-	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens),
-		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}))
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
-	admin.SetRequireAuth(true)
+	tokens, admin, _ := newPlainServers(t, nil)
 	dir := t.TempDir()
 	helperConfig := filepath.Join(dir, "helper.yaml")
 	require.NoError(t, os.WriteFile(helperConfig, fmt.Appendf(nil,
