@@ -1,21 +1,19 @@
 package authenticator
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/runcmd"
 	"github.com/flyteauth/grpcauth/internal/tokentext"
 )
 
@@ -28,10 +26,6 @@ const (
 	maxCommandStderr = 4 << 10
 	// commandStderrInError is how much of it an error shows.
 	commandStderrInError = 512
-	// commandWaitDelay is how long Wait waits for the output pipes after
-	// the command exited or was killed: a child that kept them open (and
-	// left the process group) cannot hold a token request forever.
-	commandWaitDelay = 2 * time.Second
 )
 
 // commandFlow is the ExternalCommand flow.
@@ -115,64 +109,27 @@ func (f *commandFlow) Token(ctx context.Context, _ *configstore.ClientConfig, _ 
 }
 
 func (f *commandFlow) run(ctx context.Context) (*oauth2.Token, error) {
-	start := time.Now()
-	fail := func(reason string, exitCode int, stderr string, err error) error {
-		return &CommandError{Command: f.argv[0], Reason: reason, ExitCode: exitCode, Stderr: stderr, Err: err}
+	out, err := runcmd.Run(ctx, f.argv, f.environ(), maxCommandOutput, maxCommandStderr)
+	fail := func(reason string, exitCode int, cause error) error {
+		return &CommandError{Command: f.argv[0], Reason: reason, ExitCode: exitCode, Stderr: out.Stderr, Err: cause}
 	}
-	cmd := exec.CommandContext(ctx, f.argv[0], f.argv[1:]...)
-	cmd.Env = f.environ()
-	var stdout, stderr cappedBuffer
-	stdout.limit, stderr.limit = maxCommandOutput, maxCommandStderr
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = commandWaitDelay
-	ownProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		// exec's error names the path and the cause (not found,
-		// permission denied), nothing the command printed.
-		return nil, fail("could not be started", -1, "", err)
+	if re := (*runcmd.Error)(nil); errors.As(err, &re) {
+		return nil, fail(re.Reason, re.ExitCode, re.Err)
 	}
-	err := cmd.Wait()
-	// Whatever happened, nothing the command started may outlive a
-	// timeout or a cancelled request.
-	if ctx.Err() != nil {
-		killProcessGroup(cmd)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fail(fmt.Sprintf("did not finish within %s and was killed", time.Since(start).Round(time.Millisecond)), -1, stderr.text(), context.DeadlineExceeded)
-		}
-		return nil, fail("was stopped: the token request was cancelled", -1, stderr.text(), context.Cause(ctx))
+	if out.StdoutOverflow {
+		return nil, fail(fmt.Sprintf("printed more than %d bytes", maxCommandOutput), 0, nil)
 	}
-	if errors.Is(err, exec.ErrWaitDelay) {
-		// The command exited but left a child holding its output open:
-		// that child is ours to stop.
-		killProcessGroup(cmd)
-	}
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(err, &exitErr):
-		if code := exitErr.ExitCode(); code >= 0 {
-			return nil, fail(fmt.Sprintf("exited with status %d", code), code, stderr.text(), nil)
-		}
-		// ExitError's text is the signal's name, never output.
-		return nil, fail("was killed by a signal", -1, stderr.text(), errors.New(exitErr.String()))
-	case err != nil && !errors.Is(err, exec.ErrWaitDelay):
-		// ErrWaitDelay: the command exited 0 but a child it left behind
-		// held its output open; what it printed before exiting counts.
-		return nil, fail("could not be waited for", -1, stderr.text(), err)
-	}
-	if stdout.overflow {
-		return nil, fail(fmt.Sprintf("printed more than %d bytes", maxCommandOutput), 0, stderr.text(), nil)
-	}
-	token := strings.TrimSpace(stdout.text())
+	token := strings.TrimSpace(out.Stdout)
 	if token == "" {
-		return nil, fail("printed no token", 0, stderr.text(), nil)
+		return nil, fail("printed no token", 0, nil)
 	}
 	if !tokentext.Valid(token) {
-		return nil, fail("printed something that is not a token (spaces, control or non-ASCII characters)", 0, stderr.text(), nil)
+		return nil, fail("printed something that is not a token (spaces, control or non-ASCII characters)", 0, nil)
 	}
 	tok := &oauth2.Token{AccessToken: token, TokenType: "Bearer"}
 	if exp, ok := jwtExpiry(token); ok {
 		if !exp.After(time.Now()) {
-			return nil, fail(fmt.Sprintf("printed a JWT that expired at %s", exp.UTC().Format(time.RFC3339)), 0, stderr.text(), nil)
+			return nil, fail(fmt.Sprintf("printed a JWT that expired at %s", exp.UTC().Format(time.RFC3339)), 0, nil)
 		}
 		tok.Expiry = exp
 	}
@@ -232,31 +189,3 @@ func (e *CommandError) Error() string {
 
 // Unwrap returns the underlying cause.
 func (e *CommandError) Unwrap() error { return e.Err }
-
-// cappedBuffer keeps the first limit bytes written to it and notes whether
-// more came. exec writes to it from one goroutine and reads it after Wait,
-// but a left-behind child can still write after ErrWaitDelay, so it locks.
-type cappedBuffer struct {
-	mu       sync.Mutex // guards the fields below
-	buf      bytes.Buffer
-	limit    int
-	overflow bool
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.limit - c.buf.Len(); len(p) > room {
-		c.buf.Write(p[:max(room, 0)])
-		c.overflow = true
-	} else {
-		c.buf.Write(p)
-	}
-	return len(p), nil // keep draining: a blocked writer would hang the command
-}
-
-func (c *cappedBuffer) text() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}

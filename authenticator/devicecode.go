@@ -1,12 +1,10 @@
 package authenticator
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/wholebody"
 )
 
 const (
@@ -363,33 +362,6 @@ func boundRequests(ctx context.Context) context.Context {
 		hc = http.DefaultClient
 	}
 	c := *hc
-	c.Transport = ctxTransport{ctx: ctx, base: hc.Transport}
+	c.Transport = wholebody.Transport(ctx, hc.Transport, maxDeviceAuthAnswer)
 	return context.WithValue(ctx, oauth2.HTTPClient, &c)
-}
-
-// ctxTransport makes each request with ctx and reads each answer whole.
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(r.WithContext(t.ctx))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDeviceAuthAnswer+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > maxDeviceAuthAnswer {
-		return nil, fmt.Errorf("the answer is larger than %d bytes", maxDeviceAuthAnswer)
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
 }

@@ -60,13 +60,13 @@ func newAutoRemote(cc grpc.ClientConnInterface, o *options) *autoRemote {
 
 // Service reports which service the server was found to serve, or
 // ServiceAuto while that is not known yet.
-func (a *autoRemote) Service() Service { return Service(a.found.Load()) }
+func (a *autoRemote) service() Service { return Service(a.found.Load()) }
 
-// GetClientConfig returns the cached configuration, fetching it first if no
+// get returns the cached configuration, fetching it first if no
 // fetch has succeeded yet, from the service the server serves. It returns
 // when the fetch ends or ctx is done, whichever comes first. Errors keep the
 // gRPC status code of the RPC that failed.
-func (a *autoRemote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (a *autoRemote) get(ctx context.Context) (*ClientConfig, error) {
 	return a.cache.get(ctx, a.fetch)
 }
 
@@ -75,7 +75,7 @@ func (a *autoRemote) GetClientConfig(ctx context.Context) (*ClientConfig, error)
 // answers Unimplemented (a front that routed it elsewhere during a
 // rollout) is forgotten, so the next fetch probes again.
 func (a *autoRemote) fetch(ctx context.Context) (*ClientConfig, error) {
-	switch a.Service() {
+	switch a.service() {
 	case ServiceFlyte1:
 		cfg, err := a.v1.fetch(ctx)
 		if status.Code(err) == codes.Unimplemented {
@@ -115,12 +115,13 @@ func (a *autoRemote) fetch(ctx context.Context) (*ClientConfig, error) {
 // ErrNoIdentityProvider), the service itself for a store pinned with
 // WithService, and ServiceAuto before that or for any other store.
 func ServiceOf(s ClientConfigStore) Service {
-	if o, ok := s.(opaque); ok {
-		s = o.ClientConfigStore
+	o, ok := s.(opaque)
+	if !ok {
+		return ServiceAuto
 	}
-	switch r := s.(type) {
+	switch r := o.s.(type) {
 	case *autoRemote:
-		return r.Service()
+		return r.service()
 	case *remote:
 		return ServiceFlyte1
 	case *flyte2Remote:

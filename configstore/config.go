@@ -74,4 +74,14 @@ type ClientConfigStore interface {
 // opaque is what the constructors of this package return: a store whose
 // fmt output is an address, not its internals (locks, atomics and a
 // connection, which fmt would read racily while a fetch runs).
-type opaque struct{ ClientConfigStore }
+type opaque struct{ s source }
+
+// source is a store of this package: the remote ones, discovery, static.
+type source interface {
+	get(ctx context.Context) (*ClientConfig, error)
+}
+
+// GetClientConfig returns the source's configuration.
+func (o opaque) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+	return o.s.get(ctx)
+}

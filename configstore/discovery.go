@@ -148,11 +148,11 @@ func (d *discovery) checkRedirect(next func(*http.Request, []*http.Request) erro
 	}
 }
 
-// GetClientConfig returns the cached configuration, fetching the document
+// get returns the cached configuration, fetching the document
 // first if no fetch has succeeded yet. It returns when the fetch ends or
 // ctx is done, whichever comes first. An answer that is not a usable
 // document is an error that wraps ErrInvalidMetadata.
-func (d *discovery) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (d *discovery) get(ctx context.Context) (*ClientConfig, error) {
 	return d.cache.get(ctx, d.fetch)
 }
 

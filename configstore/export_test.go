@@ -2,7 +2,7 @@ package configstore
 
 // TypeOf names the store behind s, for tests of NewRemote's choice.
 func TypeOf(s ClientConfigStore) string {
-	switch s.(opaque).ClientConfigStore.(type) {
+	switch s.(opaque).s.(type) {
 	case *autoRemote:
 		return "auto"
 	case *remote:

@@ -49,11 +49,11 @@ func newFlyte2Remote(cc grpc.ClientConnInterface, o *options) *flyte2Remote {
 	}
 }
 
-// GetClientConfig returns the cached configuration, fetching it first if no
+// get returns the cached configuration, fetching it first if no
 // fetch has succeeded yet. It returns when the fetch ends or ctx is done,
 // whichever comes first. Errors name the RPC that failed and keep its gRPC
 // status code.
-func (r *flyte2Remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (r *flyte2Remote) get(ctx context.Context) (*ClientConfig, error) {
 	return r.cache.get(ctx, func(ctx context.Context) (*ClientConfig, error) {
 		cfg, _, err := r.fetch(ctx)
 		return cfg, err

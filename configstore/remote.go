@@ -72,10 +72,10 @@ func newRemote(cc grpc.ClientConnInterface, o *options) *remote {
 	}
 }
 
-// GetClientConfig returns the cached configuration, fetching it first if no
+// get returns the cached configuration, fetching it first if no
 // fetch has succeeded yet. It returns when the fetch ends or ctx is done,
 // whichever comes first.
-func (r *remote) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (r *remote) get(ctx context.Context) (*ClientConfig, error) {
 	return r.cache.get(ctx, r.fetch)
 }
 

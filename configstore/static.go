@@ -13,9 +13,9 @@ func NewStatic(cfg ClientConfig) ClientConfigStore {
 	return opaque{&static{cfg: cfg.Clone()}}
 }
 
-// GetClientConfig returns a copy of the configuration given to NewStatic. It
+// get returns a copy of the configuration given to NewStatic. It
 // fails only if ctx is already done.
-func (s *static) GetClientConfig(ctx context.Context) (*ClientConfig, error) {
+func (s *static) get(ctx context.Context) (*ClientConfig, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package interceptor
 
 import (
-	"context"
-	"errors"
 	"net/http"
 
 	"google.golang.org/grpc"
@@ -86,13 +84,14 @@ func ProxyStreamClientInterceptor(a authenticator.Authenticator, opts ...Option)
 // another scheme or host; WithLogger and WithOnRetry apply too. It is safe
 // for concurrent use.
 func ProxyTransport(a authenticator.Authenticator, base http.RoundTripper, opts ...Option) http.RoundTripper {
-	if nilcheck.Nil(a) {
-		a = nilAuthenticator{}
+	var creds httpauth.Credentials
+	if !nilcheck.Nil(a) {
+		creds = a
 	}
 	o := retry.NewOptions(opts)
 	t := &httpauth.Transport{
 		Base:      base,
-		Creds:     a,
+		Creds:     creds,
 		Refused:   grpcretry.IsProxyRejectedResponse,
 		AllowHTTP: o.Insecure,
 		What:      "proxy credential",
@@ -102,12 +101,4 @@ func ProxyTransport(a authenticator.Authenticator, base http.RoundTripper, opts 
 		t.OnRetry = func(path string) { o.OnRetry(path, codes.Unauthenticated) }
 	}
 	return t
-}
-
-// nilAuthenticator is what a transport built with a nil authenticator
-// has: no credential, ever.
-type nilAuthenticator struct{ authenticator.Authenticator }
-
-func (nilAuthenticator) Credential(context.Context) (string, string, error) {
-	return "", "", errors.New("grpcauth: proxy transport built with a nil authenticator")
 }

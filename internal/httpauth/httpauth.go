@@ -39,7 +39,8 @@ type Credentials interface {
 type Transport struct {
 	// Base sends the requests; http.DefaultTransport when nil.
 	Base http.RoundTripper
-	// Creds gives the credential.
+	// Creds gives the credential; nil fails every request that would
+	// carry it.
 	Creds Credentials
 	// Header is the header that carries the credential's value, such as
 	// "Authorization"; "" uses the credential's own key.
@@ -95,6 +96,10 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		t.logger().Warn("grpcauth: sending a request without the "+t.What, "host", redact.Clip(r.URL.Host, 200), "reason", why)
 		return t.base().RoundTrip(r)
+	}
+	if t.Creds == nil {
+		closeBody(r.Body)
+		return nil, fmt.Errorf("grpcauth: no %s for %s: the transport was built with a nil authenticator", t.What, redact.URL(r.URL.String()))
 	}
 	ctx := r.Context()
 	key, value, err := t.Creds.Credential(ctx)

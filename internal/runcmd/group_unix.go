@@ -1,6 +1,6 @@
 //go:build unix
 
-package authenticator
+package runcmd
 
 import (
 	"os/exec"
