@@ -15,10 +15,10 @@ all: lint test
 test:
 	$(GO) test -race -count=1 ./...
 
-## generate: regenerate the Go code of proto/ (proto/authmetapb, proto/authmeta2pb
-## and the test-only internal/testserver/flyte2pb) with the pinned buf,
-## protoc-gen-go and protoc-gen-connect-go
-GENERATED := proto internal/testserver/flyte2pb
+## generate: regenerate the Go code of proto/ (proto/authmetapb, proto/authmeta2pb,
+## the CLI's internal/userinfopb and the test-only internal/testserver/flyte2pb)
+## with the pinned buf, protoc-gen-go and protoc-gen-connect-go
+GENERATED := proto internal/testserver/flyte2pb internal/userinfopb
 generate: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go
 	cd proto && PATH="$(BIN):$$PATH" buf generate
 

@@ -128,7 +128,7 @@ func newServers(t *testing.T) *servers {
 	s.tokens, err = testserver.NewTokenServer(testserver.WithTokenTLS(ca), testserver.WithClient(clientID, secret))
 	require.NoError(t, err)
 	t.Cleanup(s.tokens.Close)
-	s.admin, err = testserver.NewAdminServer(testserver.WithTCP(), testserver.WithAdminTLS(ca), testserver.WithValidator(s.tokens),
+	s.admin, err = testserver.NewAdminServer(testserver.WithTCP(), testserver.WithAdminTLS(ca), testserver.WithValidator(s.tokens), testserver.WithHeaderKey("flyte-authorization"),
 		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: s.tokens.TokenURL()}),
 		testserver.WithPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{AuthorizationMetadataKey: "flyte-authorization"}))
 	require.NoError(t, err)

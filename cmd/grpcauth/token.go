@@ -124,6 +124,9 @@ type tokenRequest struct {
 	cache   cacheFlags
 	noCache bool // read no kept token (write the new one)
 	login   bool // a login may run here
+	// then, when set, runs on the client that got the token, before it
+	// is closed: a call on its connection carries that token.
+	then func(ctx context.Context, c *grpcauth.Client)
 }
 
 // obtain gets the token of cfg's flow as tokenRequest says, and the
@@ -140,7 +143,7 @@ func obtain(ctx context.Context, cfg grpcauth.Config, r tokenRequest, stderr io.
 	if !r.login {
 		ctx = nologin.Context(ctx)
 	}
-	return fetchToken(ctx, cfg, grpcauth.WithTokenCache(kept),
+	return fetchToken(ctx, cfg, r.then, grpcauth.WithTokenCache(kept),
 		grpcauth.WithPrompter(&loginui.Terminal{Out: stderr, Browser: env.browser, Paste: env.stdin}))
 }
 
@@ -220,7 +223,7 @@ func writeTokenJSON(w io.Writer, key string, tok *oauth2.Token) error {
 // metadata key to send it with. It builds the client
 // New builds, so that the config store's RPCs and the token request pass a
 // proxyCommand proxy like every other call; the store's RPCs are anonymous.
-func fetchToken(ctx context.Context, cfg grpcauth.Config, opts ...grpcauth.Option) (key string, tok *oauth2.Token, err error) {
+func fetchToken(ctx context.Context, cfg grpcauth.Config, then func(context.Context, *grpcauth.Client), opts ...grpcauth.Option) (key string, tok *oauth2.Token, err error) {
 	c, err := grpcauth.New(cfg, append([]grpcauth.Option{tokenTimeout(ctx)}, opts...)...)
 	if err != nil {
 		return "", nil, err
@@ -238,7 +241,10 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config, opts ...grpcauth.Optio
 		}
 		return "", nil, err
 	}
-	return keyAndToken(ctx, c.Authenticator)
+	if key, tok, err = keyAndToken(ctx, c.Authenticator); err == nil && then != nil {
+		then(ctx, c)
+	}
+	return key, tok, err
 }
 
 // keyAndToken returns k's header key and current token.

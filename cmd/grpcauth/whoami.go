@@ -10,7 +10,13 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/redact"
+	"github.com/flyteauth/grpcauth/internal/userinfopb"
 )
 
 const whoamiSummary = `Usage: grpcauth whoami [flags]
@@ -25,8 +31,16 @@ a JWT) is said to be opaque: only its issuer can say whom it names. Times
 are checked against this machine's clock, and a token issued in the future
 or already expired is pointed out.
 
-Exit status: 0 shown; 1 no token could be got; 2 bad command line; 3 a
-login is needed: run 'grpcauth login'.`
+Then, unless --local is given, it asks the deployment who the token names,
+with one call of the IdentityService's UserInfo carrying the token: Flyte
+2's (flyteidl2.auth.IdentityService), else FlyteAdmin's
+(flyteidl.service.IdentityService, served when its auth is on). What the
+server says is shown under "server"; a deployment that serves neither is
+said to have none.
+
+Exit status: 0 shown; 1 no token could be got, or the server could not be
+asked or refused to say; 2 bad command line; 3 a login is needed: run
+'grpcauth login'.`
 
 func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {
 	fs := newFlagSet("whoami", whoamiSummary, stderr)
@@ -36,6 +50,7 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	var cache cacheFlags
 	cache.register(fs)
 	login := fs.Bool("login", false, "run the browser or device login here when no usable one is kept")
+	local := fs.Bool("local", false, "only decode the token: do not ask the server who it names")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -50,7 +65,12 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	key, tok, err := obtain(ctx, loaded.Config, tokenRequest{cache: cache, login: *login}, stderr, env)
+	req := tokenRequest{cache: cache, login: *login}
+	var server serverAnswer
+	if !*local {
+		req.then = func(ctx context.Context, c *grpcauth.Client) { server = askUserInfo(ctx, c) }
+	}
+	key, tok, err := obtain(ctx, loaded.Config, req, stderr, env)
 	if err != nil {
 		return tokenFailure(stderr, "whoami", err, loaded)
 	}
@@ -62,11 +82,103 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	for _, r := range describeToken(tok.AccessToken, time.Now()) {
 		row(r[0], r[1])
 	}
+	if !*local {
+		for _, r := range server.rows() {
+			row(r[0], r[1])
+		}
+	}
 	if err := tw.Flush(); err != nil {
 		sayErr(stderr, "whoami", err)
 		return exitFail
 	}
+	if server.err != nil {
+		fmt.Fprintf(stderr, "grpcauth whoami: %s\n", server.failure())
+		return exitFail
+	}
 	return exitOK
+}
+
+// Method paths of UserInfo on each generation, and what to call them.
+var userInfoServices = []struct{ name, method string }{
+	{"Flyte 2's flyteidl2.auth.IdentityService", "/flyteidl2.auth.IdentityService/UserInfo"},
+	{"FlyteAdmin's flyteidl.service.IdentityService", "/flyteidl.service.IdentityService/UserInfo"},
+}
+
+// serverAnswer is what asking the deployment's UserInfo came to.
+type serverAnswer struct {
+	service string // the one that answered, or was asked last
+	info    *userinfopb.UserInfoResponse
+	err     error // the call's error; nil with info nil: neither is served
+}
+
+// askUserInfo asks the deployment's UserInfo who c's token names, on the
+// generation c found first (Flyte 2's when it has not looked). A refusal
+// of the token is retried once with a new one, as on every call.
+func askUserInfo(ctx context.Context, c *grpcauth.Client) serverAnswer {
+	order := userInfoServices
+	if configstore.ServiceOf(c.ConfigStore) == configstore.ServiceFlyte1 {
+		order = []struct{ name, method string }{order[1], order[0]}
+	}
+	var a serverAnswer
+	for _, s := range order {
+		out := new(userinfopb.UserInfoResponse)
+		err := c.Conn.Invoke(ctx, s.method, &userinfopb.UserInfoRequest{}, out)
+		if status.Code(err) == codes.Unimplemented {
+			continue
+		}
+		a.service = s.name
+		if err != nil {
+			a.err = err
+			return a
+		}
+		a.info = out
+		return a
+	}
+	return a
+}
+
+// rows are whoami's lines for the answer: every value the server chose
+// made printable and clipped.
+func (a serverAnswer) rows() [][2]string {
+	switch {
+	case a.err != nil:
+		return [][2]string{{"server", "could not say, see below"}}
+	case a.info == nil:
+		return [][2]string{{"server", "serves no IdentityService (FlyteAdmin serves one only with its auth on): nothing to ask"}}
+	}
+	rows := [][2]string{{"server", redact.Clip(a.service, 128) + " says, of the token it took"}}
+	add := func(k, v string) {
+		if v != "" {
+			rows = append(rows, [2]string{k, redact.Clip(v, 256)})
+		}
+	}
+	i := a.info
+	add("  subject", i.GetSubject())
+	add("  name", i.GetName())
+	add("  username", i.GetPreferredUsername())
+	add("  email", i.GetEmail())
+	add("  picture", i.GetPicture())
+	if n := len(i.GetAdditionalClaims().GetFields()); n > 0 {
+		add("  claims", fmt.Sprintf("%d, as decoded above", n))
+	}
+	if len(rows) == 1 {
+		rows[0][1] = redact.Clip(a.service, 128) + " answered, but named nobody (every field empty)"
+	}
+	return rows
+}
+
+// failure says why the server could not say who the token names, and
+// what to do.
+func (a serverAnswer) failure() string {
+	st := status.Convert(a.err)
+	msg := fmt.Sprintf("%s: %s: %s", a.service, st.Code(), redact.Clip(st.Message(), 512))
+	switch {
+	case st.Code() == codes.Unauthenticated && a.service == userInfoServices[0].name:
+		return msg + ": Flyte 2 names the caller from the claims of a JWT access token or from the identity headers its proxy forwards (trustForwardedIdentityHeaders); an opaque token, or a deployment that does not trust those headers, names nobody to it, and an ingress that refused the token says so too"
+	case st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied:
+		return msg + ": the server refused the token, a new one too: compare the token's audience and scopes above with what the deployment expects (grpcauth doctor)"
+	}
+	return msg + ": the server could not be asked (grpcauth doctor checks the way to it); --local shows the token alone"
 }
 
 // describeToken returns the rows whoami shows for token, read at now:

@@ -51,6 +51,14 @@ type adminConfig struct {
 	headerKey string
 	oauth2    *authmetapb.OAuth2MetadataResponse
 	public    *authmetapb.PublicClientAuthConfigResponse
+	// noIdentity: no IdentityService, as FlyteAdmin without useAuth.
+	noIdentity bool
+}
+
+// WithoutIdentityService leaves IdentityService unserved, as FlyteAdmin
+// does without useAuth: UserInfo answers Unimplemented.
+func WithoutIdentityService() AdminOption {
+	return func(c *adminConfig) error { c.noIdentity = true; return nil }
 }
 
 // WithBufconn makes the AdminServer listen on an in-memory bufconn
@@ -233,6 +241,9 @@ func NewAdminServer(opts ...AdminOption) (*AdminServer, error) {
 	s.grpcSrv = grpc.NewServer(serverOpts...)
 	authmetarpc1.RegisterAuthMetadataServiceServer(s.grpcSrv, authMetadataService{s})
 	s.grpcSrv.RegisterService(&echoServiceDesc, s)
+	if !cfg.noIdentity {
+		s.grpcSrv.RegisterService(&identityServiceDesc, s)
+	}
 	go func() {
 		defer close(s.served)
 		_ = s.grpcSrv.Serve(s.lis)

@@ -120,6 +120,8 @@ type ConnectServer struct {
 	oauth2Err atomic.Pointer[errBox]
 	rejectAll atomic.Bool
 	failAfter atomic.Int64
+	// distrustIdentity: trustForwardedIdentityHeaders is false.
+	distrustIdentity atomic.Bool
 
 	oauth2Calls    atomic.Int64
 	publicCalls    atomic.Int64
@@ -153,6 +155,7 @@ func NewConnectServer(opts ...ConnectOption) (*ConnectServer, error) {
 	mux.Handle(flyte2pbconnect.NewAuthMetadataServiceHandler(connectAuthMeta{s}))
 	mux.Handle(flyte2pbconnect.NewEchoServiceHandler(connectEcho{s}))
 	mux.HandleFunc("GET "+WellKnownPath, s.serveWellKnown)
+	mux.Handle(Flyte2UserInfoMethod, connect.NewUnaryHandler(Flyte2UserInfoMethod, s.flyte2UserInfo))
 
 	s.srv = httptest.NewUnstartedServer(mux)
 	if cfg.ca != nil {
@@ -350,7 +353,11 @@ func (s *ConnectServer) admit(ctx context.Context, h http.Header) error {
 	}
 	s.lastHeader = h.Clone()
 	s.mu.Unlock()
+	return s.authorize(ctx, h)
+}
 
+// authorize checks a call's credential as the deployment's ingress does.
+func (s *ConnectServer) authorize(ctx context.Context, h http.Header) error {
 	if s.rejectAll.Load() {
 		return s.reject("all calls are rejected (SetRejectAll)")
 	}

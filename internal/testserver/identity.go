@@ -1,0 +1,184 @@
+package testserver
+
+// The IdentityService of both generations, modelled on their servers:
+// FlyteAdmin's UserInfo (flyteadmin/auth: user_info_provider.go,
+// authzserver/claims_verifier.go, identity_context.go) and Flyte 2's
+// (runs/service: identity_service.go, identity.go). The request and answer
+// messages are the same in both, so one pair (internal/userinfopb) serves
+// both paths.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/flyteauth/grpcauth/internal/userinfopb"
+)
+
+// Method paths of UserInfo on each generation.
+const (
+	Flyte1UserInfoMethod = "/flyteidl.service.IdentityService/UserInfo"
+	Flyte2UserInfoMethod = "/flyteidl2.auth.IdentityService/UserInfo"
+)
+
+// Flyte2NoIdentity is the message of Flyte 2's Unauthenticated answer
+// when it finds no identity on the request.
+const Flyte2NoIdentity = "no authenticated identity on request (missing or untrusted identity headers)"
+
+// The headers Flyte 2 reads the caller from by default (AWS ALB's).
+const (
+	flyte2ClaimsJWTHeader = "X-Amzn-Oidc-Data"
+	flyte2SubjectHeader   = "X-Amzn-Oidc-Identity"
+)
+
+var identityServiceDesc = grpc.ServiceDesc{
+	ServiceName: "flyteidl.service.IdentityService",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{MethodName: "UserInfo", Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		if err := dec(new(userinfopb.UserInfoRequest)); err != nil {
+			return nil, err
+		}
+		return srv.(*AdminServer).userInfo(ctx)
+	}}},
+	Metadata: "flyteidl/service/identity.proto",
+}
+
+// userInfo answers as FlyteAdmin does: the call passes its auth
+// interceptor like any other, then the answer is built from the token's
+// claims: the "user_info" claim's fields, "email", the subject, and every
+// claim as additional_claims. FlyteAdmin only takes JWTs; for one of the
+// TokenServer's opaque tokens the fake stands in the claims a JWT of that
+// token would carry (sub and client_id the client, scp, aud).
+func (s *AdminServer) userInfo(ctx context.Context) (*userinfopb.UserInfoResponse, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	var token string
+	if v := md.Get(s.headerKey); len(v) == 1 && hasBearerPrefix(v[0]) {
+		token = strings.TrimSpace(v[0][len(bearerPrefix):])
+	}
+	claims := jwtClaims(token)
+	if claims == nil && s.validator != nil && token != "" {
+		if info, err := s.validator.Validate(ctx, token); err == nil {
+			claims = map[string]any{"sub": info.ClientID, "client_id": info.ClientID, "scp": toAny(info.Scopes), "aud": info.Audience}
+		}
+	}
+	out := &userinfopb.UserInfoResponse{}
+	if raw, ok := claims["user_info"].(map[string]any); ok {
+		b, _ := json.Marshal(raw)
+		var ui struct {
+			Subject           string `json:"subject"`
+			Name              string `json:"name"`
+			PreferredUsername string `json:"preferred_username"`
+			GivenName         string `json:"given_name"`
+			FamilyName        string `json:"family_name"`
+			Email             string `json:"email"`
+			Picture           string `json:"picture"`
+		}
+		_ = json.Unmarshal(b, &ui)
+		out = &userinfopb.UserInfoResponse{Subject: ui.Subject, Name: ui.Name, PreferredUsername: ui.PreferredUsername,
+			GivenName: ui.GivenName, FamilyName: ui.FamilyName, Email: ui.Email, Picture: ui.Picture}
+	}
+	if email, ok := claims["email"].(string); ok {
+		out.Email = email
+	}
+	if out.Subject == "" {
+		out.Subject, _ = claims["sub"].(string)
+	}
+	if len(claims) > 0 {
+		st, err := structpb.NewStruct(claims)
+		if err == nil {
+			out.AdditionalClaims = st
+		}
+	}
+	return out, nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// SetTrustIdentityHeaders sets Flyte 2's trustForwardedIdentityHeaders
+// (default true): when false, UserInfo answers Unauthenticated to every
+// caller, as Flyte 2 does.
+func (s *ConnectServer) SetTrustIdentityHeaders(on bool) { s.distrustIdentity.Store(!on) }
+
+// flyte2UserInfo answers as Flyte 2's runs service does. The fake's
+// ingress checks the token as for any call; the service itself then reads
+// the caller from the ALB headers, else from the claims of a JWT bearer
+// token in Authorization (sub, email, given_name, family_name), and
+// answers Unauthenticated when it finds none or does not trust the
+// headers. (Flyte 2 also asks the identity provider's userinfo endpoint
+// when one is configured; the fake has none.)
+func (s *ConnectServer) flyte2UserInfo(ctx context.Context, req *connect.Request[userinfopb.UserInfoRequest]) (*connect.Response[userinfopb.UserInfoResponse], error) {
+	if err := s.authorize(ctx, req.Header()); err != nil {
+		return nil, err
+	}
+	noIdentity := connect.NewError(connect.CodeUnauthenticated, errors.New(Flyte2NoIdentity))
+	if s.distrustIdentity.Load() {
+		return nil, noIdentity
+	}
+	claims := flyte2Claims(req.Header())
+	sub, _ := claims["sub"].(string)
+	if sub == "" {
+		return nil, noIdentity
+	}
+	str := func(k string) string { v, _ := claims[k].(string); return v }
+	given, family := str("given_name"), str("family_name")
+	return connect.NewResponse(&userinfopb.UserInfoResponse{
+		Subject:    sub,
+		Name:       strings.TrimSpace(given + " " + family),
+		GivenName:  given,
+		FamilyName: family,
+		Email:      str("email"),
+	}), nil
+}
+
+// flyte2Claims is the caller as Flyte 2 finds it in h: the ALB claims
+// JWT, else the ALB subject header, else the bearer JWT.
+func flyte2Claims(h http.Header) map[string]any {
+	if c := jwtClaims(h.Get(flyte2ClaimsJWTHeader)); c["sub"] != nil {
+		return c
+	}
+	if sub := strings.TrimSpace(h.Get(flyte2SubjectHeader)); sub != "" {
+		return map[string]any{"sub": sub}
+	}
+	if v := h.Get("Authorization"); hasBearerPrefix(v) {
+		return jwtClaims(strings.TrimSpace(v[len(bearerPrefix):]))
+	}
+	return nil
+}
+
+// jwtClaims decodes the payload of a JWT without verifying it, as both
+// servers do behind the component that verified it; nil for anything
+// else. Padded and unpadded base64url are both read, as Flyte 2 does.
+func jwtClaims(token string) map[string]any {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		if payload, err = base64.URLEncoding.DecodeString(parts[1]); err != nil {
+			return nil
+		}
+	}
+	var claims map[string]any
+	if json.Unmarshal(payload, &claims) != nil {
+		return nil
+	}
+	return claims
+}
