@@ -3,6 +3,7 @@ package grpcauth_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,7 +52,8 @@ func attrs(s attribute.Set) string {
 // span each with no secret, the calls sent again counted, the keeper's
 // Stats read at collection; nothing at all without it.
 func TestTelemetry(t *testing.T) {
-	f := newFixture(t, fixtureOptions{})
+	const lifetime = time.Hour
+	f := newFixture(t, fixtureOptions{token: []testserver.TokenOption{testserver.WithLifetime(lifetime)}})
 	f.admin.SetRequireAuth(true)
 	reader := sdkmetric.NewManualReader()
 	meters := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -86,6 +88,13 @@ func TestTelemetry(t *testing.T) {
 		}
 	}
 	assert.EqualValues(t, 2, durations)
+	// The token held: its age and time to expiry, read at one instant, add
+	// up to its lifetime.
+	age, ttl := gauges(t, rm, "grpcauth.token.age"), gauges(t, rm, "grpcauth.token.time_to_expiry")
+	require.Contains(t, age, flow)
+	require.Contains(t, ttl, flow)
+	assert.GreaterOrEqual(t, age[flow], 0.0)
+	assert.InDelta(t, lifetime.Seconds(), age[flow]+ttl[flow], 1e-6)
 
 	var tokenSpans, metadataSpans []sdktrace.ReadOnlySpan
 	for _, s := range spans.Ended() {
@@ -130,4 +139,26 @@ func TestTelemetry(t *testing.T) {
 	assert.EqualValues(t, 2, refreshes["grpcauth.cause=first_use,"+flow], "both clients' first tokens")
 	assert.EqualValues(t, 1, refreshes["grpcauth.cause=rejected,"+flow])
 	assert.Equal(t, map[string]int64{flow: 1}, sums(t, rm, "grpcauth.keeper.failures"), "the wrong secret's request")
+	assert.Empty(t, gauges(t, rm, "grpcauth.token.age"), "no open keeper holds a token")
+	assert.Empty(t, gauges(t, rm, "grpcauth.token.time_to_expiry"))
+}
+
+// gauges returns the value of every data point of the float gauge name,
+// keyed by its attributes.
+func gauges(t *testing.T, rm metricdata.ResourceMetrics, name string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			g, ok := m.Data.(metricdata.Gauge[float64])
+			require.True(t, ok, "%s is a gauge of float64", name)
+			for _, dp := range g.DataPoints {
+				out[attrs(dp.Attributes)] = dp.Value
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,9 @@
 package authenticator
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 type refreshCause int
 
@@ -33,6 +36,12 @@ type Stats struct {
 	Proactive int64
 	// Explicit counts refreshes started by RefreshCredentials.
 	Explicit int64
+	// Obtained is when the Keeper got the token it holds, from the token
+	// endpoint or the cache; zero while it holds none.
+	Obtained time.Time
+	// Expiry is when the token it holds expires; zero while it holds none
+	// or when its lifetime is unknown.
+	Expiry time.Time
 }
 
 type statCounters struct {
@@ -55,10 +64,17 @@ func (s *statCounters) count(c refreshCause) {
 	}
 }
 
-// Stats returns the counters so far.
+// Stats returns the counters so far and the times of the token held. It
+// never waits.
 func (k *Keeper) Stats() Stats {
 	s := &k.stats
+	var obtained, expiry time.Time
+	if c := k.current.Load(); c != nil {
+		obtained, expiry = c.obtained, c.expiry
+	}
 	return Stats{
+		Obtained:      obtained,
+		Expiry:        expiry,
 		TokenRequests: s.requests.Load(),
 		Failures:      s.failures.Load(),
 		CacheHits:     s.cacheHits.Load(),

@@ -1,7 +1,8 @@
 // Package telemetry is what grpcauth.WithTelemetry turns on: OpenTelemetry
 // counters, a histogram and spans of the token requests and the
-// AuthMetadataService requests, counters of the keepers' Stats, and a
-// counter of the calls sent again. A call that needs no new token costs
+// AuthMetadataService requests, counters of the keepers' Stats, gauges of
+// the age and time to expiry of the tokens they hold, and a counter of the
+// calls sent again. A call that needs no new token costs
 // nothing more: the per-call path is not instrumented.
 package telemetry
 
@@ -208,7 +209,11 @@ func (t *T) statsOf() (*keeperStats, error) {
 		metric.WithDescription("Token requests of the keepers that failed."))
 	hits, err3 := t.meter.Int64ObservableCounter("grpcauth.keeper.cache_hits",
 		metric.WithDescription("Tokens the keepers took from the token cache instead of asking."))
-	if err := errors.Join(err1, err2, err3); err != nil {
+	age, err4 := t.meter.Float64ObservableGauge("grpcauth.token.age", metric.WithUnit("s"),
+		metric.WithDescription("Seconds since the oldest of the tokens the open keepers hold was got (from the token endpoint or the cache)."))
+	ttl, err5 := t.meter.Float64ObservableGauge("grpcauth.token.time_to_expiry", metric.WithUnit("s"),
+		metric.WithDescription("Seconds until the first of the tokens the open keepers hold expires; negative once it has. Tokens of unknown lifetime are left out."))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return nil, err
 	}
 	if comparable {
@@ -227,9 +232,47 @@ func (t *T) statsOf() (*keeperStats, error) {
 			o.ObserveInt64(failed, s.Failures, metric.WithAttributes(f))
 			o.ObserveInt64(hits, s.CacheHits, metric.WithAttributes(f))
 		}
+		for flow, h := range a.held(time.Now()) {
+			f := metric.WithAttributes(attribute.String("grpcauth.flow", flow))
+			o.ObserveFloat64(age, h.age.Seconds(), f)
+			if h.expires {
+				o.ObserveFloat64(ttl, h.ttl.Seconds(), f)
+			}
+		}
 		return nil
-	}, got, failed, hits)
+	}, got, failed, hits, age, ttl)
 	return a, err
+}
+
+// heldTokens is what the gauges show of one flow's tokens.
+type heldTokens struct {
+	age     time.Duration // of the oldest token
+	ttl     time.Duration // of the first to expire
+	expires bool          // some token has a known expiry
+}
+
+// held returns, by flow, the ages and times to expiry of the tokens the
+// live keepers hold at now; a flow none of whose keepers holds one is
+// left out.
+func (a *keeperStats) held(now time.Time) map[string]heldTokens {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]heldTokens{}
+	for k, flow := range a.live {
+		st := k.Stats()
+		if st.Obtained.IsZero() {
+			continue
+		}
+		h := out[flow]
+		h.age = max(h.age, now.Sub(st.Obtained))
+		if !st.Expiry.IsZero() {
+			if ttl := st.Expiry.Sub(now); !h.expires || ttl < h.ttl {
+				h.ttl, h.expires = ttl, true
+			}
+		}
+		out[flow] = h
+	}
+	return out
 }
 
 // sums returns the Stats of every keeper, live and closed, by flow.
