@@ -1,17 +1,20 @@
 package grpcauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/interceptor"
+	"github.com/flyteauth/grpcauth/internal/callbackpage"
 	"github.com/flyteauth/grpcauth/internal/grpcretry"
 	"github.com/flyteauth/grpcauth/internal/netconf"
 	"github.com/flyteauth/grpcauth/internal/redact"
@@ -249,6 +252,9 @@ func (c Config) secretEnv() []string {
 	return env
 }
 
+// pageReadTimeout bounds the read of pkceConfig.callbackPage.
+const pageReadTimeout = 10 * time.Second
+
 // flow returns the flow of mode and the Keeper options it needs.
 func (c Config) flow(mode string, o *options) (authenticator.Flow, []authenticator.Option, error) {
 	switch mode {
@@ -280,6 +286,15 @@ func (c Config) flow(mode string, o *options) (authenticator.Flow, []authenticat
 	prompt := o.prompt
 	if prompt == nil {
 		prompt = &loginui.Terminal{}
+	}
+	if path := strings.TrimSpace(c.PkceConfig.CallbackPage); path != "" && mode != AuthTypeDeviceFlow {
+		ctx, cancel := context.WithTimeout(context.Background(), pageReadTimeout)
+		page, err := callbackpage.Load(ctx, path)
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("grpcauth: pkceConfig.callbackPage: %w", err)
+		}
+		prompt = callbackpage.Wrap(prompt, page, c.Endpoint, o.logger)
 	}
 	var f authenticator.Flow
 	var err error

@@ -145,6 +145,14 @@ type PkceConfig struct {
 	// "name=value", such as "login_hint=me@example.com" or
 	// "prompt=select_account" (flytekit's request_auth_code_params).
 	AuthParams []string `yaml:"authParams"`
+	// CallbackPage is a file holding the page the browser shows at the end
+	// of the login, in place of grpcauth's own (flytekit's
+	// default_html): an html/template given .OK, .Title, .Message, .Code,
+	// .Detail and .Endpoint, each escaped. It is read, at most 256 KiB,
+	// when the client is built; the page is served with a
+	// Content-Security-Policy that allows inline styles and nothing else
+	// (no scripts, images or fonts from anywhere).
+	CallbackPage string `yaml:"callbackPage"`
 }
 
 // DeviceFlowConfig is the deviceFlowConfig section of Flyte's admin

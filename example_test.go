@@ -73,6 +73,6 @@ func ExampleConfig_Format() {
 	fmt.Printf("%+v\n", cfg)
 	fmt.Printf("%d\n", cfg)
 	// Output:
-	// grpcauth.Config{Endpoint:dns:///flyte.example.com:443 Insecure:false InsecureSkipVerify:false CACertFilePath: AuthType: ClientID:my-client ClientSecretLocation: ClientSecretEnvVar: Scopes:[] Audience: AudienceParam: UseAudienceFromAdmin:false TokenURL: AuthorizationHeader: HTTPProxyURL: Command:[] ProxyCommand:[] MaxMessageSizeBytes:0 MaxRetries:0 PerRetryTimeout:0s MaxBackoffDelay:0s DefaultServiceConfig: TokenRefreshWindow:0s TokenCache: PkceConfig:{Timeout:0s RefreshTime:0s AuthParams:[]} DeviceFlowConfig:{RefreshTime:0s Timeout:0s PollInterval:0s} ConsoleEndpoint: ClientSecret:[REDACTED]}
-	// grpcauth.Config{dns:///flyte.example.com:443 false false   my-client   []   false    [] [] 0 0 0s 0s  0s  {0s 0s []} {0s 0s 0s}  [REDACTED]}
+	// grpcauth.Config{Endpoint:dns:///flyte.example.com:443 Insecure:false InsecureSkipVerify:false CACertFilePath: AuthType: ClientID:my-client ClientSecretLocation: ClientSecretEnvVar: Scopes:[] Audience: AudienceParam: UseAudienceFromAdmin:false TokenURL: AuthorizationHeader: HTTPProxyURL: Command:[] ProxyCommand:[] MaxMessageSizeBytes:0 MaxRetries:0 PerRetryTimeout:0s MaxBackoffDelay:0s DefaultServiceConfig: TokenRefreshWindow:0s TokenCache: PkceConfig:{Timeout:0s RefreshTime:0s AuthParams:[] CallbackPage:} DeviceFlowConfig:{RefreshTime:0s Timeout:0s PollInterval:0s} ConsoleEndpoint: ClientSecret:[REDACTED]}
+	// grpcauth.Config{dns:///flyte.example.com:443 false false   my-client   []   false    [] [] 0 0 0s 0s  0s  {0s 0s [] } {0s 0s 0s}  [REDACTED]}
 }

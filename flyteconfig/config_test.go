@@ -541,7 +541,7 @@ func TestKeysAreFlyteNames(t *testing.T) {
 		"clientSecretLocation", "clientSecretEnvVar", "scopes", "audience", "audienceParam", "useAudienceFromAdmin",
 		"tokenUrl", "authorizationHeader", "httpProxyURL", "command", "proxyCommand",
 		"maxMessageSizeBytes", "maxRetries", "perRetryTimeout", "maxBackoffDelay", "defaultServiceConfig",
-		"tokenRefreshWindow", "tokenCache", "pkceConfig.timeout", "pkceConfig.refreshTime", "pkceConfig.authParams",
+		"tokenRefreshWindow", "tokenCache", "pkceConfig.timeout", "pkceConfig.refreshTime", "pkceConfig.authParams", "pkceConfig.callbackPage",
 		"deviceFlowConfig.refreshTime", "deviceFlowConfig.timeout", "deviceFlowConfig.pollInterval",
 		"consoleEndpoint", "clientSecret",
 	}, flyteconfig.Keys())

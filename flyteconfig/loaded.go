@@ -120,7 +120,7 @@ var oauthKeys = []string{"clientId", "scopes", "audience", "audienceParam", "use
 // flowKeys lists, for each flow, the keys only some flows read.
 var flowKeys = map[string][]string{
 	grpcauth.AuthTypeClientSecret:    append(slices.Clone(oauthKeys), "clientSecretLocation", "clientSecretEnvVar", clientSecretKey),
-	grpcauth.AuthTypePkce:            append(slices.Clone(oauthKeys), "pkceConfig.timeout", "pkceConfig.refreshTime", "pkceConfig.authParams"),
+	grpcauth.AuthTypePkce:            append(slices.Clone(oauthKeys), "pkceConfig.timeout", "pkceConfig.refreshTime", "pkceConfig.authParams", "pkceConfig.callbackPage"),
 	grpcauth.AuthTypeDeviceFlow:      append(slices.Clone(oauthKeys), "deviceFlowConfig.refreshTime", "deviceFlowConfig.timeout", "deviceFlowConfig.pollInterval"),
 	grpcauth.AuthTypeExternalCommand: {"command"},
 	grpcauth.AuthTypePassthrough:     {},

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flyteauth/grpcauth/authenticator"
+	"github.com/flyteauth/grpcauth/internal/callbackpage"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/transportsec"
 )
@@ -257,34 +257,8 @@ func (t *Terminal) LoggedIn(context.Context) { t.say("Logged in.\n") }
 // CallbackPage writes the page the browser shows at the end of a browser
 // login; every field is escaped as HTML.
 func (t *Terminal) CallbackPage(w io.Writer, err error) {
-	d := pageData{Title: "Logged in", Message: "You are logged in. You can close this window and return to the terminal."}
-	var ae *authenticator.AuthorizationError
-	switch {
-	case err == nil:
-	case errors.Is(err, authenticator.ErrStateMismatch):
-		d = pageData{Title: "Login failed", Message: "This answer does not belong to the login that is waiting (state mismatch). Start the login again."}
-	case errors.As(err, &ae):
-		d = pageData{Title: "Login failed", Message: "The authorization server refused the login.", Code: clean(ae.ErrorCode, 64), Detail: clean(ae.ErrorDescription, 256)}
-	default:
-		d = pageData{Title: "Login failed", Message: "The login did not succeed.", Detail: clean(err.Error(), 256)}
-	}
-	_ = page.Execute(w, d)
+	_ = callbackpage.Own.Execute(w, callbackpage.For(err))
 }
-
-type pageData struct {
-	Title, Message, Code, Detail string
-}
-
-// page is the callback's answer; html/template escapes every field.
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.4em}code{background:#f3f3f3;padding:.1em .3em}</style>
-</head><body><h1 id="title">{{.Title}}</h1><p id="message">{{.Message}}</p>
-{{- if .Code}}<p>Error: <code id="error">{{.Code}}</code></p>{{end}}
-{{- if .Detail}}<p id="detail">{{.Detail}}</p>{{end}}
-</body></html>
-`))
 
 // clean makes a string a server chose fit for a terminal: no control or
 // bidirectional characters, at most n bytes.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -276,5 +277,83 @@ func TestDeviceFlowWithoutADeviceEndpoint(t *testing.T) {
 		assert.NotContains(t, errOut, "level=WARN", args)
 		assert.NotContains(t, errOut, "authenticator: authenticator:", args)
 		assert.NotContains(t, errOut, "With", "%v: no Go option in a message for the terminal", args)
+	}
+}
+
+// pageBrowser is a "browser" that follows redirects and keeps the body of
+// the last page it was shown.
+func pageBrowser(t *testing.T) (func(context.Context, string) error, func() string) {
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	t.Cleanup(client.CloseIdleConnections)
+	var last string
+	return func(ctx context.Context, u string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		last = string(b)
+		return err
+	}, func() string { return last }
+}
+
+// pkceConfig.callbackPage replaces the page the browser shows at the end,
+// with every field a server chose escaped; a page that cannot serve is an
+// error naming the key before any login starts.
+func TestLoginCallbackPageFromTheConfig(t *testing.T) {
+	s := newLoginServers(t)
+	browser, shown := pageBrowser(t)
+	env := fakeEnv(nil)
+	env.browser = browser
+	dir := t.TempDir()
+	page := filepath.Join(dir, "page.html")
+	require.NoError(t, os.WriteFile(page, []byte(`<html><body><h1>{{if .OK}}Welcome to {{.Endpoint}}{{else}}No luck: {{.Code}} / {{.Detail}}{{end}}</h1></body></html>`), 0o600))
+	cfgFile := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("admin:\n  pkceConfig:\n    callbackPage: "+page+"\n"), 0o600))
+	login := func() (int, string, string) {
+		return runCmd(t, env, "login", "--config", cfgFile, "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce", "--token-cache-dir", filepath.Join(dir, "tokens"))
+	}
+
+	code, out, errOut := login()
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, "<html><body><h1>Welcome to "+s.admin.Addr()+"</h1></body></html>", shown())
+
+	s.auth.SetConsent(testserver.ConsentDeny)
+	code, out, errOut = login()
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, "<html><body><h1>No luck: access_denied / The resource owner denied the request &lt;script&gt;</h1></body></html>", shown())
+
+	for name, tc := range map[string]struct {
+		setup func(t *testing.T, path string)
+		want  string
+	}{
+		"not a template":              {func(t *testing.T, p string) { require.NoError(t, os.WriteFile(p, []byte("{{if}}"), 0o600)) }, "is not an html/template"},
+		"a field that does not exist": {func(t *testing.T, p string) { require.NoError(t, os.WriteFile(p, []byte("{{.User}}"), 0o600)) }, "the fields are .OK, .Title, .Message, .Code, .Detail and .Endpoint"},
+		"missing":                     {func(*testing.T, string) {}, "no such file"},
+		"a named pipe":                {mkfifo, "not a regular file"},
+		"too large": {func(t *testing.T, p string) {
+			require.NoError(t, os.WriteFile(p, bytes.Repeat([]byte("a"), 256<<10+1), 0o600))
+		}, "larger than"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "page.html")
+			tc.setup(t, p)
+			cfg := filepath.Join(t.TempDir(), "config.yaml")
+			require.NoError(t, os.WriteFile(cfg, []byte("admin:\n  pkceConfig:\n    callbackPage: "+p+"\n"), 0o600))
+			browser, opened := followBrowser(t)
+			env := fakeEnv(nil)
+			env.browser = browser
+			code, out, errOut := runCmd(t, env, "login", "--config", cfg, "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce", "--token-cache-dir", t.TempDir())
+			require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			assert.Contains(t, errOut, "pkceConfig.callbackPage: ")
+			assert.Contains(t, errOut, tc.want)
+			assert.Contains(t, errOut, p, "the error names the file")
+			assert.Zero(t, opened(), "no login started")
+		})
 	}
 }
