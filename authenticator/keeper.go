@@ -411,7 +411,7 @@ func (k *Keeper) checkCleartext(what, raw string) error {
 	if u.Scheme == "https" || transportsec.LoopbackHost(u.Hostname()) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s %s is plain %s on a host that is not loopback, so credentials would travel in cleartext; use https, or opt in with WithInsecure (Flyte's insecure: true)", ErrInsecureEndpoint, what, redactURL(raw), u.Scheme)
+	return fmt.Errorf("%w: %s %s is plain %s on a host that is not loopback, so credentials would travel in cleartext; use https, or allow plaintext explicitly (Flyte's insecure: true)", ErrInsecureEndpoint, what, redactURL(raw), u.Scheme)
 }
 
 // ErrInsecureEndpoint reports a token endpoint or HTTP API URL that would

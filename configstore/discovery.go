@@ -125,7 +125,7 @@ func checkTransport(u *url.URL, allowHTTP bool) error {
 	case u.Scheme == "http" && (allowHTTP || transportsec.LoopbackHost(u.Hostname())):
 		return nil
 	case u.Scheme == "http":
-		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or WithInsecure for a development cluster", redact.Clip(u.Redacted(), 200))
+		return fmt.Errorf("%s is plain HTTP to a host that is not loopback: use https, or allow plaintext explicitly for a development cluster (Flyte's insecure: true)", redact.Clip(u.Redacted(), 200))
 	}
 	return fmt.Errorf("%s is not an http(s) URL", redact.Clip(u.Redacted(), 200))
 }

@@ -217,7 +217,7 @@ func TestDiscoveryTransportRule(t *testing.T) {
 		assert.NotContains(t, err.Error(), "pw", "no credentials in errors")
 	}
 	_, err := configstore.NewDiscovery("http://idp.example")
-	require.ErrorContains(t, err, "WithInsecure")
+	require.ErrorContains(t, err, "allow plaintext explicitly")
 	for _, ok := range []string{"https://idp.example", "http://localhost:8080", "http://127.0.0.1:1", "http://[::1]:1"} {
 		_, err := configstore.NewDiscovery(ok)
 		require.NoError(t, err, ok)

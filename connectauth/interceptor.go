@@ -55,7 +55,7 @@ func NewInterceptor(a authenticator.Authenticator, baseURL string, opts ...inter
 	o := retry.NewOptions(opts)
 	mayCarry := u.Scheme == "https" || o.Insecure || transportsec.LoopbackHost(u.Hostname())
 	if !mayCarry {
-		o.Logger.Warn("connectauth: the base URL is plain HTTP to a host that is not loopback: calls go out without a token; use https, or WithInsecure for a development cluster", "host", u.Host)
+		o.Logger.Warn("connectauth: the base URL is plain HTTP to a host that is not loopback: calls go out without a token; use https, or allow plaintext explicitly for a development cluster (Flyte's insecure: true)", "host", u.Host)
 	}
 	return &Interceptor{x: connectretry.New(a, o, mayCarry), a: a, mayCarry: mayCarry}, nil
 }

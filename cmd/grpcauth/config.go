@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -122,6 +123,16 @@ func probeServer(ctx context.Context, cfg grpcauth.Config) (what string, flyte2 
 
 // describeFlow names the flow cfg selects, and says how to choose one when
 // it selects none.
+// describeMode names the flow cfg selects, and why when no authType
+// names it, for messages.
+func describeMode(cfg grpcauth.Config) string {
+	mode, _ := cfg.AuthMode()
+	if strings.TrimSpace(cfg.AuthType) == "" && mode == grpcauth.AuthTypeClientSecret {
+		return "client credentials (a clientId and no authType)"
+	}
+	return "authType " + mode
+}
+
 func describeFlow(cfg grpcauth.Config) string {
 	flow, err := cfg.AuthMode()
 	switch {

@@ -253,7 +253,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		cancel()
 		found, fix, err := v.found, v.fix, v.err
 		if err != nil {
-			fmt.Fprintf(stdout, "  FAIL  %-12s %s\n", h.name, redact.Clip(err.Error(), 1024))
+			fmt.Fprintf(stdout, "  FAIL  %-12s %s\n", h.name, forTerminal(err, 1024))
 			if fix != "" {
 				fmt.Fprintf(stdout, "        %-12s fix: %s\n", "", redact.Clip(fix, 1024))
 			}

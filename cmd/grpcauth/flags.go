@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/flyteauth/grpcauth/flyteconfig"
 	"github.com/flyteauth/grpcauth/internal/redact"
@@ -129,5 +130,24 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // control and bidirectional characters first, so that no escape sequence
 // reaches the terminal.
 func sayErr(w io.Writer, cmd string, err error) {
-	fmt.Fprintf(w, "grpcauth %s: %s\n", cmd, redact.Clip(err.Error(), 4096))
+	fmt.Fprintf(w, "grpcauth %s: %s\n", cmd, forTerminal(err, 4096))
+}
+
+// packagePrefixes are the prefixes the library's errors start with: the
+// command names itself instead.
+var packagePrefixes = []string{"grpcauth: ", "authenticator: ", "configstore: ", "tokencache: "}
+
+// forTerminal is err's text for the person at the terminal: without the
+// package prefixes it starts with, printable, at most n bytes.
+func forTerminal(err error, n int) string {
+	text := err.Error()
+	for trimmed := true; trimmed; {
+		trimmed = false
+		for _, p := range packagePrefixes {
+			if rest, ok := strings.CutPrefix(text, p); ok {
+				text, trimmed = rest, true
+			}
+		}
+	}
+	return redact.Clip(text, n)
 }

@@ -79,8 +79,8 @@ func (c *cacheFlags) open(stderr io.Writer, env environment, cfg grpcauth.Config
 }
 
 // warnLogger shows warnings (such as an unreadable cache file) on stderr,
-// but for the keeper's "token refresh failed": the command reports that
-// failure itself, once, as its error.
+// but for the failures of a token request, a token command and a metadata
+// fetch: the command reports those itself, once, as its error.
 func warnLogger(w io.Writer) *slog.Logger {
 	return slog.New(unreported{slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})})
 }
@@ -89,7 +89,8 @@ func warnLogger(w io.Writer) *slog.Logger {
 type unreported struct{ slog.Handler }
 
 func (h unreported) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "authenticator: token refresh failed" {
+	switch r.Message {
+	case "authenticator: token refresh failed", "authenticator: token command failed", "configstore: fetching auth metadata failed":
 		return nil
 	}
 	return h.Handler.Handle(ctx, r)
@@ -123,8 +124,12 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	cfg := loaded.Config
 	mode, err := cfg.AuthMode()
-	if err != nil || (mode != "" && mode != grpcauth.AuthTypePkce && mode != grpcauth.AuthTypeDeviceFlow) {
-		fmt.Fprintf(stderr, "grpcauth login: authType is %q; login runs an interactive flow: the browser login (admin.authType: Pkce, the default) or the device code (DeviceFlow)\n", cfg.AuthType)
+	if err != nil {
+		sayErr(stderr, "login", err)
+		return exitFail
+	}
+	if mode != "" && mode != grpcauth.AuthTypePkce && mode != grpcauth.AuthTypeDeviceFlow {
+		fmt.Fprintf(stderr, "grpcauth login: the configuration selects %s; login runs an interactive flow: the browser login (admin.authType: Pkce, the default without a clientId) or the device code (DeviceFlow)\n", describeMode(cfg))
 		return exitUsage
 	}
 	if *timeout > 0 {
@@ -226,8 +231,7 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	// when none is configured) and for where to revoke.
 	c, err := grpcauth.New(cfg, grpcauth.WithTokenCache(files), grpcauth.WithLogger(warnLogger(stderr)))
 	if err != nil {
-		sayErr(stderr, "logout", err)
-		return exitFail
+		return tokenFailure(stderr, "logout", err, loaded)
 	}
 	defer c.Close()
 	if c.Authenticator == nil {
@@ -241,8 +245,7 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	key, err := c.Authenticator.CacheKey(ctx)
 	if err != nil {
-		sayErr(stderr, "logout", fmt.Errorf("cannot tell which token to remove: %w", err))
-		return exitFail
+		return tokenFailure(stderr, "logout", fmt.Errorf("cannot tell which token to remove: %w", askingAdmin(cfg, err)), loaded)
 	}
 	tok, err := files.Load(ctx, key)
 	if err != nil {

@@ -207,7 +207,7 @@ func TestTokenErrors(t *testing.T) {
 		{name: "missing secret file", args: []string{"--endpoint", "localhost:1", "--client-id", "x", "--client-secret-file", "/no/such/secret"}, want: "/no/such/secret"},
 		{name: "missing config file", args: []string{"--config", "/no/such/config.yaml"}, want: "/no/such/config.yaml: cannot read the config file"},
 		{name: "bad boolean env", args: nil, want: `env FLYTE_PLATFORM_INSECURE: insecure: want a boolean, got "maybe"`},
-		{name: "unreachable admin", args: []string{"--endpoint", "127.0.0.1:1", "--insecure", "--client-id", "x", "--timeout", "2s"}, want: "code = Unavailable"},
+		{name: "unreachable admin", args: []string{"--endpoint", "127.0.0.1:1", "--insecure", "--client-id", "x", "--timeout", "2s"}, want: "could not ask FlyteAdmin at 127.0.0.1:1 (plaintext, insecure) for its auth settings: Unavailable: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

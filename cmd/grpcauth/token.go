@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -180,6 +181,12 @@ func tokenAdvice(cmd string, err error, loaded *flyteconfig.Loaded) []string {
 	if hint := tlsHint(err, loaded.Config); hint != "" {
 		out = append(out, "hint: "+hint)
 	}
+	if ae := (*adminError)(nil); errors.As(err, &ae) {
+		out = append(out, "hint: 'grpcauth doctor' checks each hop to the deployment and names the first that fails")
+	}
+	if errors.Is(err, fs.ErrNotExist) && loaded.Source("clientSecretLocation") == "default" && loaded.Config.ClientSecretLocation != "" {
+		out = append(out, fmt.Sprintf("hint: no client secret was set, and the default file %s is not there: set admin.clientSecretLocation (--client-secret-file), admin.clientSecretEnvVar or FLYTE_CREDENTIALS_CLIENT_SECRET", loaded.Config.ClientSecretLocation))
+	}
 	var te *authenticator.TokenError
 	if errors.As(err, &te) && te.ErrorCode != "" {
 		out = append(out, "OAuth error: "+redact.Clip(te.ErrorCode, 64))
@@ -233,18 +240,37 @@ func fetchToken(ctx context.Context, cfg grpcauth.Config, then func(context.Cont
 		return "", nil, errors.New("authType Passthrough sends the headers each caller sets: there is no token of grpcauth's to print")
 	}
 	if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
-		var te *authenticator.TokenError
-		if _, isStatus := status.FromError(err); isStatus && !errors.As(err, &te) {
-			// Asking FlyteAdmin failed: say which one, and how it was
-			// trusted. (A token endpoint's error names that endpoint.)
-			return "", nil, fmt.Errorf("FlyteAdmin at %s (%s): %w", redact.URL(cfg.Endpoint), describeTransport(cfg), err)
-		}
-		return "", nil, err
+		return "", nil, askingAdmin(cfg, err)
 	}
 	if key, tok, err = keyAndToken(ctx, c.Authenticator); err == nil && then != nil {
 		then(ctx, c)
 	}
 	return key, tok, err
+}
+
+// adminError is a failure to ask FlyteAdmin, worded for the terminal.
+type adminError struct {
+	text string
+	err  error
+}
+
+func (e *adminError) Error() string { return e.text }
+func (e *adminError) Unwrap() error { return e.err }
+
+// askingAdmin words err for the terminal when it is a failure to ask
+// FlyteAdmin at cfg's endpoint (a gRPC status, not a token endpoint's
+// answer): which deployment, how it was dialled, and the status of the
+// RPC itself, without the chain of packages it passed through. Any other
+// error is returned as it is.
+func askingAdmin(cfg grpcauth.Config, err error) error {
+	var te *authenticator.TokenError
+	var rpc interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &te) || !errors.As(err, &rpc) {
+		return err
+	}
+	st := rpc.GRPCStatus()
+	return &adminError{err: err, text: fmt.Sprintf("could not ask FlyteAdmin at %s (%s) for its auth settings: %s: %s",
+		redact.URL(cfg.Endpoint), describeTransport(cfg), st.Code(), strings.TrimPrefix(st.Message(), "grpcauth: "))}
 }
 
 // keyAndToken returns k's header key and current token.
