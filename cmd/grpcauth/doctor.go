@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/net/http/httpproxy"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -110,6 +111,16 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		}},
 		{"reachable", func(ctx context.Context) verdict {
 			addr := hostPort(loaded.Config.Endpoint)
+			if proxy := grpcProxy(env, addr); proxy != nil {
+				// gRPC goes through the proxy: that is the hop to check.
+				conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", proxy.Host)
+				if err != nil {
+					return fail(fmt.Errorf("the proxy %s, which gRPC goes to %s through (HTTPS_PROXY): %w", redact.URL(proxy.String()), addr, err),
+						"check HTTPS_PROXY, or name the host in NO_PROXY to go to it directly")
+				}
+				_ = conn.Close()
+				return pass(fmt.Sprintf("the proxy %s accepts connections; gRPC goes to %s through it (HTTPS_PROXY), and whether the proxy lets it through shows at the metadata hop", redact.URL(proxy.String()), addr))
+			}
 			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 			if err != nil {
 				return fail(err, "check the host and port of admin.endpoint, your network, VPN or proxy")
@@ -268,6 +279,33 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		fmt.Fprintf(stdout, "  ok    %-12s %s\n", h.name, redact.Clip(found, 1024))
 	}
 	return exitOK
+}
+
+// grpcProxy is the HTTP proxy gRPC connects to addr through, by the
+// environment's HTTPS_PROXY and NO_PROXY (as grpc-go reads them: the rule
+// of net/http, which never proxies a loopback host); nil when none.
+func grpcProxy(env environment, addr string) *url.URL {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := env.lookup(n); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	cfg := httpproxy.Config{HTTPSProxy: get("HTTPS_PROXY", "https_proxy"), NoProxy: get("NO_PROXY", "no_proxy")}
+	u, err := cfg.ProxyFunc()(&url.URL{Scheme: "https", Host: addr})
+	if err != nil || u == nil {
+		return nil
+	}
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	return u
 }
 
 // checkClaims compares what a JWT claims with the audience and scopes the

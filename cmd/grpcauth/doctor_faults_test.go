@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -108,4 +109,33 @@ func TestDoctorProxyCommandFails(t *testing.T) {
 	requireFailedAt(t, code, hops, all, "proxy", "no proxy token for you")
 	assert.Contains(t, all, "fix: run admin.proxyCommand by hand")
 	assert.Contains(t, hops["metadata"], "not checked")
+}
+
+// Behind an HTTPS proxy gRPC connects to the proxy, not to FlyteAdmin, so
+// that is the hop reachable checks; NO_PROXY, and a loopback endpoint
+// (which net/http never proxies), go directly.
+func TestDoctorReachableThroughTheProxy(t *testing.T) {
+	proxy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := gone.Addr().String()
+	require.NoError(t, gone.Close())
+	args := []string{"--endpoint", "flyte.example.invalid:443", "--client-id", clientID, "--client-secret-file", secretFile(t, secret)}
+
+	_, hops, all := doctorRun(t, fakeEnv(map[string]string{"HTTPS_PROXY": "http://" + proxy.Addr().String()}), args...)
+	assert.Regexp(t, `^ok\s+reachable\s+the proxy http://`+regexp.QuoteMeta(proxy.Addr().String())+` accepts connections; gRPC goes to flyte.example.invalid:443 through it \(HTTPS_PROXY\)`, hops["reachable"], all)
+
+	code, hops, all := doctorRun(t, fakeEnv(map[string]string{"https_proxy": "http://" + closed}), args...)
+	assert.Equal(t, exitFail, code, all)
+	assert.Contains(t, hops["reachable"], "FAIL  reachable    the proxy http://"+closed+", which gRPC goes to flyte.example.invalid:443 through (HTTPS_PROXY): ", all)
+	assert.Contains(t, all, "fix: check HTTPS_PROXY, or name the host in NO_PROXY to go to it directly")
+
+	_, hops, all = doctorRun(t, fakeEnv(map[string]string{"HTTPS_PROXY": "http://" + closed, "NO_PROXY": ".example.invalid"}), args...)
+	assert.NotContains(t, hops["reachable"], "proxy", all)
+
+	_, admin, _ := newPlainServers(t, nil)
+	_, hops, all = doctorRun(t, fakeEnv(map[string]string{"HTTPS_PROXY": "http://" + closed}), doctorArgs(admin, secretFile(t, secret))...)
+	assert.Equal(t, "ok    reachable    "+admin.Addr()+" accepts connections", hops["reachable"], all)
 }
