@@ -162,3 +162,36 @@ func gauges(t *testing.T, rm metricdata.ResourceMetrics, name string) map[string
 	}
 	return out
 }
+
+// With telemetry on, a call that needs no new token allocates no more
+// than with it off, unary or streaming: the per-call path is not
+// instrumented. (Allocation counts, not time: they do not depend on the
+// machine's load. Not under -race, which allocates on its own.)
+func TestTelemetryCostsNoAllocationPerCall(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	f := newFixture(t, fixtureOptions{})
+	f.admin.SetRequireAuth(true)
+	meters := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tracers := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()))
+	off := testserver.NewEchoClient(dial(t, f.config()).Conn)
+	on := testserver.NewEchoClient(dial(t, f.config(), grpcauth.WithTelemetry(meters, tracers)).Conn)
+	ctx := callCtx(t)
+	for name, call := range map[string]func(*testserver.EchoClient) error{
+		"unary":         func(c *testserver.EchoClient) error { _, err := c.Unary(ctx, "x"); return err },
+		"server-stream": func(c *testserver.EchoClient) error { _, err := c.ServerStream(ctx, "x"); return err },
+	} {
+		allocs := func(c *testserver.EchoClient) float64 {
+			require.NoError(t, call(c)) // the token is got before counting
+			return testing.AllocsPerRun(300, func() {
+				if err := call(c); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+		without, with := allocs(off), allocs(on)
+		t.Logf("%s allocs/call: telemetry off %.1f, on %.1f", name, without, with)
+		assert.LessOrEqual(t, with, without+0.5, "%s: telemetry on costs allocations per call", name)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package grpcauth_test
+
+const raceEnabled = false
