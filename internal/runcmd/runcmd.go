@@ -72,11 +72,15 @@ func Run(ctx context.Context, argv, env []string, stdoutLimit, stderrLimit int) 
 		}
 		return output(), &Error{Reason: "was stopped: the token request was cancelled", ExitCode: -1, Err: context.Cause(ctx)}
 	}
-	if errors.Is(err, exec.ErrWaitDelay) {
-		// The command exited but left a child holding its output open:
-		// that child is ours to stop. What the command printed before
-		// exiting counts.
+	if err != nil {
+		// The command failed, or exited but left a child holding its
+		// output open (ErrWaitDelay): what it left running in its group
+		// is ours to stop. (A helper that means to outlive it leaves the
+		// group, as daemons do.)
 		killProcessGroup(cmd)
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// What the command printed before exiting counts.
 		err = nil
 	}
 	var exitErr *exec.ExitError
