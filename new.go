@@ -1,11 +1,13 @@
 package grpcauth
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth/authenticator"
@@ -52,12 +54,21 @@ func (c *Client) Close() error {
 	return nil // closed already
 }
 
-// NewClient returns the connection of New without its parts.
+// NewClient returns the connection of New without its parts; closing the
+// connection ends them as Client.Close does.
 func NewClient(cfg Config, opts ...Option) (*grpc.ClientConn, error) {
 	c, err := New(cfg, opts...)
 	if err != nil {
 		return nil, err
 	}
+	go func() {
+		// The connection is all the caller has: its shutdown ends the
+		// keepers, the telemetry and the rest.
+		for s := c.Conn.GetState(); s != connectivity.Shutdown; s = c.Conn.GetState() {
+			c.Conn.WaitForStateChange(context.Background(), s)
+		}
+		c.parts.close()
+	}()
 	return c.Conn, nil
 }
 

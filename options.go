@@ -116,8 +116,7 @@ func WithLogger(l *slog.Logger) Option {
 // reader collects, grpcauth.keeper.refreshes by cause,
 // grpcauth.keeper.failures and grpcauth.keeper.cache_hits, summed over the
 // clients of the provider (a closed client's counts stay: counters never go
-// down; NewClient's keeper, which its connection's Close does not reach,
-// stays counted for the process's life); and the gauges grpcauth.token.age
+// down); and the gauges grpcauth.token.age
 // and grpcauth.token.time_to_expiry (s) of the tokens the open clients
 // hold, by flow. Spans:
 // grpcauth.token_request, around each token request, with the flow, the

@@ -36,11 +36,13 @@ type Stats struct {
 	Proactive int64
 	// Explicit counts refreshes started by RefreshCredentials.
 	Explicit int64
-	// Obtained is when the Keeper got the token it holds, from the token
-	// endpoint or the cache; zero while it holds none.
+	// Obtained is when the token the Keeper holds arrived, from the flow
+	// or the cache; zero while it holds none.
 	Obtained time.Time
-	// Expiry is when the token it holds expires; zero while it holds none
-	// or when its lifetime is unknown.
+	// Expiry is when the token it holds expires, its lifetime counted
+	// from when it was asked for (for a login, when the login began), so
+	// early rather than late; zero while it holds none or when its
+	// lifetime is unknown.
 	Expiry time.Time
 }
 

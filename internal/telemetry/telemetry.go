@@ -189,16 +189,22 @@ type keeperStats struct {
 	retired map[string]authenticator.Stats   // flow → the closed keepers' sums
 }
 
-// statsByProvider holds one keeperStats per meter provider, registered
-// once; a provider that cannot be a map key gets its own for each client.
+// statsByProvider holds one keeperStats per meter provider (or, for a
+// provider that cannot be a map key, per meter it hands out), registered
+// once; when neither can be a key, each client gets its own, and the
+// gauges show the last client's tokens.
 var statsByProvider sync.Map
 
 // statsOf returns the keeper counters of t's meter provider, registering
 // them on first use.
 func (t *T) statsOf() (*keeperStats, error) {
-	comparable := reflect.TypeOf(t.meters).Comparable()
+	var key any = t.meters
+	if !reflect.TypeOf(key).Comparable() {
+		key = t.meter
+	}
+	comparable := reflect.TypeOf(key).Comparable()
 	if comparable {
-		if a, ok := statsByProvider.Load(t.meters); ok {
+		if a, ok := statsByProvider.Load(key); ok {
 			return a.(*keeperStats), nil
 		}
 	}
@@ -217,7 +223,7 @@ func (t *T) statsOf() (*keeperStats, error) {
 		return nil, err
 	}
 	if comparable {
-		if prev, loaded := statsByProvider.LoadOrStore(t.meters, a); loaded {
+		if prev, loaded := statsByProvider.LoadOrStore(key, a); loaded {
 			return prev.(*keeperStats), nil
 		}
 	}
