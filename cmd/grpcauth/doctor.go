@@ -205,11 +205,11 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		}},
 		{"credentials", func(ctx context.Context) verdict {
 			_, tok, err := obtain(nologin.Context(ctx), loaded.Config, tokenRequest{cache: cache}, io.Discard, env)
+			if errors.Is(err, nologin.ErrNeeded) {
+				return fail(fmt.Errorf("%s: %w", loginNeededWhy(err), nologin.ErrNeeded), "run 'grpcauth login' with the same configuration")
+			}
 			if err != nil {
 				fix := strings.Join(tokenAdvice("doctor", err, loaded), "; ")
-				if errors.Is(err, nologin.ErrNeeded) {
-					err = fmt.Errorf("%s: %w", loginNeededWhy(err), err)
-				}
 				return fail(err, cmp.Or(fix, "check the flow's settings (grpcauth config)"))
 			}
 			token = tok.AccessToken
@@ -299,11 +299,9 @@ func grpcProxy(env environment, addr string) *url.URL {
 		return nil
 	}
 	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		u.Host = net.JoinHostPort(u.Hostname(), port)
+		// grpc-go resolves the proxy's address with its own resolver,
+		// whose default port is 443 whatever the scheme.
+		u.Host = net.JoinHostPort(u.Hostname(), "443")
 	}
 	return u
 }

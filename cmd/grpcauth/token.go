@@ -167,7 +167,7 @@ func tokenFailure(stderr io.Writer, cmd string, err error, loaded *flyteconfig.L
 func loginNeededWhy(err error) string {
 	var te *authenticator.TokenError
 	if errors.As(err, &te) {
-		return redact.Clip("its identity provider refused the kept login: "+te.Error(), 1024)
+		return "its identity provider refused the kept login: " + forTerminal(te, 1024)
 	}
 	return "no login is kept for it"
 }

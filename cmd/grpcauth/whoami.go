@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/flyteauth/grpcauth"
 	"github.com/flyteauth/grpcauth/configstore"
+	"github.com/flyteauth/grpcauth/internal/nologin"
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/internal/userinfopb"
 )
@@ -83,7 +85,7 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		row(r[0], r[1])
 	}
 	if !*local {
-		for _, r := range server.rows() {
+		for _, r := range server.rows(tok.AccessToken) {
 			row(r[0], r[1])
 		}
 	}
@@ -91,8 +93,13 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		sayErr(stderr, "whoami", err)
 		return exitFail
 	}
+	if errors.Is(server.err, nologin.ErrNeeded) {
+		// The server refused the kept token, and only a login would get
+		// another.
+		return tokenFailure(stderr, "whoami", server.err, loaded)
+	}
 	if server.err != nil {
-		fmt.Fprintf(stderr, "grpcauth whoami: %s\n", server.failure())
+		fmt.Fprintf(stderr, "grpcauth whoami: %s\n", server.failure(tok.AccessToken))
 		return exitFail
 	}
 	return exitOK
@@ -137,9 +144,18 @@ func askUserInfo(ctx context.Context, c *grpcauth.Client) serverAnswer {
 	return a
 }
 
+// said is text the server chose, made fit for the terminal: printable,
+// at most n bytes, and without the token, should the server quote it.
+func said(text, token string, n int) string {
+	if token != "" {
+		text = strings.ReplaceAll(text, token, "<the token>")
+	}
+	return redact.Clip(text, n)
+}
+
 // rows are whoami's lines for the answer: every value the server chose
-// made printable and clipped.
-func (a serverAnswer) rows() [][2]string {
+// made fit for the terminal.
+func (a serverAnswer) rows(token string) [][2]string {
 	switch {
 	case a.err != nil:
 		return [][2]string{{"server", "could not say, see below"}}
@@ -149,7 +165,7 @@ func (a serverAnswer) rows() [][2]string {
 	rows := [][2]string{{"server", redact.Clip(a.service, 128) + " says, of the token it took"}}
 	add := func(k, v string) {
 		if v != "" {
-			rows = append(rows, [2]string{k, redact.Clip(v, 256)})
+			rows = append(rows, [2]string{k, said(v, token, 256)})
 		}
 	}
 	i := a.info
@@ -169,9 +185,9 @@ func (a serverAnswer) rows() [][2]string {
 
 // failure says why the server could not say who the token names, and
 // what to do.
-func (a serverAnswer) failure() string {
+func (a serverAnswer) failure(token string) string {
 	st := status.Convert(a.err)
-	msg := fmt.Sprintf("%s: %s: %s", a.service, st.Code(), redact.Clip(st.Message(), 512))
+	msg := fmt.Sprintf("%s: %s: %s", a.service, st.Code(), said(st.Message(), token, 512))
 	switch {
 	case st.Code() == codes.Unauthenticated && a.service == userInfoServices[0].name:
 		return msg + ": Flyte 2 names the caller from the claims of a JWT access token or from the identity headers its proxy forwards (trustForwardedIdentityHeaders); an opaque token, or a deployment that does not trust those headers, names nobody to it, and an ingress that refused the token says so too"

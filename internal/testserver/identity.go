@@ -52,11 +52,15 @@ var identityServiceDesc = grpc.ServiceDesc{
 }
 
 // userInfo answers as FlyteAdmin does: the call passes its auth
-// interceptor like any other, then the answer is built from the token's
-// claims: the "user_info" claim's fields, "email", the subject, and every
-// claim as additional_claims. FlyteAdmin only takes JWTs; for one of the
-// TokenServer's opaque tokens the fake stands in the claims a JWT of that
-// token would carry (sub and client_id the client, scp, aud).
+// interceptor like any other, then the answer is built from the claims of
+// a token that validated: the "user_info" claim's fields, "email", the
+// subject, and every claim as additional_claims; with validation off and a
+// token that does not validate, the answer is empty. FlyteAdmin only takes
+// JWTs; for one of the TokenServer's opaque tokens the fake stands in the
+// claims a JWT of that token would carry (sub and client_id the client,
+// scp, aud). A fake without a validator takes any token as valid. (Not
+// modelled: FlyteAdmin's scope check, which refuses a client's token
+// without the scope "all".)
 func (s *AdminServer) userInfo(ctx context.Context) (*userinfopb.UserInfoResponse, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -66,10 +70,16 @@ func (s *AdminServer) userInfo(ctx context.Context) (*userinfopb.UserInfoRespons
 	if v := md.Get(s.headerKey); len(v) == 1 && hasBearerPrefix(v[0]) {
 		token = strings.TrimSpace(v[0][len(bearerPrefix):])
 	}
-	claims := jwtClaims(token)
-	if claims == nil && s.validator != nil && token != "" {
+	var claims map[string]any
+	switch {
+	case token == "":
+	case s.validator == nil:
+		claims = jwtClaims(token)
+	default:
 		if info, err := s.validator.Validate(ctx, token); err == nil {
-			claims = map[string]any{"sub": info.ClientID, "client_id": info.ClientID, "scp": toAny(info.Scopes), "aud": info.Audience}
+			if claims = jwtClaims(token); claims == nil {
+				claims = map[string]any{"sub": info.ClientID, "client_id": info.ClientID, "scp": toAny(info.Scopes), "aud": info.Audience}
+			}
 		}
 	}
 	out := &userinfopb.UserInfoResponse{}
@@ -131,41 +141,56 @@ func (s *ConnectServer) flyte2UserInfo(ctx context.Context, req *connect.Request
 	if s.distrustIdentity.Load() {
 		return nil, noIdentity
 	}
-	claims := flyte2Claims(req.Header())
-	sub, _ := claims["sub"].(string)
-	if sub == "" {
+	c := flyte2Caller(req.Header())
+	if c == nil {
 		return nil, noIdentity
 	}
-	str := func(k string) string { v, _ := claims[k].(string); return v }
-	given, family := str("given_name"), str("family_name")
 	return connect.NewResponse(&userinfopb.UserInfoResponse{
-		Subject:    sub,
-		Name:       strings.TrimSpace(given + " " + family),
-		GivenName:  given,
-		FamilyName: family,
-		Email:      str("email"),
+		Subject:    c.Sub,
+		Name:       strings.TrimSpace(c.GivenName + " " + c.FamilyName),
+		GivenName:  c.GivenName,
+		FamilyName: c.FamilyName,
+		Email:      c.Email,
 	}), nil
 }
 
-// flyte2Claims is the caller as Flyte 2 finds it in h: the ALB claims
-// JWT, else the ALB subject header, else the bearer JWT.
-func flyte2Claims(h http.Header) map[string]any {
-	if c := jwtClaims(h.Get(flyte2ClaimsJWTHeader)); c["sub"] != nil {
+// flyte2Claims are the claims Flyte 2 reads of a caller's JWT; a claim
+// of another type makes the JWT name nobody, as in Flyte 2.
+type flyte2Claims struct {
+	Sub        string `json:"sub"`
+	Email      string `json:"email"`
+	GivenName  string `json:"given_name"`
+	FamilyName string `json:"family_name"`
+}
+
+// flyte2Caller is the caller as Flyte 2 finds it in h: the ALB claims
+// JWT, else the ALB subject header, else the bearer JWT; nil for nobody.
+func flyte2Caller(h http.Header) *flyte2Claims {
+	fromJWT := func(token string) *flyte2Claims {
+		payload := jwtPayload(token)
+		var c flyte2Claims
+		if payload == nil || json.Unmarshal(payload, &c) != nil || c.Sub == "" {
+			return nil
+		}
+		return &c
+	}
+	if c := fromJWT(h.Get(flyte2ClaimsJWTHeader)); c != nil {
 		return c
 	}
 	if sub := strings.TrimSpace(h.Get(flyte2SubjectHeader)); sub != "" {
-		return map[string]any{"sub": sub}
+		return &flyte2Claims{Sub: sub}
 	}
 	if v := h.Get("Authorization"); hasBearerPrefix(v) {
-		return jwtClaims(strings.TrimSpace(v[len(bearerPrefix):]))
+		return fromJWT(strings.TrimSpace(v[len(bearerPrefix):]))
 	}
 	return nil
 }
 
-// jwtClaims decodes the payload of a JWT without verifying it, as both
-// servers do behind the component that verified it; nil for anything
-// else. Padded and unpadded base64url are both read, as Flyte 2 does.
-func jwtClaims(token string) map[string]any {
+// jwtPayload is the decoded payload of a JWT, read without verifying it,
+// as both servers do behind the component that verified it; nil for
+// anything else. Padded and unpadded base64url are both read, as Flyte 2
+// does.
+func jwtPayload(token string) []byte {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return nil
@@ -176,8 +201,14 @@ func jwtClaims(token string) map[string]any {
 			return nil
 		}
 	}
+	return payload
+}
+
+// jwtClaims are a JWT's claims, read without verifying it; nil for
+// anything else.
+func jwtClaims(token string) map[string]any {
 	var claims map[string]any
-	if json.Unmarshal(payload, &claims) != nil {
+	if payload := jwtPayload(token); payload == nil || json.Unmarshal(payload, &claims) != nil {
 		return nil
 	}
 	return claims

@@ -1,0 +1,139 @@
+package main
+
+// Faults of whoami's server question, doctor's proxy and login hops, and
+// the identity fakes' fidelity to the servers they stand for.
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/internal/userinfopb"
+)
+
+// A server (or an ingress in front of it) that quotes the credential it
+// refused in its status message: whoami reports the refusal without the
+// token, which it never prints.
+func TestWhoamiDoesNotPrintTheTokenTheServerQuotes(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "flyteidl.service.IdentityService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "UserInfo", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			if err := dec(new(userinfopb.UserInfoRequest)); err != nil {
+				return nil, err
+			}
+			md, _ := metadata.FromIncomingContext(ctx)
+			return nil, status.Errorf(codes.Unauthenticated, "credential %q refused", strings.Join(md.Get("authorization"), ","))
+		}}},
+	}, struct{}{})
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+
+	token := testJWT(t, jwt.MapClaims{"sub": "svc", "exp": time.Now().Add(time.Hour).Unix()})
+	env := fakeEnv(map[string]string{"FLYTE_CREDENTIALS_COMMAND": tokenScript(t, token)})
+	code, _, out, errOut := whoamiRows(t, env, "--endpoint", l.Addr().String(), "--insecure", "--auth-type", "ExternalCommand", "--authorization-header", "authorization")
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	require.Contains(t, errOut, "FlyteAdmin's flyteidl.service.IdentityService: Unauthenticated: credential", "the server's refusal is reported")
+	assert.NotContains(t, out+errOut, token, "whoami printed the access token the server quoted")
+}
+
+// The server refuses the kept access token and the identity provider the
+// kept refresh token: only a login would do, so whoami says to log in and
+// exits 3, as every command does.
+func TestWhoamiLoginNeededOnRetryExits3(t *testing.T) {
+	s := newLoginServers(t)
+	browser, _ := followBrowser(t)
+	env := fakeEnv(nil)
+	env.browser = browser
+	env.cacheDir = t.TempDir()
+	common := []string{"--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce"}
+	code, out, errOut := runCmd(t, env, append([]string{"login"}, common...)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+
+	s.admin.SetRejectAll(true)   // the kept access token is refused
+	s.auth.RevokeRefreshTokens() // and the kept login cannot be refreshed
+	code, _, out, errOut = whoamiRows(t, env, common...)
+	t.Logf("stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, exitLogin, code, "a login is needed: exit 3")
+	assert.Contains(t, errOut, "grpcauth login", "says to log in")
+	assert.NotContains(t, errOut, "a new one too", "no new token was got")
+}
+
+// grpc-go resolves the proxy of HTTPS_PROXY with its own resolver, whose
+// default port is 443 whatever the proxy's scheme: doctor checks that
+// port, not net/http's 80.
+func TestDoctorProxyWithoutPortIsWhereGRPCGoes(t *testing.T) {
+	env := fakeEnv(map[string]string{"HTTPS_PROXY": "http://127.0.0.1"})
+	_, hops, all := doctorRun(t, env, "--endpoint", "flyte.example.invalid:443", "--client-id", clientID, "--client-secret-file", secretFile(t, secret))
+	require.Contains(t, hops["reachable"], "the proxy http://127.0.0.1", all)
+	assert.Contains(t, hops["reachable"], "127.0.0.1:443", "gRPC dials the proxy on 443:\n%s", all)
+	assert.NotContains(t, hops["reachable"], "127.0.0.1:80", "doctor checked port 80:\n%s", all)
+}
+
+// A flow that needs a login (Pkce, nothing kept): doctor's credentials
+// hop says so without a package's prefix, and its fix names a command
+// that exists (doctor has no --login).
+func TestDoctorLoginNeededMessage(t *testing.T) {
+	s := newLoginServers(t)
+	env := fakeEnv(nil)
+	env.cacheDir = t.TempDir() // nothing kept
+	code, hops, all := doctorRun(t, env, "--endpoint", s.admin.Addr(), "--insecure", "--auth-type", "Pkce")
+	t.Logf("report:\n%s", all)
+	require.Equal(t, exitLogin, code, all)
+	require.True(t, strings.HasPrefix(hops["credentials"], "FAIL"), all)
+	assert.NotRegexp(t, `(grpcauth|authenticator|configstore|tokencache): `, hops["credentials"], "a package's prefix in the middle of the FAIL line")
+	assert.NotContains(t, all, "doctor --login", "advice names a flag doctor does not have")
+	code, _, errOut := runCmd(t, env, "doctor", "--login")
+	assert.Equal(t, exitUsage, code, "doctor --login really is a usage error: %s", errOut)
+}
+
+// Flyte 2 decodes the bearer JWT's claims into string fields and finds
+// nobody when a claim has another type; so does its fake, and whoami says
+// the server could not say.
+func TestFlyte2FakeRefusesAClaimOfAnotherType(t *testing.T) {
+	srv, err := testserver.NewConnectServer(testserver.WithConnectOpen())
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	token := testJWT(t, jwt.MapClaims{"sub": "00u1", "email": 42, "exp": time.Now().Add(time.Hour).Unix()})
+	env := fakeEnv(map[string]string{"FLYTE_CREDENTIALS_COMMAND": tokenScript(t, token)})
+	code, rows, out, errOut := whoamiRows(t, env, "--endpoint", "http://"+srv.Addr(), "--auth-type", "ExternalCommand", "--authorization-header", "authorization")
+	assert.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, "could not say, see below", rows["server"])
+	assert.Contains(t, errOut, testserver.Flyte2NoIdentity)
+}
+
+// FlyteAdmin with token validation off answers UserInfo with an empty
+// identity for a token that does not validate, never from claims it did
+// not verify; so does its fake.
+func TestFlyte1FakeIgnoresAnUnverifiedJWT(t *testing.T) {
+	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
+	require.NoError(t, err)
+	t.Cleanup(tokens.Close)
+	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	admin.SetRequireAuth(false)
+	token := testJWT(t, jwt.MapClaims{"sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()})
+	_, err = tokens.Validate(t.Context(), token)
+	require.Error(t, err, "the token server did not issue this JWT")
+
+	env := fakeEnv(map[string]string{"FLYTE_CREDENTIALS_COMMAND": tokenScript(t, token)})
+	code, rows, out, errOut := whoamiRows(t, env, "--endpoint", admin.Addr(), "--insecure", "--auth-type", "ExternalCommand", "--authorization-header", "authorization")
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, "FlyteAdmin's flyteidl.service.IdentityService answered, but named nobody (every field empty)", rows["server"])
+	assert.NotContains(t, rows, "  subject", "FlyteAdmin does not name the subject of a token it did not verify")
+}
