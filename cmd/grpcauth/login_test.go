@@ -58,27 +58,43 @@ func newLoginServers(t *testing.T) *loginServers {
 	return s
 }
 
-// followBrowser is a "browser" that loads the URL and follows redirects.
-func followBrowser(t *testing.T) (func(context.Context, string) error, func() int) {
+// browse makes a "browser" that loads the URL, follows redirects and
+// hands the last page's body to seen.
+func browse(t *testing.T, seen func(page []byte)) func(context.Context, string) error {
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	t.Cleanup(client.CloseIdleConnections)
-	var opened int
 	return func(ctx context.Context, u string) error {
-			opened++
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			_, err = io.Copy(io.Discard, resp.Body)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
 			return err
-		}, func() int {
-			return opened
 		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		page, err := io.ReadAll(resp.Body)
+		seen(page)
+		return err
+	}
+}
+
+// followBrowser is a "browser" that loads the URL and follows redirects,
+// and says how often it was opened.
+func followBrowser(t *testing.T) (func(context.Context, string) error, func() int) {
+	var opened int
+	open := browse(t, func([]byte) {})
+	return func(ctx context.Context, u string) error {
+		opened++
+		return open(ctx, u)
+	}, func() int { return opened }
+}
+
+// pageBrowser is a "browser" that follows redirects and keeps the body of
+// the last page it was shown.
+func pageBrowser(t *testing.T) (func(context.Context, string) error, func() string) {
+	var last string
+	return browse(t, func(page []byte) { last = string(page) }), func() string { return last }
 }
 
 func TestLoginLogout(t *testing.T) {
@@ -278,28 +294,6 @@ func TestDeviceFlowWithoutADeviceEndpoint(t *testing.T) {
 		assert.NotContains(t, errOut, "authenticator: authenticator:", args)
 		assert.NotContains(t, errOut, "With", "%v: no Go option in a message for the terminal", args)
 	}
-}
-
-// pageBrowser is a "browser" that follows redirects and keeps the body of
-// the last page it was shown.
-func pageBrowser(t *testing.T) (func(context.Context, string) error, func() string) {
-	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
-	t.Cleanup(client.CloseIdleConnections)
-	var last string
-	return func(ctx context.Context, u string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		last = string(b)
-		return err
-	}, func() string { return last }
 }
 
 // pkceConfig.callbackPage replaces the page the browser shows at the end,
