@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/zalando/go-keyring"
@@ -121,4 +123,12 @@ func TestLoginFromFlytectl(t *testing.T) {
 	_, err := s.auth.Validate(t.Context(), strings.TrimSpace(out))
 	require.NoError(t, err)
 	assert.Equal(t, 1, opened(), "only flytectl's own login opened a browser")
+
+	// A login flytectl got for another client: taken, with a warning.
+	other, err := json.Marshal(map[string]any{"access_token": testJWT(t, jwt.MapClaims{"client_id": "other-client"}), "refresh_token": "r1", "expiry": time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	require.NoError(t, keyring.Set("flytectl", endpoint+":flytectl-user", string(other)))
+	code, out, errOut = runCmd(t, env, append([]string{"login", "--from-flytectl"}, common...)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, errOut, `grpcauth login: warning: flytectl's login was issued to client "other-client", but this configuration logs in as "`+publicClientID+`"`)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 const loginSummary = `Usage: grpcauth login [flags]
@@ -164,6 +165,9 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			if err != nil {
 				return err
 			}
+			if id, err := loginClientID(ctx, cfg, c.ConfigStore); err == nil {
+				warnOtherClient(stderr, tok.AccessToken, id)
+			}
 			key, err := c.Authenticator.CacheKey(ctx)
 			if err != nil {
 				return err
@@ -200,6 +204,25 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return exitFail
 	}
 	return exitOK
+}
+
+// warnOtherClient warns when flytectl's access token, a JWT, names
+// another client than id, the one this configuration logs in as: the
+// identity provider refuses a refresh token to any client but its own.
+func warnOtherClient(stderr io.Writer, token, id string) {
+	claims := jwt.MapClaims{}
+	if strings.Count(token, ".") != 2 {
+		return
+	}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+		return
+	}
+	if v, ok := claimedClient(claims); ok {
+		if issued := fmt.Sprint(v); issued != id {
+			fmt.Fprintf(stderr, "grpcauth login: warning: flytectl's login was issued to client %q, but this configuration logs in as %q: once its access token expires, the identity provider will refuse its refresh token to this client; set admin.clientId to %q, or run 'grpcauth login' without --from-flytectl\n",
+				redact.Clip(issued, 128), redact.Clip(id, 128), redact.Clip(issued, 128))
+		}
+	}
 }
 
 func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer, env environment) int {

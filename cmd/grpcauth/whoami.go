@@ -105,6 +105,17 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	return exitOK
 }
 
+// claimedClient is the client a JWT's claims name: client_id, or Okta's
+// cid, or OpenID Connect's azp.
+func claimedClient(claims jwt.MapClaims) (any, bool) {
+	for _, k := range []string{"client_id", "cid", "azp"} {
+		if v, ok := claims[k]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
 // Method paths of UserInfo on each generation, and what to call them.
 var userInfoServices = []struct{ name, method string }{
 	{"Flyte 2's flyteidl2.auth.IdentityService", "/flyteidl2.auth.IdentityService/UserInfo"},
@@ -238,11 +249,8 @@ func describeToken(token string, now time.Time) [][2]string {
 		scopes = claims["scp"] // Okta's and Azure's name
 	}
 	rows = append(rows, [2]string{"scopes", list(scopes)})
-	for _, k := range []string{"client_id", "cid", "azp"} {
-		if v, ok := claims[k]; ok {
-			add("client", v)
-			break
-		}
+	if v, ok := claimedClient(claims); ok {
+		add("client", v)
 	}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		note := "in " + exp.Sub(now).Round(time.Second).String()

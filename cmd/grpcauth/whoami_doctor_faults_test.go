@@ -137,3 +137,18 @@ func TestFlyte1FakeIgnoresAnUnverifiedJWT(t *testing.T) {
 	assert.Equal(t, "FlyteAdmin's flyteidl.service.IdentityService answered, but named nobody (every field empty)", rows["server"])
 	assert.NotContains(t, rows, "  subject", "FlyteAdmin does not name the subject of a token it did not verify")
 }
+
+// Taking flytectl's login for another client than the configuration's:
+// warned, naming both and the fix, since the identity provider will refuse
+// the refresh token to this client; nothing said for the same client or an
+// opaque token.
+func TestWarnOtherClient(t *testing.T) {
+	var b strings.Builder
+	warnOtherClient(&b, testJWT(t, jwt.MapClaims{"client_id": "flytectl\x1b[2J"}), "my-app")
+	assert.Equal(t, `grpcauth login: warning: flytectl's login was issued to client "flytectl [2J", but this configuration logs in as "my-app": once its access token expires, the identity provider will refuse its refresh token to this client; set admin.clientId to "flytectl [2J", or run 'grpcauth login' without --from-flytectl`+"\n", b.String())
+	for _, token := range []string{testJWT(t, jwt.MapClaims{"cid": "my-app"}), testJWT(t, jwt.MapClaims{"sub": "x"}), "opaque-token"} {
+		b.Reset()
+		warnOtherClient(&b, token, "my-app")
+		assert.Empty(t, b.String(), token)
+	}
+}
