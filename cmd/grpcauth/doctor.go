@@ -248,7 +248,8 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			case strings.Contains(status.Convert(err).Message(), "the call was not sent"):
 				return fail(err, "no token for the call: see the credentials hop")
 			case code == codes.Unauthenticated || code == codes.PermissionDenied:
-				return fail(err, "the server refused the token: compare its audience and scopes (grpcauth whoami) with what the deployment expects")
+				return fail(err, cmp.Or(refusalHint(status.Convert(err).Message()),
+					"the server refused the token: compare its audience and scopes (grpcauth whoami) with what the deployment expects"))
 			case code == codes.Unimplemented:
 				return fail(err, "the server has no such method, so it judged no token: name one it serves with --method")
 			case code == codes.Unavailable || code == codes.DeadlineExceeded || code == codes.Canceled || code == codes.Internal || code == codes.Unknown:
@@ -279,6 +280,19 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		fmt.Fprintf(stdout, "  ok    %-12s %s\n", h.name, redact.Clip(found, 1024))
 	}
 	return exitOK
+}
+
+// missingScopeAll is FlyteAdmin's refusal of a client's token without the
+// scope "all" (its auth.BlanketAuthorization).
+const missingScopeAll = "authenticated user doesn't have required scope"
+
+// refusalHint is the fix for a refusal whose message says what FlyteAdmin
+// missed; "" for any other.
+func refusalHint(message string) string {
+	if strings.Contains(message, missingScopeAll) {
+		return "FlyteAdmin takes a client's token only with the scope all: add all to admin.scopes (--scopes), and have the identity provider grant it to the client"
+	}
+	return ""
 }
 
 // grpcProxy is the HTTP proxy gRPC connects to addr through, by the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -203,7 +204,8 @@ func (a serverAnswer) failure(token string) string {
 	case st.Code() == codes.Unauthenticated && a.service == userInfoServices[0].name:
 		return msg + ": Flyte 2 names the caller from the claims of a JWT access token or from the identity headers its proxy forwards (trustForwardedIdentityHeaders); an opaque token, or a deployment that does not trust those headers, names nobody to it, and an ingress that refused the token says so too"
 	case st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied:
-		return msg + ": the server refused the token, a new one too: compare the token's audience and scopes above with what the deployment expects (grpcauth doctor)"
+		return msg + ": the server refused the token, a new one too: " + cmp.Or(refusalHint(st.Message()),
+			"compare the token's audience and scopes above with what the deployment expects (grpcauth doctor)")
 	}
 	return msg + ": the server could not be asked (grpcauth doctor checks the way to it); --local shows the token alone"
 }

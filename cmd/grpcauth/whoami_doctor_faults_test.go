@@ -20,6 +20,7 @@ import (
 
 	"github.com/flyteauth/grpcauth/internal/testserver"
 	"github.com/flyteauth/grpcauth/internal/userinfopb"
+	"github.com/flyteauth/grpcauth/proto/authmetapb"
 )
 
 // A server (or an ingress in front of it) that quotes the credential it
@@ -151,4 +152,35 @@ func TestWarnOtherClient(t *testing.T) {
 		warnOtherClient(&b, token, "my-app")
 		assert.Empty(t, b.String(), token)
 	}
+}
+
+// FlyteAdmin refuses every unary call of a client whose token lacks the
+// scope "all" (its BlanketAuthorization): doctor's call hop and whoami say
+// what to add; with the scope, both pass.
+func TestScopeAllMissing(t *testing.T) {
+	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
+	require.NoError(t, err)
+	t.Cleanup(tokens.Close)
+	admin, err := testserver.NewAdminServer(testserver.WithTCP(), testserver.WithValidator(tokens), testserver.WithBlanketAuthorization(),
+		testserver.WithOAuth2Metadata(&authmetapb.OAuth2MetadataResponse{TokenEndpoint: tokens.TokenURL()}),
+		testserver.WithPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{AuthorizationMetadataKey: "authorization"}))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	const fix = "FlyteAdmin takes a client's token only with the scope all: add all to admin.scopes (--scopes), and have the identity provider grant it to the client"
+
+	args := doctorArgs(admin, secretFile(t, secret))
+	code, hops, all := doctorRun(t, fakeEnv(nil), args...)
+	require.Equal(t, exitFail, code, all)
+	assert.Contains(t, hops["call"], "authenticated user doesn't have required scope", all)
+	assert.Contains(t, all, "fix: "+fix)
+	code, _, all = doctorRun(t, fakeEnv(nil), append(args, "--scopes", "all")...)
+	assert.Equal(t, exitOK, code, all)
+
+	whoami := []string{"--endpoint", admin.Addr(), "--insecure", "--client-id", clientID, "--client-secret-file", secretFile(t, secret)}
+	code, _, out, errOut := whoamiRows(t, fakeEnv(nil), whoami...)
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, errOut, fix)
+	code, rows, out, errOut := whoamiRows(t, fakeEnv(nil), append(whoami, "--scopes", "all")...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, clientID, rows["  subject"])
 }

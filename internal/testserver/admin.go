@@ -53,6 +53,8 @@ type adminConfig struct {
 	public    *authmetapb.PublicClientAuthConfigResponse
 	// noIdentity: no IdentityService, as FlyteAdmin without useAuth.
 	noIdentity bool
+	// blanket: FlyteAdmin's scope check on unary calls.
+	blanket bool
 }
 
 // WithoutIdentityService leaves IdentityService unserved, as FlyteAdmin
@@ -238,6 +240,9 @@ func NewAdminServer(opts ...AdminOption) (*AdminServer, error) {
 		s.lis, s.addr = s.buf, BufconnTarget
 	}
 
+	if cfg.blanket {
+		serverOpts = append(serverOpts, grpc.ChainUnaryInterceptor(s.blanketAuthorization))
+	}
 	s.grpcSrv = grpc.NewServer(serverOpts...)
 	authmetarpc1.RegisterAuthMetadataServiceServer(s.grpcSrv, authMetadataService{s})
 	s.grpcSrv.RegisterService(&echoServiceDesc, s)

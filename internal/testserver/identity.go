@@ -13,11 +13,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/flyteauth/grpcauth/internal/userinfopb"
@@ -42,13 +45,43 @@ const (
 var identityServiceDesc = grpc.ServiceDesc{
 	ServiceName: "flyteidl.service.IdentityService",
 	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{MethodName: "UserInfo", Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-		if err := dec(new(userinfopb.UserInfoRequest)); err != nil {
+	Methods: []grpc.MethodDesc{{MethodName: "UserInfo", Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+		in := new(userinfopb.UserInfoRequest)
+		if err := dec(in); err != nil {
 			return nil, err
 		}
-		return srv.(*AdminServer).userInfo(ctx)
+		handle := func(ctx context.Context, _ any) (any, error) { return srv.(*AdminServer).userInfo(ctx) }
+		if interceptor == nil {
+			return handle(ctx, in)
+		}
+		return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: Flyte1UserInfoMethod}, handle)
 	}}},
 	Metadata: "flyteidl/service/identity.proto",
+}
+
+// WithBlanketAuthorization adds FlyteAdmin's BlanketAuthorization, the
+// unary interceptor of every FlyteAdmin with auth on: a call whose token
+// validated and names a client (client credentials) is refused with
+// Unauthenticated "authenticated user doesn't have required scope" unless
+// the token carries the scope "all". Calls without a valid token pass it
+// (the auth check, before it, decides about those), as do streams.
+func WithBlanketAuthorization() AdminOption {
+	return func(c *adminConfig) error { c.blanket = true; return nil }
+}
+
+// blanketAuthorization is FlyteAdmin's auth.BlanketAuthorization.
+func (s *AdminServer) blanketAuthorization(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(s.headerKey)
+	if s.validator == nil || len(v) != 1 || !hasBearerPrefix(v[0]) {
+		return handler(ctx, req)
+	}
+	info, err := s.validator.Validate(ctx, strings.TrimSpace(v[0][len(bearerPrefix):]))
+	if err != nil || info.ClientID == "" || slices.Contains(info.Scopes, "all") {
+		return handler(ctx, req)
+	}
+	s.rejected.Add(1)
+	return nil, status.Error(codes.Unauthenticated, "authenticated user doesn't have required scope")
 }
 
 // userInfo answers as FlyteAdmin does: the call passes its auth
@@ -58,9 +91,8 @@ var identityServiceDesc = grpc.ServiceDesc{
 // token that does not validate, the answer is empty. FlyteAdmin only takes
 // JWTs; for one of the TokenServer's opaque tokens the fake stands in the
 // claims a JWT of that token would carry (sub and client_id the client,
-// scp, aud). A fake without a validator takes any token as valid. (Not
-// modelled: FlyteAdmin's scope check, which refuses a client's token
-// without the scope "all".)
+// scp, aud). A fake without a validator takes any token as valid.
+// FlyteAdmin's scope check is WithBlanketAuthorization's.
 func (s *AdminServer) userInfo(ctx context.Context) (*userinfopb.UserInfoResponse, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
