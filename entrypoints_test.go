@@ -416,6 +416,22 @@ func TestEntryNewCloseLeavesNoGoroutine(t *testing.T) {
 	}
 }
 
+// NewClient's caller has only the connection: closing it ends the keepers
+// and everything else New started, proxy command included.
+func TestEntryNewClientConnCloseLeavesNoGoroutine(t *testing.T) {
+	_, admin := epDirect(t)
+	cfg := grpcauth.Config{Endpoint: admin.Addr(), Insecure: true, ClientID: epClientID, ClientSecret: epSecret, ProxyCommand: newEPCommand(t).argv}
+	ignore := goleak.IgnoreCurrent()
+	conn, err := grpcauth.NewClient(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = testserver.NewEchoClient(conn).Unary(ctx, "x")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	goleak.VerifyNone(t, ignore)
+}
+
 // TestEntryNewProxyLeavesRelayedRefusalsAlone: through grpcauth.New's
 // connection, a gRPC answer that relays an upstream HTTP 401 in the text
 // grpc-go gives a proxy's refusal is the service's: the call ran, so it
