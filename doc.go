@@ -36,7 +36,8 @@
 //
 // The command-line tool in cmd/grpcauth uses it: `grpcauth demo` runs the
 // whole stack against in-process fakes, `grpcauth token` prints a token for
-// a real deployment, `grpcauth config` shows the resolved configuration,
-// and `grpcauth login` / `logout` keep or drop the token of an interactive
-// flow.
+// a real deployment, `grpcauth whoami` shows whom it names (and asks the
+// deployment), `grpcauth doctor` checks each hop to the deployment,
+// `grpcauth config` shows the resolved configuration, and `grpcauth login`
+// / `logout` keep or drop the token of an interactive flow.
 package grpcauth

@@ -55,7 +55,7 @@ func (c *Client) Close() error {
 }
 
 // NewClient returns the connection of New without its parts; closing the
-// connection ends them as Client.Close does.
+// connection ends them shortly after, as Client.Close does at once.
 func NewClient(cfg Config, opts ...Option) (*grpc.ClientConn, error) {
 	c, err := New(cfg, opts...)
 	if err != nil {

@@ -68,7 +68,8 @@ type Keeper struct {
 type held struct {
 	key, value string
 	tok        *oauth2.Token
-	obtained   time.Time
+	obtained   time.Time // when it was asked for: the rejection backoff counts from it
+	arrived    time.Time // when it came, for Stats
 	expiry     time.Time // zero: unknown, used until rejected
 	refreshAt  time.Time // zero: no proactive refresh
 	// nextBackground is the unix-nano time before which no background
@@ -333,15 +334,15 @@ func (k *Keeper) cacheContext(ctx context.Context) (context.Context, context.Can
 
 // keep makes tok the current token, asked for at start: received from the
 // flow just now (received), or loaded from the cache. Its lifetime counts
-// from start (for a login, the login's start: early rather than late); it
-// was obtained now.
+// from start (for a login, the login's start: early rather than late), as
+// does the backoff after its rejection; it arrived now.
 func (k *Keeper) keep(key string, tok *oauth2.Token, start time.Time, received bool, tokenURL string) (*held, error) {
 	if tt := tok.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
 		// FlyteAdmin knows no other kind of token, and flytekit sends any
 		// token as Bearer: so do we, with a warning.
 		k.opts.logger.Warn("authenticator: token_type is not Bearer; sending the token as a Bearer token", "endpoint", k.endpoint, "token_type", clip(tt, 32))
 	}
-	c := &held{key: key, value: "Bearer " + tok.AccessToken, tok: tok, obtained: k.opts.now()}
+	c := &held{key: key, value: "Bearer " + tok.AccessToken, tok: tok, obtained: start, arrived: k.opts.now()}
 	if !validHeaderValue(c.value) {
 		// gRPC refuses such a value with codes.Internal on every call, which
 		// no refresh would follow: the client would be stuck with it.

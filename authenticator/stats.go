@@ -72,7 +72,7 @@ func (k *Keeper) Stats() Stats {
 	s := &k.stats
 	var obtained, expiry time.Time
 	if c := k.current.Load(); c != nil {
-		obtained, expiry = c.obtained, c.expiry
+		obtained, expiry = c.arrived, c.expiry
 	}
 	return Stats{
 		Obtained:      obtained,

@@ -121,8 +121,6 @@ func probeServer(ctx context.Context, cfg grpcauth.Config) (what string, flyte2 
 	return what, flyte2
 }
 
-// describeFlow names the flow cfg selects, and says how to choose one when
-// it selects none.
 // describeMode names the flow cfg selects, and why when no authType
 // names it, for messages.
 func describeMode(cfg grpcauth.Config) string {
@@ -133,6 +131,8 @@ func describeMode(cfg grpcauth.Config) string {
 	return "authType " + mode
 }
 
+// describeFlow names the flow cfg selects, and says how to choose one when
+// it selects none.
 func describeFlow(cfg grpcauth.Config) string {
 	flow, err := cfg.AuthMode()
 	switch {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/flyteauth/grpcauth/flyteconfig"
@@ -137,8 +138,29 @@ func sayErr(w io.Writer, cmd string, err error) {
 // command names itself instead.
 var packagePrefixes = []string{"grpcauth: ", "authenticator: ", "configstore: ", "tokencache: "}
 
+// quotedBearer and quotedJWT match a credential a server quoted in what
+// it said: a bearer token, a JWT.
+var (
+	quotedBearer = regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{20,}`)
+	quotedJWT    = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
+)
+
+// scrub makes text that a server or the library chose fit for the
+// terminal: any credential it quotes hidden (a bearer token, a JWT, and
+// each of tokens), printable, at most n bytes.
+func scrub(text string, n int, tokens ...string) string {
+	for _, t := range tokens {
+		if t != "" {
+			text = strings.ReplaceAll(text, t, "<a token>")
+		}
+	}
+	text = quotedBearer.ReplaceAllString(text, "Bearer <a token>")
+	text = quotedJWT.ReplaceAllString(text, "<a token>")
+	return redact.Clip(text, n)
+}
+
 // forTerminal is err's text for the person at the terminal: without the
-// package prefixes it starts with, printable, at most n bytes.
+// package prefixes it starts with, scrubbed.
 func forTerminal(err error, n int) string {
 	text := err.Error()
 	for trimmed := true; trimmed; {
@@ -149,5 +171,5 @@ func forTerminal(err error, n int) string {
 			}
 		}
 	}
-	return redact.Clip(text, n)
+	return scrub(text, n)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/flyteauth/grpcauth/internal/redact"
 	"github.com/flyteauth/grpcauth/loginui"
 	"github.com/flyteauth/grpcauth/tokencache"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 const loginSummary = `Usage: grpcauth login [flags]
@@ -90,8 +89,9 @@ func warnLogger(w io.Writer) *slog.Logger {
 type unreported struct{ slog.Handler }
 
 func (h unreported) Handle(ctx context.Context, r slog.Record) error {
-	switch r.Message {
-	case "authenticator: token refresh failed", "authenticator: token command failed", "configstore: fetching auth metadata failed":
+	switch {
+	case r.Message == "authenticator: token refresh failed", r.Message == "authenticator: token command failed",
+		strings.HasPrefix(r.Message, "configstore: fetching ") && strings.HasSuffix(r.Message, " failed"):
 		return nil
 	}
 	return h.Handler.Handle(ctx, r)
@@ -131,7 +131,7 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	}
 	if mode != "" && mode != grpcauth.AuthTypePkce && mode != grpcauth.AuthTypeDeviceFlow {
 		fmt.Fprintf(stderr, "grpcauth login: the configuration selects %s; login runs an interactive flow: the browser login (admin.authType: Pkce, the default without a clientId) or the device code (DeviceFlow)\n", describeMode(cfg))
-		return exitUsage
+		return exitFail
 	}
 	if *timeout > 0 {
 		cfg.PkceConfig.Timeout, cfg.DeviceFlowConfig.Timeout = *timeout, *timeout
@@ -159,15 +159,17 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	ctx, cancel := context.WithTimeout(ctx, loginTimeout+30*time.Second)
 	defer cancel()
 	err = func() error {
+		id, err := loginClientID(ctx, cfg, c.ConfigStore)
+		if err != nil {
+			return err
+		}
 		if *fromFlytectl {
 			// flytectl's login, from the OS keyring, instead of a new one.
 			tok, err := flytectlLogin(cfg.Endpoint)
 			if err != nil {
 				return err
 			}
-			if id, err := loginClientID(ctx, cfg, c.ConfigStore); err == nil {
-				warnOtherClient(stderr, tok.AccessToken, id)
-			}
+			warnOtherClient(stderr, tok.AccessToken, id)
 			key, err := c.Authenticator.CacheKey(ctx)
 			if err != nil {
 				return err
@@ -177,10 +179,6 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			}
 			fmt.Fprintf(stdout, "Took flytectl's login for %s from the OS keyring.\n", cfg.Endpoint)
 		} else if err := c.Authenticator.RefreshCredentials(ctx); err != nil {
-			return err
-		}
-		id, err := loginClientID(ctx, cfg, c.ConfigStore)
-		if err != nil {
 			return err
 		}
 		key, err := c.Authenticator.CacheKey(ctx)
@@ -210,11 +208,8 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 // another client than id, the one this configuration logs in as: the
 // identity provider refuses a refresh token to any client but its own.
 func warnOtherClient(stderr io.Writer, token, id string) {
-	claims := jwt.MapClaims{}
-	if strings.Count(token, ".") != 2 {
-		return
-	}
-	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+	claims, ok := unverifiedClaims(token)
+	if !ok {
 		return
 	}
 	if v, ok := claimedClient(claims); ok {

@@ -174,7 +174,7 @@ func TestLoginDenied(t *testing.T) {
 
 func TestLoginNeedsAnInteractiveFlow(t *testing.T) {
 	code, _, errOut := runCmd(t, fakeEnv(nil), "login", "--endpoint", "127.0.0.1:1", "--auth-type", "ClientSecret")
-	assert.Equal(t, exitUsage, code)
+	assert.Equal(t, exitFail, code, "a configuration fault, not a bad command line")
 	assert.Contains(t, errOut, "login runs an interactive flow")
 	assert.Contains(t, errOut, "Pkce")
 	assert.Contains(t, errOut, "DeviceFlow")

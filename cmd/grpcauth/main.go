@@ -4,6 +4,8 @@
 //
 //	grpcauth [demo] [flags]   run the loopback demo (the default)
 //	grpcauth token [flags]    print an access token for a Flyte deployment
+//	grpcauth whoami [flags]   show whom that token names, and ask the deployment
+//	grpcauth doctor [flags]   check each hop to the deployment, name the first that fails
 //	grpcauth config [flags]   print the resolved configuration
 //	grpcauth login [flags]    log in (browser, or device code) and keep the token
 //	grpcauth logout [flags]   remove the kept token
@@ -83,7 +85,7 @@ browser login, device code, external command, proxyCommand).
 Usage:
   grpcauth [demo] [flags]   run the loopback demo (the default)
   grpcauth token [flags]    print an access token for a Flyte deployment
-  grpcauth whoami [flags]   show whom that token names (decoded, not verified)
+  grpcauth whoami [flags]   show whom that token names, and ask the deployment
   grpcauth doctor [flags]   check each hop to the deployment, name the first that fails
   grpcauth config [flags]   print the resolved configuration, secret redacted
   grpcauth login [flags]    log in (browser, or device code), keep the token

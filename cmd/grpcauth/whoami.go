@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth"
+	"github.com/flyteauth/grpcauth/authenticator"
 	"github.com/flyteauth/grpcauth/configstore"
 	"github.com/flyteauth/grpcauth/internal/nologin"
 	"github.com/flyteauth/grpcauth/internal/redact"
@@ -94,9 +95,9 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		sayErr(stderr, "whoami", err)
 		return exitFail
 	}
-	if errors.Is(server.err, nologin.ErrNeeded) {
-		// The server refused the kept token, and only a login would get
-		// another.
+	if te := (*authenticator.TokenError)(nil); errors.Is(server.err, nologin.ErrNeeded) && errors.As(server.err, &te) {
+		// The server refused the kept token and the identity provider the
+		// kept login: only a new login would do.
 		return tokenFailure(stderr, "whoami", server.err, loaded)
 	}
 	if server.err != nil {
@@ -104,6 +105,19 @@ func runWhoami(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return exitFail
 	}
 	return exitOK
+}
+
+// unverifiedClaims are the claims of token if it is a JWT, read WITHOUT
+// verifying its signature: what it claims, for a person to read.
+func unverifiedClaims(token string) (jwt.MapClaims, bool) {
+	claims := jwt.MapClaims{}
+	if strings.Count(token, ".") != 2 {
+		return nil, false
+	}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+		return nil, false
+	}
+	return claims, true
 }
 
 // claimedClient is the client a JWT's claims name: client_id, or Okta's
@@ -156,15 +170,6 @@ func askUserInfo(ctx context.Context, c *grpcauth.Client) serverAnswer {
 	return a
 }
 
-// said is text the server chose, made fit for the terminal: printable,
-// at most n bytes, and without the token, should the server quote it.
-func said(text, token string, n int) string {
-	if token != "" {
-		text = strings.ReplaceAll(text, token, "<the token>")
-	}
-	return redact.Clip(text, n)
-}
-
 // rows are whoami's lines for the answer: every value the server chose
 // made fit for the terminal.
 func (a serverAnswer) rows(token string) [][2]string {
@@ -177,7 +182,7 @@ func (a serverAnswer) rows(token string) [][2]string {
 	rows := [][2]string{{"server", redact.Clip(a.service, 128) + " says, of the token it took"}}
 	add := func(k, v string) {
 		if v != "" {
-			rows = append(rows, [2]string{k, said(v, token, 256)})
+			rows = append(rows, [2]string{k, scrub(v, 256, token)})
 		}
 	}
 	i := a.info
@@ -199,7 +204,7 @@ func (a serverAnswer) rows(token string) [][2]string {
 // what to do.
 func (a serverAnswer) failure(token string) string {
 	st := status.Convert(a.err)
-	msg := fmt.Sprintf("%s: %s: %s", a.service, st.Code(), said(st.Message(), token, 512))
+	msg := fmt.Sprintf("%s: %s: %s", a.service, st.Code(), scrub(st.Message(), 512, token))
 	switch {
 	case st.Code() == codes.Unauthenticated && a.service == userInfoServices[0].name:
 		return msg + ": Flyte 2 names the caller from the claims of a JWT access token or from the identity headers its proxy forwards (trustForwardedIdentityHeaders); an opaque token, or a deployment that does not trust those headers, names nobody to it, and an ingress that refused the token says so too"
@@ -214,11 +219,11 @@ func (a serverAnswer) failure(token string) string {
 // what a JWT claims, or that the token is opaque. Every value the token
 // chose is made printable and clipped.
 func describeToken(token string, now time.Time) [][2]string {
-	claims := jwt.MapClaims{}
 	if strings.Count(token, ".") != 2 {
 		return [][2]string{{"token", "opaque (not a JWT): only its issuer can say whom it names"}}
 	}
-	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+	claims, ok := unverifiedClaims(token)
+	if !ok {
 		return [][2]string{{"token", "opaque (three dot-separated parts, but not a JWT that can be read)"}}
 	}
 	text := func(v any) string { return redact.Clip(fmt.Sprint(v), 256) }

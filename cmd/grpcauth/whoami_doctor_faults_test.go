@@ -6,6 +6,8 @@ package main
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,16 @@ func TestWhoamiDoesNotPrintTheTokenTheServerQuotes(t *testing.T) {
 	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Contains(t, errOut, "FlyteAdmin's flyteidl.service.IdentityService: Unauthenticated: credential", "the server's refusal is reported")
 	assert.NotContains(t, out+errOut, token, "whoami printed the access token the server quoted")
+
+	// A command that prints a new token each run: the retry's token, which
+	// whoami never held, is hidden too.
+	script := filepath.Join(t.TempDir(), "new-token.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nprintf 'tok-%s\\n' \"$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')\"\n"), 0o700))
+	env = fakeEnv(map[string]string{"FLYTE_CREDENTIALS_COMMAND": script})
+	code, _, out, errOut = whoamiRows(t, env, "--endpoint", l.Addr().String(), "--insecure", "--auth-type", "ExternalCommand", "--authorization-header", "authorization")
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	require.Contains(t, errOut, `credential "Bearer <a token>" refused`)
+	assert.NotRegexp(t, `tok-[0-9a-f]{8}`, errOut, "the retry's token was printed")
 }
 
 // The server refuses the kept access token and the identity provider the
@@ -154,8 +166,8 @@ func TestWarnOtherClient(t *testing.T) {
 	}
 }
 
-// FlyteAdmin refuses every unary call of a client whose token lacks the
-// scope "all" (its BlanketAuthorization): doctor's call hop and whoami say
+// FlyteAdmin refuses every unary call whose token lacks the scope "all"
+// (its BlanketAuthorization): doctor's call hop and whoami say
 // what to add; with the scope, both pass.
 func TestScopeAllMissing(t *testing.T) {
 	tokens, err := testserver.NewTokenServer(testserver.WithClient(clientID, secret))
@@ -166,7 +178,7 @@ func TestScopeAllMissing(t *testing.T) {
 		testserver.WithPublicClientConfig(&authmetapb.PublicClientAuthConfigResponse{AuthorizationMetadataKey: "authorization"}))
 	require.NoError(t, err)
 	t.Cleanup(admin.Close)
-	const fix = "FlyteAdmin takes a client's token only with the scope all: add all to admin.scopes (--scopes), and have the identity provider grant it to the client"
+	const fix = "FlyteAdmin takes a token only with the scope all: add all to admin.scopes (--scopes), and have the identity provider grant it"
 
 	args := doctorArgs(admin, secretFile(t, secret))
 	code, hops, all := doctorRun(t, fakeEnv(nil), args...)

@@ -61,10 +61,11 @@ var identityServiceDesc = grpc.ServiceDesc{
 
 // WithBlanketAuthorization adds FlyteAdmin's BlanketAuthorization, the
 // unary interceptor of every FlyteAdmin with auth on: a call whose token
-// validated and names a client (client credentials) is refused with
-// Unauthenticated "authenticated user doesn't have required scope" unless
-// the token carries the scope "all". Calls without a valid token pass it
-// (the auth check, before it, decides about those), as do streams.
+// validated is refused with Unauthenticated "authenticated user doesn't
+// have required scope" unless the token carries the scope "all" (which
+// FlyteAdmin grants a user's token that names no client and no scope).
+// Calls without a valid token pass it (the auth check, before it, decides
+// about those), as do streams.
 func WithBlanketAuthorization() AdminOption {
 	return func(c *adminConfig) error { c.blanket = true; return nil }
 }
@@ -77,7 +78,7 @@ func (s *AdminServer) blanketAuthorization(ctx context.Context, req any, _ *grpc
 		return handler(ctx, req)
 	}
 	info, err := s.validator.Validate(ctx, strings.TrimSpace(v[0][len(bearerPrefix):]))
-	if err != nil || info.ClientID == "" || slices.Contains(info.Scopes, "all") {
+	if err != nil || slices.Contains(info.Scopes, "all") || (info.ClientID == "" && len(info.Scopes) == 0) {
 		return handler(ctx, req)
 	}
 	s.rejected.Add(1)
