@@ -230,6 +230,7 @@ func writeTokenJSON(w io.Writer, key string, tok *oauth2.Token) error {
 // metadata key to send it with. It builds the client
 // New builds, so that the config store's RPCs and the token request pass a
 // proxyCommand proxy like every other call; the store's RPCs are anonymous.
+// then, when not nil, runs on that client once it holds the token.
 func fetchToken(ctx context.Context, cfg grpcauth.Config, then func(context.Context, *grpcauth.Client), opts ...grpcauth.Option) (key string, tok *oauth2.Token, err error) {
 	c, err := grpcauth.New(cfg, append([]grpcauth.Option{tokenTimeout(ctx)}, opts...)...)
 	if err != nil {
