@@ -15,14 +15,17 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/flyteauth/grpcauth/internal/testserver"
+	"github.com/flyteauth/grpcauth/internal/testserver/flyte2pb"
 	"github.com/flyteauth/grpcauth/internal/userinfopb"
 	"github.com/flyteauth/grpcauth/proto/authmetapb"
+	"github.com/flyteauth/grpcauth/tokencache"
 )
 
 // A server (or an ingress in front of it) that quotes the credential it
@@ -195,4 +198,32 @@ func TestScopeAllMissing(t *testing.T) {
 	code, rows, out, errOut := whoamiRows(t, fakeEnv(nil), append(whoami, "--scopes", "all")...)
 	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Equal(t, clientID, rows["  subject"])
+}
+
+// A kept browser login with no refresh token, and a Flyte 2 that finds
+// nobody in its opaque token: the retry after Unauthenticated would need a
+// login, but a login would not help (the server names nobody in any
+// opaque token), so whoami says why the server could not say and exits 1,
+// not 3.
+func TestWhoamiNobodyIsNotALoginNeeded(t *testing.T) {
+	auth, err := testserver.NewAuthorizationServer(testserver.WithPublicClient(publicClientID, "http://localhost:53593/callback"))
+	require.NoError(t, err)
+	t.Cleanup(auth.Close)
+	srv, err := testserver.NewConnectServer(testserver.WithConnectOpen(),
+		testserver.WithFlyte2Metadata(&flyte2pb.GetOAuth2MetadataResponse{Issuer: auth.Issuer(), AuthorizationEndpoint: auth.AuthorizeURL(), TokenEndpoint: auth.TokenURL()}),
+		testserver.WithFlyte2PublicConfig(&flyte2pb.GetPublicClientConfigResponse{ClientId: publicClientID, RedirectUri: "http://localhost:53593/callback", Scopes: []string{"openid"}}))
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	endpoint := srv.Addr()
+	env := fakeEnv(nil)
+	env.cacheDir = t.TempDir()
+	files, err := tokencache.NewFile(tokencache.WithDir(env.cacheDir))
+	require.NoError(t, err)
+	require.NoError(t, files.Save(t.Context(), loginCacheKey(t, endpoint), &oauth2.Token{AccessToken: "opaque-access-token-0123456789", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}))
+
+	code, rows, out, errOut := whoamiRows(t, env, "--endpoint", endpoint, "--insecure", "--auth-type", "Pkce")
+	require.Equal(t, exitFail, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, rows["token"], "opaque", "the kept token was used")
+	assert.Contains(t, errOut, "grpcauth whoami: Flyte 2's flyteidl2.auth.IdentityService: Unauthenticated: ")
+	assert.NotContains(t, errOut, "needs a login")
 }
