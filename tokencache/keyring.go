@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flyteauth/grpcauth/internal/detach"
 	"github.com/zalando/go-keyring"
 )
 
@@ -79,9 +80,9 @@ func account(key string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// ringDo runs op on r's keyring, bounded by keyringWait and ctx; its
-// result comes back only through the channel, so an operation left
-// running after a timeout touches nothing of the caller's. A failure other
+// ringDo runs op on r's keyring, detached (internal/detach) and bounded
+// by keyringWait and ctx, so an operation left running after a timeout
+// touches nothing of the caller's. A failure other
 // than no item turns the keyring off, with a warning; so does a timeout,
 // whose operation is left to end on its own (a D-Bus call is bounded by
 // the bus's own reply timeout). The error of an operation on a keyring
@@ -91,36 +92,23 @@ func ringDo[T any](ctx context.Context, r *ring, f *File, what string, op func()
 	if err := r.off(); err != nil {
 		return zero, err
 	}
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := op()
-		done <- result{v, err}
-	}()
-	t := time.NewTimer(keyringWait)
-	defer t.Stop()
-	var res result
-	select {
-	case res = <-done:
-	case <-t.C:
-		res.err = fmt.Errorf("no answer within %s", keyringWait)
-	case <-ctx.Done():
+	wait, cancel := context.WithTimeoutCause(ctx, keyringWait, fmt.Errorf("no answer within %s", keyringWait))
+	defer cancel()
+	v, err := detach.Call(wait, op)
+	if ctx.Err() != nil {
 		return zero, ctx.Err()
 	}
-	if res.err == nil || errors.Is(res.err, keyring.ErrNotFound) {
-		return res.v, res.err
+	if err == nil || errors.Is(err, keyring.ErrNotFound) {
+		return v, err
 	}
 	r.mu.Lock()
 	first := r.why == nil
 	if first {
-		r.why = res.err
+		r.why = err
 	}
 	r.mu.Unlock()
 	if first {
-		f.logger.Warn("tokencache: the OS keyring cannot be used; keeping tokens in files", "operation", what, "error", res.err.Error(), "dir", f.dir)
+		f.logger.Warn("tokencache: the OS keyring cannot be used; keeping tokens in files", "operation", what, "error", err.Error(), "dir", f.dir)
 	}
 	return zero, r.off()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/zalando/go-keyring"
 	"golang.org/x/oauth2"
 
+	"github.com/flyteauth/grpcauth/internal/detach"
 	"github.com/flyteauth/grpcauth/internal/tokentext"
 )
 
@@ -63,19 +65,7 @@ func flytectlLogin(endpoint string) (*oauth2.Token, error) {
 
 // keyringGet reads an item, bounded by flytectlWait.
 func keyringGet(service, user string) (string, error) {
-	type result struct {
-		text string
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		text, err := keyring.Get(service, user)
-		done <- result{text, err}
-	}()
-	select {
-	case r := <-done:
-		return r.text, r.err
-	case <-time.After(flytectlWait):
-		return "", fmt.Errorf("no answer within %s", flytectlWait)
-	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), flytectlWait, fmt.Errorf("no answer within %s", flytectlWait))
+	defer cancel()
+	return detach.Call(ctx, func() (string, error) { return keyring.Get(service, user) })
 }

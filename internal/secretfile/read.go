@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/flyteauth/grpcauth/internal/detach"
 )
 
 // ErrNotRegular reports a path that is not a regular file once symbolic
@@ -31,21 +33,11 @@ func Read(ctx context.Context, path string, limit int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, context.Cause(ctx))
 	}
-	type result struct {
-		b   []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		b, err := read(path, limit)
-		done <- result{b, err}
-	}()
-	select {
-	case r := <-done:
-		return r.b, r.err
-	case <-ctx.Done():
+	b, err := detach.Call(ctx, func() ([]byte, error) { return read(path, limit) })
+	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, context.Cause(ctx))
 	}
+	return b, err
 }
 
 func read(path string, limit int64) ([]byte, error) {
